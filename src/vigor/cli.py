@@ -1,0 +1,52 @@
+"""The `vigor` command line.
+
+Each subcommand lives beside the code it drives and exposes `register(subparsers)`,
+which adds its parser and sets `func` (called with the parsed namespace, returns an exit
+code). Modules listed here must import quickly: heavy imports go inside `func`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vigor import __version__
+
+COMMAND_MODULES = [
+
+]
+
+
+class UsageError(Exception):
+    """Bad user input: printed as a one-line error, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigor",
+        description="Verifier-free RL post-training with the VIGOR gradient-norm reward.",
+    )
+    parser.add_argument("--version", action="version", version=f"vigor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as err:
+        print(f"vigor {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
