@@ -76,13 +76,14 @@ def tiny_config(arch: str = "qwen2", *, vocab_size: int = 128, hidden_size: int 
 
 
 def tiny_causal_lm(arch: str = "qwen2", *, seed: int = 0, dtype=None, **config_kwargs):
-    """A randomly initialised causal LM of architecture `arch` (eval mode, attention 'eager')."""
+    """A randomly initialised causal LM of architecture `arch` (eval mode, SDPA attention:
+    eager attention in float64 turns fully padded rows into NaN)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     config = tiny_config(arch, **config_kwargs)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
     if dtype is not None:
         model = model.to(dtype)
     return model.eval()

@@ -101,8 +101,10 @@ def masked_mean_nll(
         scores = scores / temperature
     targets = input_ids[:, start:]
     nll = F.cross_entropy(scores.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
-    mask = loss_mask[:, start:].to(compute_dtype)
-    return (nll * mask).sum(1) / mask.sum(1).clamp(min=1)
+    mask = loss_mask[:, start:].bool()
+    # where(), not nll * mask: a non-finite logit at an unused position must not leak in.
+    total = torch.where(mask, nll, torch.zeros((), dtype=nll.dtype, device=nll.device)).sum(1)
+    return total / mask.sum(1).clamp(min=1).to(compute_dtype)
 
 
 def _non_reentrant_checkpoint(function, *args, **kwargs):

@@ -1,0 +1,340 @@
+"""The batched per-sample gradient-norm engine.
+
+One forward and one backward per micro-batch. The backward differentiates only with respect
+to activations: every module that owns a selected parameter gets a forward hook that wraps
+its output in a "tap" (an identity autograd node that saves the module input A and hands the
+output gradient G to the module's rule, see `rules.py`). All taps feed a zero scalar "sink",
+and `torch.autograd.grad(loss, sink)` runs the backward: autograd then skips every weight
+gradient (no weight is asked for), never touches `param.grad` (so DDP/FSDP/DeepSpeed hooks do
+not fire and a trainer's accumulated gradients are safe), and never forms a full per-sample
+gradient. Each rule turns (A, G) into per-sample squared norms as soon as G exists.
+
+The per-sample loss is the mean NLL over that sample's targets; the backward runs on the sum
+of the per-sample losses, whose gradient at sample b's activations is exactly sample b's.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from vigor.gradnorm.common import (
+    iter_chunks,
+    masked_mean_nll,
+    model_mode_for_norms,
+    resolve_params,
+    validate_batch,
+)
+from vigor.gradnorm.rules import EmbeddingRule, GenericRule, LinearRule, Rule, find_rule, tied_head_rows
+
+
+class UnsupportedParameterError(ValueError):
+    """A trainable parameter the engine cannot account for exactly."""
+
+
+@dataclass
+class GradNormResult:
+    norms: torch.Tensor  # [B]
+    sq_norms_by_param: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [B]
+
+    def sq_norms_by_module(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for name, value in self.sq_norms_by_param.items():
+            module = name.rsplit(".", 1)[0] if "." in name else ""
+            out[module] = out.get(module, 0) + value
+        return out
+
+
+class _Tap(torch.autograd.Function):
+    """Identity on `out`; in backward, gives (saved input, grad of out) to `site`."""
+
+    @staticmethod
+    def forward(ctx, out, sink, site, saved):
+        ctx.site = site
+        ctx.save_for_backward(saved)
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (saved,) = ctx.saved_tensors
+        if ctx.site is not None:
+            ctx.site.on_grad(saved, grad_out)
+        return grad_out, grad_out.new_zeros((), dtype=ctx.site.sink_dtype if ctx.site else torch.float32), None, None
+
+
+@dataclass
+class _Site:
+    """One hooked module: its rule, the parameters it accounts for, and its running state."""
+
+    engine: "_Pass"
+    qualname: str
+    module: nn.Module
+    rule: Rule
+    params: dict[str, str]  # local name -> qualified parameter name
+    tied_role: str | None = None  # "embedding" or "head" of a tied pair
+    calls: int = 0
+
+    @property
+    def sink_dtype(self):
+        return self.engine.acc
+
+    def on_grad(self, saved, grad_out):
+        self.engine.on_grad(self, saved, grad_out)
+
+
+class _Pass:
+    """State of one micro-batch pass."""
+
+    def __init__(self, acc: torch.dtype, batch: int, device):
+        self.acc, self.batch, self.device = acc, batch, device
+        self.in_backward = False
+        self.in_rule = False  # a rule re-running a module must not be tapped again
+        self.sq: dict[str, torch.Tensor] = {}
+        self.tied_ids: torch.Tensor | None = None
+        self.tied_rows: torch.Tensor | None = None
+        self.tied_name: str | None = None
+
+    def add(self, name: str, value: torch.Tensor):
+        self.sq[name] = self.sq.get(name, 0) + value
+
+    def on_grad(self, site: _Site, saved, grad_out):
+        wanted = set(site.params)
+        self.in_rule = True
+        try:
+            self._account(site, saved, grad_out, wanted)
+        finally:
+            self.in_rule = False
+
+    def _account(self, site: _Site, saved, grad_out, wanted):
+        if site.tied_role == "head":
+            # Cross term piece: rows of this sample's head gradient at its input tokens.
+            self.tied_rows = tied_head_rows(self.tied_ids, saved, grad_out, self.acc)
+        for local, value in site.rule.sq_norms(site.module, saved, grad_out, wanted, self.acc).items():
+            self.add(site.params[local], value)
+        if site.tied_role == "embedding" and self.tied_rows is not None:
+            rule: EmbeddingRule = site.rule  # type: ignore[assignment]
+            ids = saved.reshape(self.batch, -1)
+            g = rule.row_grads(site.module, grad_out).reshape(self.batch, ids.shape[1], -1).to(self.acc)
+            keep = rule.valid(site.module, ids).to(self.acc).unsqueeze(-1)
+            self.add(site.params["weight"], 2 * (g * self.tied_rows * keep).sum((1, 2)))
+            self.tied_rows = None
+
+
+class GradNormEngine:
+    """Reusable engine for one model and one parameter selection.
+
+    Construction maps every selected parameter to the module that owns it and to a rule, and
+    raises `UnsupportedParameterError` for anything it cannot account for exactly.
+    """
+
+    def __init__(self, model: nn.Module, params=None):
+        self.model = model
+        self.named_params = resolve_params(model, params)
+        wanted = {id(p): name for name, p in self.named_params}
+        owners: dict[int, list[tuple[str, nn.Module, str]]] = {}
+        for mod_name, module in model.named_modules(remove_duplicate=False):
+            for local, p in module._parameters.items():
+                if p is not None and id(p) in wanted:
+                    owners.setdefault(id(p), []).append((mod_name, module, local))
+        sites: dict[int, _Site] = {}
+
+        def site_for(mod_name, module) -> _Site:
+            if id(module) not in sites:
+                sites[id(module)] = _Site(None, mod_name, module, find_rule(module), {})  # type: ignore[arg-type]
+            return sites[id(module)]
+
+        self.tied: tuple[_Site, _Site] | None = None
+        for pid, name in wanted.items():
+            found = owners.get(pid, [])
+            # One module object reached under two names is the same owner.
+            unique = list({id(m): (n, m, l) for n, m, l in found}.values())
+            if len(unique) == 1:
+                mod_name, module, local = unique[0]
+                site = site_for(mod_name, module)
+                if local not in site.rule.param_names(module):
+                    raise UnsupportedParameterError(
+                        f"parameter {name!r} of module {mod_name!r} ({type(module).__name__}) is not "
+                        f"covered by the {site.rule.name} rule"
+                    )
+                site.params[local] = name
+            elif len(unique) == 2 and self.tied is None:
+                self.tied = self._tie(name, unique, site_for)
+            else:
+                places = ", ".join(f"{n}.{l} ({type(m).__name__})" for n, m, l in unique) or "no module"
+                raise UnsupportedParameterError(
+                    f"parameter {name!r} is shared by {places}; only an input embedding tied to an "
+                    f"output projection is supported"
+                )
+        for site in sites.values():
+            if isinstance(site.rule, EmbeddingRule):
+                problem = site.rule.check(site.module)
+                if problem:
+                    raise UnsupportedParameterError(
+                        f"module {site.qualname!r} ({type(site.module).__name__}): {problem}"
+                    )
+        self.sites = list(sites.values())
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        accepted = inspect.signature(base.forward).parameters
+        self._pass_positions = "position_ids" in accepted
+        self._pass_logits_to_keep = "logits_to_keep" in accepted
+        first = self.named_params[0][1]
+        self.acc = torch.float64 if first.dtype == torch.float64 else torch.float32
+
+    @staticmethod
+    def _tie(name, owners, site_for):
+        by_rule = {}
+        for mod_name, module, local in owners:
+            rule = find_rule(module)
+            by_rule[type(rule)] = (mod_name, module, local)
+        if set(by_rule) != {EmbeddingRule, LinearRule} or any(l != "weight" for _, _, l in owners):
+            places = ", ".join(f"{n}.{l} ({type(m).__name__})" for n, m, l in owners)
+            raise UnsupportedParameterError(
+                f"parameter {name!r} is shared by {places}; only an input embedding tied to an "
+                f"output projection is supported"
+            )
+        emb = site_for(*by_rule[EmbeddingRule][:2])
+        head = site_for(*by_rule[LinearRule][:2])
+        emb.params["weight"] = name
+        head.params["weight"] = name
+        emb.tied_role, head.tied_role = "embedding", "head"
+        return emb, head
+
+    # ------------------------------------------------------------------ hooks
+    def _hook(self, site: _Site, state: _Pass, sink: torch.Tensor):
+        def hook(module, args, kwargs, output):
+            if state.in_rule:
+                return None
+            if not isinstance(output, torch.Tensor):
+                raise UnsupportedParameterError(
+                    f"module {site.qualname!r} ({type(module).__name__}) returned "
+                    f"{type(output).__name__}, not a tensor; its parameters cannot be accounted for"
+                )
+            if isinstance(site.rule, GenericRule) and (len(args) != 1 or kwargs):
+                raise UnsupportedParameterError(
+                    f"module {site.qualname!r} ({type(module).__name__}) owns trainable parameters "
+                    f"{sorted(site.params.values())} but no rule covers it (it is called with "
+                    f"{len(args)} positional and {len(kwargs)} keyword arguments; the generic "
+                    f"per-sample rule needs exactly one tensor)"
+                )
+            saved = site.rule.saved_input(module, args, kwargs)
+            if not state.in_backward:  # not a gradient-checkpointing recompute
+                site.calls += 1
+                if site.calls > 1:
+                    raise UnsupportedParameterError(
+                        f"module {site.qualname!r} ({type(module).__name__}) ran {site.calls} times in "
+                        f"one forward; per-sample norms of a reused module are not supported"
+                    )
+                if saved.shape[0] != state.batch:
+                    raise UnsupportedParameterError(
+                        f"module {site.qualname!r} got input of shape {tuple(saved.shape)}: the first "
+                        f"dimension is not the batch ({state.batch})"
+                    )
+                if site.tied_role == "embedding":
+                    state.tied_ids = saved.reshape(state.batch, -1)
+            return _Tap.apply(output, sink, site, saved)
+
+        return hook
+
+    # ------------------------------------------------------------------ main
+    def compute(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        loss_mask: torch.Tensor,
+        *,
+        micro_batch_size: int | None = None,
+        temperature: float = 1.0,
+    ) -> GradNormResult:
+        input_ids, attention_mask, loss_mask = validate_batch(input_ids, attention_mask, loss_mask)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        norms, by_param = [], {}
+        with model_mode_for_norms(self.model, keep_checkpointing=True):
+            for s in iter_chunks(input_ids.shape[0], micro_batch_size):
+                sq = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature)
+                for name, _ in self.named_params:
+                    value = sq.get(name)
+                    if value is None:
+                        value = torch.zeros(s.stop - s.start, dtype=self.acc, device=input_ids.device)
+                    by_param.setdefault(name, []).append(value)
+        by_param = {n: torch.cat(v) for n, v in by_param.items()}
+        total = torch.stack(list(by_param.values())).sum(0)
+        out_dtype = torch.float64 if self.acc == torch.float64 else torch.float32
+        # Rounding can leave a tiny negative total when the true norm is ~0.
+        return GradNormResult(total.clamp(min=0).sqrt().to(out_dtype), by_param)
+
+    def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature):
+        batch = input_ids.shape[0]
+        state = _Pass(self.acc, batch, input_ids.device)
+        has_target = loss_mask.any(1)
+        if not bool(has_target.any()):
+            return {}
+        sink = torch.zeros((), dtype=self.acc, device=input_ids.device, requires_grad=True)
+        handles = []
+        for site in self.sites:
+            site.engine, site.calls = state, 0
+            handles.append(site.module.register_forward_hook(self._hook(site, state, sink), with_kwargs=True))
+        try:
+            kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            if self._pass_positions:
+                # Positions count real tokens only, so a left-padded sample is computed exactly
+                # as it would be alone (learned absolute positions included).
+                kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+            if self._pass_logits_to_keep:
+                first_target = int(loss_mask.any(0).nonzero()[0])
+                kwargs["logits_to_keep"] = input_ids.shape[1] - first_target + 1
+            with torch.enable_grad():
+                logits = self.model(**kwargs).logits
+                losses = masked_mean_nll(logits, input_ids, loss_mask, temperature=temperature)
+                state.in_backward = True
+                torch.autograd.grad(losses.sum(), [sink], allow_unused=True)
+        finally:
+            for h in handles:
+                h.remove()
+            for site in self.sites:
+                site.engine = None  # type: ignore[assignment]
+        return state.sq
+
+
+def per_sample_grad_norms(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    loss_mask: torch.Tensor,
+    *,
+    params=None,
+    micro_batch_size: int | None = None,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Per-sample L2 norm of the gradient of each sample's mean NLL over its targets.
+
+    `loss_mask[b, t] == 1` marks token `input_ids[b, t]` as a target predicted from the
+    positions before it. The norm is over `params` (default: every parameter with
+    requires_grad; for a PEFT model, its adapters). Returns [B] float32 (float64 for a float64
+    model); a sample without targets gets 0. One batched forward and backward per micro-batch
+    of `micro_batch_size` samples (default: all at once).
+    """
+    engine = GradNormEngine(model, params)
+    return engine.compute(
+        input_ids, attention_mask, loss_mask, micro_batch_size=micro_batch_size, temperature=temperature
+    ).norms
+
+
+def per_sample_grad_norm_breakdown(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    loss_mask: torch.Tensor,
+    *,
+    params=None,
+    micro_batch_size: int | None = None,
+    temperature: float = 1.0,
+) -> GradNormResult:
+    """Like `per_sample_grad_norms`, also returning the squared norm of each parameter
+    (`.sq_norms_by_param`, name -> [B]; `.sq_norms_by_module()` groups them) for diagnostics."""
+    return GradNormEngine(model, params).compute(
+        input_ids, attention_mask, loss_mask, micro_batch_size=micro_batch_size, temperature=temperature
+    )
