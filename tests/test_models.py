@@ -1,0 +1,96 @@
+"""The embedded default model: GGUF -> plain HF folder conversion, path resolution, loading."""
+
+import os
+import time
+
+import pytest
+import torch
+
+from vigor import models
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """A fresh conversion into an empty cache (the real GGUF, ~20 s)."""
+    cache = tmp_path_factory.mktemp("vigor_cache")
+    return cache, models.default_model_dir(cache)
+
+
+@pytest.mark.slow
+def test_conversion_matches_gguf_logits_and_generates(converted):
+    cache, folder = converted
+    assert folder == cache / "models" / models.DEFAULT_MODEL_NAME
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(os.listdir(folder))
+    assert not [p for p in os.listdir(folder.parent) if p.startswith(".")], "temporary folder left behind"
+
+    model, tok = models.load_model_and_tokenizer(str(folder))
+    assert model.dtype == torch.float32
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr(), "tied embeddings lost"
+    assert tok.pad_token_id != tok.eos_token_id and tok.eos_token == "<|im_end|>"
+    assert tok.padding_side == "left"
+
+    gguf_model, gguf_tok = models.load_gguf_model_and_tokenizer()
+    text = "The capital of France is Paris. 12 + 30 = 42."
+    ids = gguf_tok(text, return_tensors="pt").input_ids
+    assert torch.equal(ids, tok(text, return_tensors="pt").input_ids)
+    with torch.no_grad():
+        expected = gguf_model(ids).logits
+        got = model(ids).logits
+    # Same dequantized float32 weights and the same code path: equal up to float32 rounding.
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4)
+
+    messages = [{"role": "user", "content": "What is 2+3? Answer with a number only."}]
+    enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**enc, max_new_tokens=12, do_sample=False)
+    answer = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "5" in answer, answer
+
+
+def test_conversion_is_reused(converted):
+    cache, folder = converted
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    start = time.perf_counter()
+    assert models.default_model_dir(cache) == folder
+    assert time.perf_counter() - start < 1.0
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_resolve_default_uses_env_cache(converted, monkeypatch):
+    cache, folder = converted
+    monkeypatch.setenv("VIGOR_CACHE_DIR", str(cache))
+    for alias in (None, "default", models.DEFAULT_MODEL_NAME):
+        assert models.resolve_model_path(alias) == str(folder)
+
+
+def test_resolve_model_path_accepts_folders_and_hub_ids(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    assert models.resolve_model_path(str(tmp_path)) == str(tmp_path)
+    assert models.resolve_model_path("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert models.resolve_model_path("gpt2") == "gpt2"
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("./no/such/folder", "no such folder"),
+    ("/definitely/missing", "no such folder"),
+    ("owner/name/extra", "no such folder"),
+    ("has space/x", "not a hub id"),
+])
+def test_resolve_model_path_rejects_nonsense(bad, message):
+    with pytest.raises(ValueError, match=message):
+        models.resolve_model_path(bad)
+
+
+def test_resolve_model_path_rejects_file_and_empty_folder(tmp_path):
+    file = tmp_path / "weights.bin"
+    file.write_bytes(b"x")
+    with pytest.raises(ValueError, match="is a file"):
+        models.resolve_model_path(str(file))
+    with pytest.raises(ValueError, match="no config.json"):
+        models.resolve_model_path(str(tmp_path))
+
+
+def test_load_unreadable_folder_gives_one_line_error(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ValueError) as info:
+        models.load_model_and_tokenizer(str(tmp_path))
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
