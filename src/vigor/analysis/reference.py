@@ -1,0 +1,42 @@
+"""Slow, obviously-right versions of the statistics in `vigor.analysis.stats` (for tests only)."""
+
+from __future__ import annotations
+
+import math
+
+
+def auroc_reference(scores, labels) -> float:
+    """Count every (positive, negative) pair: 1 if the positive scores higher, 1/2 if equal."""
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def average_ranks_reference(values) -> list[float]:
+    """rank_i = 1 + #{j: v_j < v_i} + (#{j: v_j == v_i} - 1) / 2."""
+    return [1 + sum(w < v for w in values) + (sum(w == v for w in values) - 1) / 2 for v in values]
+
+
+def pearson_reference(x, y) -> float:
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
+def spearman_reference(x, y) -> float:
+    return pearson_reference(average_ranks_reference(list(x)), average_ranks_reference(list(y)))
+
+
+def top_choice_correct_reference(scores, correct) -> list[float]:
+    out = []
+    for row_scores, row_correct in zip(scores, correct):
+        best = max(row_scores)
+        tied = [c for s, c in zip(row_scores, row_correct) if s == best]
+        out.append(sum(tied) / len(tied))
+    return out

@@ -1,0 +1,220 @@
+"""`run_analysis`: does an intrinsic reward tell correct from incorrect completions for this
+model on this data, before any training? Sample G completions per prompt, grade them against
+the gold answers, compute every signal, summarise (see `vigor.analysis.stats`) and write
+analysis.json, analysis.md and gradnorm_vs_correct.png."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import numpy as np
+
+from vigor.analysis.signals import SIGNALS
+from vigor.analysis.stats import signal_summary
+
+DEFAULT_DATASET = "gsm_symbolic"
+
+
+def check_settings(*, num_prompts: int, num_generations: int, max_new_tokens: int, temperature: float,
+                   resamples: int) -> None:
+    """Fail fast, before any model is loaded, naming the bad setting."""
+    if num_prompts < 1:
+        raise ValueError(f"--num-prompts must be >= 1, got {num_prompts}")
+    if num_generations < 2:
+        raise ValueError(f"--num-generations must be >= 2 to compare completions within a group, got {num_generations}")
+    if max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    if not temperature > 0:
+        raise ValueError(f"--temperature must be > 0 (the G samples of a prompt must differ), got {temperature}")
+    if resamples < 1:
+        raise ValueError(f"--bootstrap must be >= 1, got {resamples}")
+
+
+def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
+    """The first `num_prompts` records with a gold answer (the training split for a procedural set)."""
+    from vigor.data import load_records
+
+    source = dataset or DEFAULT_DATASET
+    procedural = source == DEFAULT_DATASET or source.startswith("reasoning-gym:")
+    records = load_records(source, limit=num_prompts, seed=seed, split="train" if procedural else None)
+    with_answer = [r for r in records if r.answer not in (None, "")]
+    if not with_answer:
+        raise ValueError(f"--dataset {source}: none of its first {len(records)} records has a gold answer; "
+                         "analyze needs answers to know which completions are correct")
+    return source, with_answer
+
+
+def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
+                 num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
+                 system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
+                 resamples: int = 1000, seed: int = 0, progress: bool = True) -> dict:
+    check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
+                   temperature=temperature, resamples=resamples)
+    from vigor.analysis.sampling import sample_completions
+    from vigor.data import format_prompt
+    from vigor.models import load_model_and_tokenizer
+
+    start = time.time()
+    output_dir = pathlib.Path(output_dir)
+    source, records = load_prompts(dataset, num_prompts, seed=seed)
+    lm, tokenizer = load_model_and_tokenizer(model)
+    prompts = [format_prompt(r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
+    prompt_ids, completion_ids = sample_completions(
+        lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
+        temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)
+    result, signals = analyze_completions(lm, tokenizer, records, prompt_ids, completion_ids, num_generations,
+                                          micro_batch_size=micro_batch_size, resamples=resamples, seed=seed,
+                                          progress=progress)
+    result["settings"] = dict(model=model or "default", dataset=source, num_prompts=len(records),
+                              num_generations=num_generations, max_new_tokens=max_new_tokens,
+                              temperature=temperature, top_k=top_k, system_prompt=system_prompt,
+                              bootstrap_resamples=resamples, seed=seed)
+    result["seconds"] = round(time.time() - start, 1)
+    write_outputs(result, signals, output_dir)
+    return result
+
+
+def analyze_completions(model, tokenizer, records, prompt_ids, completion_ids, num_generations: int, *,
+                        micro_batch_size: int = 8, resamples: int = 1000, seed: int = 0, progress: bool = True):
+    """Grade and score given completions (rows i*G .. i*G+G-1 answer records[i]); returns
+    (result dict with per-signal statistics and per-completion rows, signal arrays)."""
+    from vigor.analysis.signals import compute_signals
+    from vigor.evaluation.grading import grade_math_many
+
+    if len(completion_ids) != len(records) * num_generations or len(prompt_ids) != len(completion_ids):
+        raise ValueError(f"expected {len(records)} x {num_generations} completions and prompts, "
+                         f"got {len(completion_ids)} completions and {len(prompt_ids)} prompts")
+    texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+    golds = [r.answer for r in records for _ in range(num_generations)]
+    verdicts = grade_math_many(list(zip(texts, golds)))
+    signals = compute_signals(model, tokenizer, prompt_ids, completion_ids, micro_batch_size=micro_batch_size,
+                              progress=progress)
+    result = summarise(signals, [v.correct for v in verdicts], num_generations, resamples=resamples, seed=seed)
+    result["completions"] = [
+        dict(prompt_id=records[i // num_generations].id, sample=i % num_generations, gold=golds[i],
+             extracted=verdicts[i].extracted, correct=bool(verdicts[i].correct), text=texts[i],
+             truncated=bool(signals["truncated"][i]),
+             grad_norm=_num(signals["grad_norm"][i]), grad_norm_corrected=_num(signals["grad_norm_corrected"][i]),
+             **{name: _num(signals[name][i]) for name in SIGNALS})
+        for i in range(len(texts))]
+    return result, signals
+
+
+def summarise(signals: dict[str, np.ndarray], correct, group_size: int, *, resamples: int = 1000,
+              seed: int = 0) -> dict:
+    """Per-signal statistics (see `signal_summary`) and the overall accuracy."""
+    correct = np.asarray(correct, dtype=bool).reshape(-1, group_size)
+    per_signal = {name: signal_summary(np.asarray(signals[name]).reshape(-1, group_size), correct,
+                                       resamples=resamples, seed=seed) for name in SIGNALS}
+    return {"accuracy": float(correct.mean()), "n_completions": int(correct.size),
+            "n_groups": int(correct.shape[0]), "group_size": group_size, "signals": per_signal}
+
+
+def verdict(summary: dict) -> str:
+    """One sentence on whether a signal's within-group AUROC is distinguishable from 0.5."""
+    if summary["n_groups_mixed"] == 0:
+        return "not measurable: no prompt had both correct and incorrect completions"
+    low, high = summary["auroc_ci"]
+    if low > 0.5:
+        return "predicts correctness (AUROC CI above 0.5)"
+    if high < 0.5:
+        return "predicts the WRONG way (AUROC CI below 0.5)"
+    return "inconclusive (AUROC CI contains 0.5)"
+
+
+def write_outputs(result: dict, signals: dict, output_dir: pathlib.Path) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "analysis.json").write_text(json.dumps(_jsonable(result), indent=2) + "\n")
+    (output_dir / "analysis.md").write_text(markdown_report(result))
+    correct = np.array([c["correct"] for c in result["completions"]], dtype=bool)
+    plot_gradnorm_vs_correct(signals["grad_norm"], signals["grad_norm_corrected"], correct,
+                             output_dir / "gradnorm_vs_correct.png")
+
+
+def markdown_report(result: dict) -> str:
+    s = result["settings"]
+    lines = [
+        "# Does an intrinsic reward predict correctness here?", "",
+        f"Model `{s['model']}`, data `{s['dataset']}`: {result['n_groups']} prompts x {result['group_size']} "
+        f"completions (temperature {s['temperature']}, top-k {s['top_k']}, at most {s['max_new_tokens']} new tokens), "
+        f"graded against the gold answers with math-verify. Accuracy of the samples: "
+        f"{result['accuracy']:.1%}. Took {result.get('seconds', 0):.0f} s.", "",
+        "Every signal is oriented so that higher = predicted better (VIGOR: minus the gradient norm). "
+        "AUROC: the mean over prompts with both correct and incorrect completions of P(a correct completion "
+        "outscores an incorrect one), ties counting 1/2; 0.5 = no information. Spearman: rank correlation "
+        "of signal and correctness over all completions pooled. Top-1: how often the top-scored completion "
+        "of a prompt is correct, against chance (the prompt's fraction correct). Brackets: 95 % bootstrap "
+        f"intervals over prompts ({s['bootstrap_resamples']} resamples).", "",
+        "| signal | AUROC | mixed prompts | Spearman | top-1 correct | chance | lift | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in result["signals"].items():
+        lines.append(f"| {name} | {_ci(m['auroc'], m['auroc_ci'])} | {m['n_groups_mixed']} | "
+                     f"{_ci(m['spearman'], m['spearman_ci'])} | {_ci(m['top1_correct'], m['top1_correct_ci'])} | "
+                     f"{m['chance']:.3f} | {_ci(m['top1_lift'], m['top1_lift_ci'], signed=True)} | {verdict(m)} |")
+    vigor = result["signals"]["vigor"]
+    lines += ["", f"**VIGOR here:** {verdict(vigor)}."]
+    if vigor["n_groups_mixed"] < 10:
+        lines.append(f"Only {vigor['n_groups_mixed']} prompt(s) had both correct and incorrect completions; "
+                     "use more prompts (--num-prompts) for a firmer answer.")
+    lines += ["", "![corrected gradient norm against correctness](gradnorm_vs_correct.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_gradnorm_vs_correct(raw, corrected, correct, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharex=True)
+    for ax, values, title in ((axes[0], corrected, "corrected  ||g|| * sqrt(T)  (VIGOR)"),
+                              (axes[1], raw, "uncorrected  ||g||")):
+        values = np.asarray(values, dtype=float)
+        ok = np.isfinite(values)
+        x = correct.astype(float) + rng.uniform(-0.15, 0.15, correct.size)
+        for label, color in ((False, "tab:red"), (True, "tab:green")):
+            sel = ok & (correct == label)
+            ax.scatter(x[sel], values[sel], s=12, alpha=0.6, color=color,
+                       label=f"{'correct' if label else 'incorrect'} (n={int(sel.sum())})")
+        ax.set_xticks([0, 1], ["incorrect", "correct"])
+        ax.set_title(title, fontsize=10)
+        if ok.any() and np.all(values[ok] > 0):
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("gradient norm (smaller = higher VIGOR reward)")
+    fig.suptitle("Gradient norm of each sampled completion against its correctness")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ci(value, ci, signed: bool = False) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    fmt = "{:+.3f}" if signed else "{:.3f}"
+    low, high = ci
+    interval = f" [{fmt.format(low)}, {fmt.format(high)}]" if np.isfinite(low) else ""
+    return fmt.format(value) + interval
+
+
+def _num(x):
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj

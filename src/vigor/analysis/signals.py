@@ -1,0 +1,68 @@
+"""Every intrinsic signal of a batch of sampled completions, oriented "higher = predicted better".
+
+vigor            -||grad mean-NLL|| * sqrt(T)  (the VIGOR reward, length-corrected)
+vigor_uncorrected -||grad mean-NLL||           (the same without the sqrt(T) correction)
+self_certainty   mean_t logsumexp(z_t) - mean_v z_t,v   (INTUITOR)
+neg_entropy      -mean_t H(p_t)
+logprob          mean_t log p(token_t)
+length           T, completion tokens incl. EOS (longer = "better"; an AUROC below 0.5 means shorter wins)
+
+The formulas live in `vigor.rewards` (the same code the trainer uses); this module only feeds them.
+Empty completions get NaN, which the statistics treat as the worst score (as training ranks them last).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIGNALS = ("vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob", "length")
+
+
+def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_ids: list[list[int]], *,
+                    micro_batch_size: int | None = 8, progress: bool = True) -> dict[str, np.ndarray]:
+    """Signals of completion i (token ids, cut at the first EOS by `build_rollouts`) given prompt i.
+
+    Also returns `grad_norm` and `grad_norm_corrected` (positive norms, for plots), `truncated`
+    and `empty` flags, all as arrays of length N."""
+    from tqdm.auto import tqdm
+
+    from vigor.rewards import LogProb, NegEntropy, SelfCertainty, VigorReward, build_rollouts, token_statistics
+
+    eos = tokenizer.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    eos_ids |= set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
+    n = len(completion_ids)
+    size = micro_batch_size or n
+    uncorrected, lengths, truncated, empty, stats = [], [], [], [], {}
+    bar = tqdm(total=n, desc="scoring completions", unit="completion", disable=not progress)
+    for start in range(0, n, size):
+        rows = slice(start, min(n, start + size))
+        rollouts = build_rollouts(prompt_ids[rows], completion_ids[rows], eos_token_ids=eos_ids,
+                                  pad_token_id=tokenizer.pad_token_id, completions=[""] * (rows.stop - rows.start))
+        part = token_statistics(model, rollouts)
+        part = {cls.name: cls().score(rollouts, stats=part).numpy() for cls in (SelfCertainty, NegEntropy, LogProb)}
+        for name, values in part.items():
+            stats.setdefault(name, []).append(values)
+        uncorrected.append(VigorReward(length_correction=False).score(rollouts, model=model).numpy())
+        lengths.append(rollouts.completion_lengths.numpy())
+        truncated.append(rollouts.truncated.numpy())
+        empty.append(rollouts.empty.numpy())
+        bar.update(rows.stop - rows.start)
+    bar.close()
+    length = np.concatenate(lengths).astype(np.float64)
+    vigor_uncorrected = np.concatenate(uncorrected)
+    # the length correction: ||g|| * sqrt(T), T = completion tokens incl. EOS (same as VigorReward)
+    vigor = vigor_uncorrected * np.sqrt(length)
+    out = {"vigor": vigor, "vigor_uncorrected": vigor_uncorrected, "length": length,
+           **{name: np.concatenate(parts) for name, parts in stats.items()}}
+    out["grad_norm"] = -vigor_uncorrected
+    out["grad_norm_corrected"] = -vigor
+    out["truncated"] = np.concatenate(truncated)
+    out["empty"] = np.concatenate(empty)
+    return out
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

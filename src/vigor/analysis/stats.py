@@ -1,0 +1,123 @@
+"""Does a score tell correct from incorrect completions? The statistics `vigor analyze` reports.
+
+Scores are oriented "higher = predicted better". Completions come in groups (the G samples of
+one prompt); a reward only ever compares completions within a group, so the headline numbers
+are within-group ones. Each fast routine here has a slow, obviously-right twin in
+`vigor.analysis.reference` that the tests compare against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def average_ranks(values) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of the ranks they span."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    # boundaries of runs of equal values in sorted order
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    for start, end in zip(starts, ends):
+        ranks[order[start:end]] = (start + 1 + end) / 2  # mean of ranks start+1 .. end
+    return ranks
+
+
+def auroc(scores, labels) -> float:
+    """P(score of a random positive > score of a random negative) + 0.5 P(equal): the
+    Mann-Whitney U / (n_pos n_neg), computed from average ranks:
+    U = sum(ranks of positives) - n_pos (n_pos + 1) / 2. NaN unless both classes occur."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    u = average_ranks(scores)[labels].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho: the Pearson correlation of average ranks. NaN if either side is constant."""
+    rx, ry = average_ranks(x), average_ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    return float((rx * ry).sum() / denom) if denom > 0 else float("nan")
+
+
+def mixed_groups(correct: np.ndarray) -> np.ndarray:
+    """Indices of the groups (rows of [groups, G]) holding both correct and incorrect completions."""
+    return np.flatnonzero(correct.any(1) & ~correct.all(1))
+
+
+def group_aurocs(scores: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """AUROC of each mixed group ([groups, G] inputs), in the order of `mixed_groups`."""
+    return np.array([auroc(scores[g], correct[g]) for g in mixed_groups(correct)])
+
+
+def top_choice_correct(scores: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """Per group: the chance that the top-scored completion is correct. Completions tied at the
+    top share it evenly (so a constant score does exactly as well as chance)."""
+    top = scores == scores.max(1, keepdims=True)
+    return (top & correct).sum(1) / top.sum(1)
+
+
+def bootstrap_ci(statistic, n_units: int, *, resamples: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of statistic(indices): `n_units` units (groups) are drawn
+    with replacement `resamples` times from a seeded generator; NaN results are skipped.
+    (NaN, NaN) when there are no units."""
+    if n_units == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = [statistic(rng.integers(0, n_units, n_units)) for _ in range(resamples)]
+    draws = np.array([d for d in draws if np.isfinite(d)])
+    if draws.size == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def signal_summary(scores, correct, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """Every statistic for one signal. `scores`, `correct`: [groups, G] (correct as bool).
+
+    auroc          mean within-group AUROC over mixed groups (n_groups_mixed of them)
+    spearman       Spearman rho between score and correctness over all completions pooled
+    top1_correct   mean over all groups of P(top-scored completion is correct)
+    chance         mean over all groups of the fraction correct (a random pick's rate)
+    top1_lift      top1_correct - chance
+    each with a bootstrap CI over groups (`*_ci`, 95 %, seeded).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    if scores.shape != correct.shape or scores.ndim != 2:
+        raise ValueError(f"scores {scores.shape} and correct {correct.shape} must both be [groups, G]")
+    # a missing score (e.g. an empty completion) counts as the worst, as the trainer places it last
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    n_groups = scores.shape[0]
+    per_group_auc = np.full(n_groups, np.nan)
+    mixed = mixed_groups(correct)
+    per_group_auc[mixed] = group_aurocs(scores, correct)
+    top1 = top_choice_correct(scores, correct)
+    chance = correct.mean(1)
+    ci = dict(resamples=resamples, seed=seed)
+
+    def pooled_spearman(rows):
+        return spearman(scores[rows].ravel(), correct[rows].ravel())
+
+    return {
+        "auroc": float(per_group_auc[mixed].mean()) if mixed.size else float("nan"),
+        "auroc_ci": bootstrap_ci(lambda rows: per_group_auc[mixed][rows].mean(), mixed.size, **ci),
+        "n_groups_mixed": int(mixed.size),
+        "spearman": pooled_spearman(np.arange(n_groups)),
+        "spearman_ci": bootstrap_ci(pooled_spearman, n_groups, **ci),
+        "top1_correct": float(top1.mean()),
+        "top1_correct_ci": bootstrap_ci(lambda rows: top1[rows].mean(), n_groups, **ci),
+        "chance": float(chance.mean()),
+        "top1_lift": float((top1 - chance).mean()),
+        "top1_lift_ci": bootstrap_ci(lambda rows: (top1 - chance)[rows].mean(), n_groups, **ci),
+        "n_groups": int(n_groups),
+    }
+

@@ -1,0 +1,133 @@
+"""`vigor analyze` on a tiny random model: signals against slow per-sample references, the
+statistics of a constructed case against hand computation, and the command end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vigor.analysis import run as analysis
+from vigor.analysis.signals import compute_signals
+from vigor.analysis.stats import auroc
+from vigor.cli import main as vigor_main
+from vigor.data import PromptRecord
+from vigor.gradnorm import reference_grad_norms
+from vigor.tiny import char_tokenizer, tiny_causal_lm
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tok = char_tokenizer()
+    model = tiny_causal_lm("llama", vocab_size=len(tok), seed=3)
+    return model, tok
+
+
+def encode(tok, text, eos=True):
+    return tok(text, add_special_tokens=False).input_ids + ([tok.eos_token_id] if eos else [])
+
+
+def reference_signals(model, prompt, completion):
+    """One sample at a time, no padding: the definitions written out."""
+    ids = torch.tensor([prompt + completion])
+    mask = torch.zeros_like(ids)
+    mask[0, len(prompt):] = 1
+    norm = reference_grad_norms(model, ids, torch.ones_like(ids), mask).double().item()
+    with torch.no_grad():
+        logits = model(ids).logits[0, len(prompt) - 1:-1].double()  # predicts the completion tokens
+    logp = torch.log_softmax(logits, -1)
+    target = torch.tensor(completion)
+    T = len(completion)
+    return {"vigor_uncorrected": -norm, "vigor": -norm * T ** 0.5, "length": float(T),
+            "logprob": logp[torch.arange(T), target].mean().item(),
+            "neg_entropy": (logp.exp() * logp).sum(-1).mean().item(),
+            "self_certainty": (torch.logsumexp(logits, -1) - logits.mean(-1)).mean().item()}
+
+
+def test_signals_match_per_sample_references_despite_padding(tiny):
+    model, tok = tiny
+    prompts = [encode(tok, "Q: 1+1?", eos=False), encode(tok, "Question: what is 12+30?", eos=False)]
+    completions = [encode(tok, "2"), encode(tok, "It is \\boxed{42}."), encode(tok, "no end", eos=False)]
+    prompt_ids = [prompts[0], prompts[1], prompts[1]]
+    got = compute_signals(model, tok, prompt_ids, completions, micro_batch_size=2, progress=False)
+    for i, (p, c) in enumerate(zip(prompt_ids, completions)):
+        for name, expected in reference_signals(model, p, c).items():
+            assert got[name][i] == pytest.approx(expected, rel=1e-4, abs=1e-5), (name, i)
+    assert got["truncated"].tolist() == [False, False, True]
+    np.testing.assert_allclose(got["grad_norm_corrected"], -got["vigor"])
+
+
+def test_constructed_case_auroc_by_hand(tiny):
+    model, tok = tiny
+    records = [PromptRecord(id="a", prompt="2+2?", answer="4"), PromptRecord(id="b", prompt="3*3?", answer="9")]
+    texts = [["\\boxed{4}", "so \\boxed{5}", "it is \\boxed{4} ok", "\\boxed{6}"],   # correct: 1st, 3rd
+             ["\\boxed{9}", "\\boxed{9}", "\\boxed{9}", "\\boxed{9}"]]                # all correct: no AUROC
+    prompt_ids = [encode(tok, r.prompt, eos=False) for r in records for _ in range(4)]
+    completion_ids = [encode(tok, t) for row in texts for t in row]
+    result, signals = analysis.analyze_completions(model, tok, records, prompt_ids, completion_ids, 4,
+                                                   resamples=50, progress=False)
+    assert [c["correct"] for c in result["completions"]] == [True, False, True, False] + [True] * 4
+    assert result["accuracy"] == pytest.approx(6 / 8)
+    # length T = characters + EOS: correct {10, 19}, incorrect {13, 10}. Pairs (correct vs incorrect):
+    # 10 vs 13 -> 0, 10 vs 10 -> 1/2, 19 vs 13 -> 1, 19 vs 10 -> 1: AUROC = 2.5 / 4.
+    length = result["signals"]["length"]
+    assert length["auroc"] == pytest.approx(0.625) and length["n_groups_mixed"] == 1
+    # top-1 by length: group a's longest (19) is correct; group b is all correct -> mean 1.0; chance (0.5 + 1) / 2
+    assert length["top1_correct"] == pytest.approx(1.0) and length["chance"] == pytest.approx(0.75)
+    vigor = -np.array([reference_signals(model, p, c)["vigor"] for p, c in zip(prompt_ids[:4], completion_ids[:4])])
+    # VIGOR's AUROC in "higher = better" orientation: smaller corrected norm should be correct
+    assert result["signals"]["vigor"]["auroc"] == pytest.approx(auroc(-vigor, [1, 0, 1, 0]))
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tiny):
+    model, tok = tiny
+    folder = tmp_path_factory.mktemp("tiny_model")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fixture_dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "problems.jsonl"
+    rows = [{"problem": f"What is {a}+{b}?", "answer": str(a + b)} for a, b in [(1, 2), (3, 4), (5, 6)]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_analyze_command_end_to_end(tiny_model_dir, fixture_dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = vigor_main(["analyze", "--model", str(tiny_model_dir), "--dataset", str(fixture_dataset),
+                       "--num-prompts", "2", "-G", "3", "--max-new-tokens", "6", "--bootstrap", "20",
+                       "--output-dir", str(out), "--no-progress"])
+    assert code == 0
+    data = json.loads((out / "analysis.json").read_text())
+    assert set(data["signals"]) == {"vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob",
+                                    "length"}
+    assert len(data["completions"]) == 6 and data["settings"]["num_prompts"] == 2
+    assert all(c["grad_norm"] is not None and c["grad_norm"] > 0 for c in data["completions"])
+    assert "| vigor |" in (out / "analysis.md").read_text()
+    assert (out / "gradnorm_vs_correct.png").read_bytes()[:4] == b"\x89PNG"
+    assert "VIGOR within-group AUROC" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-G", "1"], "--num-generations must be >= 2"),
+    (["--temperature", "0"], "--temperature must be > 0"),
+    (["--model", "./no/such/model"], "no such folder"),
+    (["--dataset", "/no/such/file.jsonl"], "no such file"),
+])
+def test_analyze_bad_input_is_one_line_exit_2(extra, message, tiny_model_dir, tmp_path, capsys):
+    argv = ["analyze", "--model", str(tiny_model_dir), "--output-dir", str(tmp_path)] + extra
+    assert vigor_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_analyze_rejects_data_without_answers(tiny_model_dir, tmp_path, capsys):
+    path = tmp_path / "no_answers.jsonl"
+    path.write_text(json.dumps({"problem": "Say hi"}) + "\n")
+    argv = ["analyze", "--model", str(tiny_model_dir), "--dataset", str(path), "--output-dir", str(tmp_path)]
+    assert vigor_main(argv) == 2
+    assert "gold answer" in capsys.readouterr().err

@@ -1,0 +1,88 @@
+"""The analysis statistics against slow references and hand computations."""
+
+import numpy as np
+import pytest
+
+from vigor.analysis import reference as ref
+from vigor.analysis import stats
+
+
+def test_auroc_hand_computed_case_with_a_tie():
+    # positives score 0.9 and 0.8, negatives 0.8 and 0.1; the four pairs give
+    # 1 (0.9 > 0.8) + 1 (0.9 > 0.1) + 1/2 (0.8 = 0.8) + 1 (0.8 > 0.1) = 3.5 of 4.
+    assert stats.auroc([0.9, 0.8, 0.8, 0.1], [1, 0, 1, 0]) == pytest.approx(0.875, abs=1e-12)
+    assert stats.auroc([1, 2, 3], [0, 0, 1]) == 1.0
+    assert stats.auroc([1, 2, 3], [1, 0, 0]) == 0.0
+    assert stats.auroc([5, 5, 5, 5], [1, 0, 1, 0]) == 0.5
+    assert np.isnan(stats.auroc([1, 2], [1, 1]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auroc_matches_pair_counting_on_random_inputs_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    scores = rng.integers(0, 5, n).astype(float)  # few values: many ties
+    labels = rng.random(n) < 0.4
+    labels[0], labels[1] = True, False
+    assert stats.auroc(scores, labels) == pytest.approx(ref.auroc_reference(scores, labels), abs=1e-12)
+    scores = rng.normal(size=n)
+    assert stats.auroc(scores, labels) == pytest.approx(ref.auroc_reference(scores, labels), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ranks_and_spearman_match_references(seed):
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(3, 50))
+    x = rng.integers(0, 6, n).astype(float)
+    y = rng.random(n) < 0.5
+    y[0], y[1] = True, False
+    np.testing.assert_allclose(stats.average_ranks(x), ref.average_ranks_reference(list(x)), atol=1e-12)
+    assert stats.spearman(x, y) == pytest.approx(ref.spearman_reference(x, y.astype(float)), abs=1e-12)
+    z = rng.normal(size=n)
+    assert stats.spearman(z, 2 * z + 1) == pytest.approx(1.0, abs=1e-12)
+    assert stats.spearman(z, -z ** 3) == pytest.approx(-1.0, abs=1e-12)
+    assert np.isnan(stats.spearman(np.ones(n), z))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_top_choice_correct_matches_reference(seed):
+    rng = np.random.default_rng(200 + seed)
+    scores = rng.integers(0, 3, (7, 5)).astype(float)
+    correct = rng.random((7, 5)) < 0.5
+    np.testing.assert_allclose(stats.top_choice_correct(scores, correct),
+                               ref.top_choice_correct_reference(scores.tolist(), correct.tolist()), atol=1e-12)
+
+
+def test_bootstrap_ci_of_a_mean_matches_the_normal_approximation():
+    rng = np.random.default_rng(3)
+    values = rng.normal(loc=2.0, scale=1.0, size=400)
+    low, high = stats.bootstrap_ci(lambda idx: values[idx].mean(), values.size, resamples=2000, seed=1)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)  # ~0.098
+    assert low == pytest.approx(values.mean() - half, abs=0.02)
+    assert high == pytest.approx(values.mean() + half, abs=0.02)
+    assert (low, high) == stats.bootstrap_ci(lambda idx: values[idx].mean(), values.size, resamples=2000, seed=1)
+    assert all(np.isnan(stats.bootstrap_ci(lambda idx: 0.0, 0)))
+
+
+def test_signal_summary_constructed_case():
+    correct = np.array([[1, 0, 0, 1],    # mixed
+                        [0, 0, 0, 0],    # all wrong: no AUROC, chance 0
+                        [1, 1, 0, 1]], dtype=bool)  # mixed
+    scores = np.array([[4.0, 1.0, 2.0, 3.0],     # correct on top: AUROC 1, top pick correct
+                       [1.0, 2.0, 3.0, 4.0],
+                       [1.0, 2.0, 3.0, np.nan]])  # NaN counts as worst; correct {1, 2, -inf} vs wrong {3}: 0
+    out = stats.signal_summary(scores, correct, resamples=200)
+    assert out["n_groups"] == 3 and out["n_groups_mixed"] == 2
+    assert out["auroc"] == pytest.approx((1.0 + 0.0) / 2)
+    assert out["top1_correct"] == pytest.approx((1 + 0 + 0) / 3)
+    assert out["chance"] == pytest.approx((0.5 + 0 + 0.75) / 3)
+    assert out["top1_lift"] == pytest.approx(out["top1_correct"] - out["chance"])
+    pooled = np.where(np.isnan(scores), -np.inf, scores).ravel()
+    assert out["spearman"] == pytest.approx(ref.spearman_reference(pooled, correct.ravel().astype(float)))
+    low, high = out["auroc_ci"]
+    assert 0.0 <= low <= out["auroc"] <= high <= 1.0
+
+
+def test_signal_summary_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="groups, G"):
+        stats.signal_summary(np.zeros((2, 4)), np.zeros((2, 3), dtype=bool))
