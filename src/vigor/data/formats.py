@@ -1,0 +1,143 @@
+"""Turn raw rows of each known benchmark layout into PromptRecords.
+
+Layouts are recognised by their columns (first match wins):
+  humaneval  task_id, prompt, test, entry_point        (openai/human-eval)
+  mbpp       text, code, test_list                     (google-research MBPP full file)
+  mbpp_sanitized prompt, code, test_list, test_imports (sanitized-mbpp.json)
+  answer     problem, answer                           (MATH-500 / PRM800K splits, AIME, AMC)
+  math       problem, solution                         (MATH, MATH-lighteval; gold = last \\boxed{} of solution)
+  gsm8k      question, answer ending in "#### N"       (GSM8K; also Qwen's harness copy)
+A `prompt_column` (and optional `answer_column`) overrides detection for any other table.
+Record id: `unique_id` or `task_id` when the row has one, else the record's index from 0.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from vigor.data.records import DataError, PromptRecord
+
+LAYOUTS = {
+    "humaneval": ("task_id", "prompt", "test", "entry_point"),
+    "mbpp": ("text", "code", "test_list"),
+    "mbpp_sanitized": ("prompt", "code", "test_list", "test_imports"),
+    "answer": ("problem", "answer"),
+    "math": ("problem", "solution"),
+    "gsm8k": ("question", "answer"),
+}
+PROMPT_COLUMN_GUESSES = ("problem", "question", "prompt", "text", "instruction", "input")
+ANSWER_COLUMN_GUESSES = ("answer", "final_answer", "solution", "target", "output")
+
+
+def detect_layout(columns: Iterable[str]) -> str | None:
+    cols = set(columns)
+    return next((name for name, need in LAYOUTS.items() if cols.issuperset(need)), None)
+
+
+def rows_to_records(rows, *, where: str, source: str, prompt_column: str | None = None,
+                    answer_column: str | None = None, limit: int | None = None) -> list[PromptRecord]:
+    """rows: iterable of (line, dict). `where` names the file in error messages."""
+    records, layout = [], None
+    for index, (line, row) in enumerate(rows):
+        if limit is not None and index >= limit:
+            break
+        at = f"{where}:{line}"
+        if layout is None:
+            layout = "columns" if prompt_column else detect_layout(row)
+            if layout is None:
+                guess = next((c for c in PROMPT_COLUMN_GUESSES if c in row), None)
+                if guess is None:
+                    raise DataError(f"{at}: cannot tell which column holds the prompt (columns: {sorted(row)}); "
+                                    "pass prompt_column=... (--prompt-column)")
+                layout, prompt_column = "columns", guess
+                answer_column = answer_column or next((c for c in ANSWER_COLUMN_GUESSES if c in row), None)
+        try:
+            record = CONVERTERS[layout](row, at=at, prompt_column=prompt_column, answer_column=answer_column)
+        except KeyError as err:
+            raise DataError(f"{at}: record has no {err.args[0]!r} field (fields: {sorted(row)})") from None
+        if not isinstance(record.prompt, str) or not record.prompt.strip():
+            raise DataError(f"{at}: empty or non-text prompt")
+        if record.id is None:
+            record.id = str(index)
+        record.source = source
+        records.append(record)
+    return records
+
+
+def _own_id(row) -> str | None:
+    for key in ("unique_id", "task_id"):
+        if row.get(key) not in (None, ""):
+            return str(row[key])
+    return None
+
+
+def _math_answer(row, *, at, **_):
+    from vigor.evaluation.answers import normalise_gold
+
+    if row["answer"] is None or str(row["answer"]).strip() == "":
+        raise DataError(f"{at}: empty 'answer'")
+    return PromptRecord(_own_id(row), row["problem"], normalise_gold(row["answer"]),
+                        meta=_meta(row, "solution", "subject", "level", "type", "url"))
+
+
+def _math_solution(row, *, at, **_):
+    from vigor.evaluation.answers import last_boxed
+
+    gold = last_boxed(row["solution"])
+    if gold is None:
+        raise DataError(f"{at}: 'solution' has no \\boxed{{...}} final answer")
+    return PromptRecord(_own_id(row), row["problem"], gold, meta=_meta(row, "solution", "level", "type"))
+
+
+def _gsm8k(row, *, at, **_):
+    from vigor.evaluation.answers import after_hashes
+
+    gold = after_hashes(str(row["answer"]))
+    if gold is None:
+        raise DataError(f"{at}: GSM8K 'answer' does not end with '#### <final answer>'")
+    return PromptRecord(_own_id(row), row["question"], gold, meta={"solution": row["answer"]})
+
+
+def _humaneval(row, *, at, **_):
+    return PromptRecord(str(row["task_id"]), row["prompt"], tests=row["test"], entry_point=row["entry_point"],
+                        meta=_meta(row, "canonical_solution"))
+
+
+def _mbpp(row, *, at, **_):
+    tests = _assert_lines(row["test_list"], at)
+    prompt = f"{row['text']}\nYour code should pass these tests:\n{tests}"
+    setup = row.get("test_setup_code") or ""
+    return PromptRecord(str(row.get("task_id", "")) or None, prompt, tests=tests,
+                        meta={"reference_code": row["code"], "test_setup_code": setup, "description": row["text"]})
+
+
+def _mbpp_sanitized(row, *, at, **_):
+    tests = _assert_lines(row["test_list"], at)
+    prompt = f"{row['prompt']}\nYour code should pass these tests:\n{tests}"
+    return PromptRecord(str(row.get("task_id", "")) or None, prompt, tests=tests,
+                        meta={"reference_code": row["code"], "test_setup_code": "\n".join(row["test_imports"]),
+                              "description": row["prompt"]})
+
+
+def _columns(row, *, at, prompt_column, answer_column):
+    from vigor.evaluation.answers import normalise_gold
+
+    answer = None
+    if answer_column:
+        answer = normalise_gold(row[answer_column])
+    return PromptRecord(_own_id(row), row[prompt_column], answer,
+                        meta={k: v for k, v in row.items() if k not in (prompt_column, answer_column)})
+
+
+def _assert_lines(test_list, at) -> str:
+    if not isinstance(test_list, list) or not all(isinstance(t, str) for t in test_list) or not test_list:
+        raise DataError(f"{at}: 'test_list' must be a non-empty list of assert statements")
+    return "\n".join(test_list)
+
+
+def _meta(row, *keys):
+    return {k: row[k] for k in keys if k in row}
+
+
+CONVERTERS = {"humaneval": _humaneval, "mbpp": _mbpp, "mbpp_sanitized": _mbpp_sanitized, "answer": _math_answer,
+              "math": _math_solution, "gsm8k": _gsm8k, "columns": _columns}

