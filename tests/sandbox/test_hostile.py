@@ -99,8 +99,11 @@ def test_limits_are_applied_inside_the_sandbox():
                              file_size_mb=3)
     assert first.passed and second.passed, (first.reason, second.reason)
     lines = dict(line.split(" ", 1) for line in first.stdout.splitlines())
-    for name, value in limits.rlimits().items():
-        assert lines[name] == f"{value} {value}", name
+    expected = {"RLIMIT_AS": (300 << 20,) * 2, "RLIMIT_CPU": (6, 7), "RLIMIT_NPROC": (7, 7),
+                "RLIMIT_FSIZE": (3 << 20,) * 2, "RLIMIT_NOFILE": (256, 256), "RLIMIT_CORE": (0, 0)}
+    assert limits.rlimits() == expected
+    for name, (soft, hard) in expected.items():
+        assert lines[name] == f"{soft} {hard}", name
     info, info_again = first.stdout.splitlines()[-1], second.stdout.splitlines()[-1]
     assert info.split(" cwd ")[1] == info_again.split(" cwd ")[1]  # a fresh folder each time
     assert "cwd /tmp files ['main.py']" in info and "'etc'" not in info and "'proc'" not in info

@@ -39,6 +39,8 @@ def test_result_fields_for_passing_and_failing_programs(tmp_path, monkeypatch):
     assert syntax.status == "failed" and syntax.reason.startswith("SyntaxError")
     segv = run_python("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)")
     assert (segv.status, segv.reason, segv.returncode) == ("failed", "killed by signal SIGSEGV", -11)
+    killed = run_python("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")  # little CPU: not a CPU timeout
+    assert (killed.status, killed.reason, killed.returncode) == ("failed", "killed by signal SIGKILL", -9)
     assert os.listdir(tmp_path) == []
 
 
@@ -135,3 +137,19 @@ def run_as_nobody(code_dir: str) -> None:
     if proc.stdout.startswith("UNAVAILABLE"):
         pytest.skip(proc.stdout)  # unprivileged user namespaces disabled on this host
     assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr[-2000:]
+
+
+def test_command_line_check_and_run(tmp_path, capsys):
+    from vigor.cli import main
+
+    assert main(["sandbox", "check"]) == 0
+    assert "OS isolation available" in capsys.readouterr().out
+    program = tmp_path / "prog.py"
+    program.write_text("print('from the sandbox')\nraise SystemExit('bye')")
+    assert main(["sandbox", "run", str(program), "--timeout-s", "5"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "from the sandbox\n" and err.endswith(f"sandbox: failed (bye) in {err.split(' in ')[-1]}")
+    assert main(["sandbox", "run", str(tmp_path / "missing.py")]) == 2
+    assert "vigor sandbox: error: cannot read" in capsys.readouterr().err
+    assert main(["sandbox", "run", str(program), "--timeout-s", "-1"]) == 2
+    assert "timeout_s=-1.0: must be a number >= 0.05" in capsys.readouterr().err

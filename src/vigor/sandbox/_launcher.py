@@ -89,8 +89,8 @@ def build_root(cfg):
 
 def exec_program(cfg):
     """In the forked child: limits, then setpriv drops privileges and runs the program."""
-    for name, value in cfg["rlimits"].items():
-        resource.setrlimit(getattr(resource, name), (value, value))
+    for name, (soft, hard) in cfg["rlimits"].items():
+        resource.setrlimit(getattr(resource, name), (soft, hard))
     drop = ["--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
     if cfg["switch_user"]:
         drop += [f"--reuid={cfg['uid']}", f"--regid={cfg['gid']}", "--clear-groups"]

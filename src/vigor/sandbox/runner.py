@@ -70,14 +70,17 @@ class SandboxLimits:
             if f.name != "timeout_s" and value != int(value):
                 raise ValueError(f"sandbox limit {f.name}={value!r}: must be a whole number")
 
-    def rlimits(self) -> dict[str, int]:
+    def rlimits(self) -> dict[str, tuple[int, int]]:
+        """(soft, hard) per resource. CPU: SIGXCPU at the soft limit, SIGKILL one second later."""
+        cpu_s = math.ceil(self.timeout_s) + 1
+        one = lambda value: (value, value)  # noqa: E731
         return {
-            "RLIMIT_AS": int(self.memory_mb) << 20,
-            "RLIMIT_CPU": math.ceil(self.timeout_s) + 1,
-            "RLIMIT_NPROC": int(self.max_processes),
-            "RLIMIT_FSIZE": int(self.file_size_mb) << 20,
-            "RLIMIT_NOFILE": 256,
-            "RLIMIT_CORE": 0,
+            "RLIMIT_AS": one(int(self.memory_mb) << 20),
+            "RLIMIT_CPU": (cpu_s, cpu_s + 1),
+            "RLIMIT_NPROC": one(int(self.max_processes)),
+            "RLIMIT_FSIZE": one(int(self.file_size_mb) << 20),
+            "RLIMIT_NOFILE": one(256),
+            "RLIMIT_CORE": one(0),
         }
 
 
@@ -118,7 +121,7 @@ def _require_isolation(allow_weak: bool) -> bool:
         raise SandboxUnavailable(
             f"cannot isolate model-written code: {problem}. Needs Linux with util-linux `unshare` and "
             "`setpriv` and permission to create namespaces (root, or unprivileged user namespaces). "
-            "To run it anyway with weaker protection, pass allow_weak=True (CLI: --allow-weak-sandbox)."
+            "To run it anyway with weaker protection, pass allow_weak=True."
         )
     warnings.warn(f"vigor.sandbox weak mode ({problem}): {WEAK_MODE_GAPS}", RuntimeWarning, stacklevel=3)
     return False
@@ -183,7 +186,7 @@ def _run_isolated(source: str, settings: SandboxLimits) -> SandboxResult:
         run = _execute(argv, settings, pass_fds=(status_write,))
         os.close(status_write)  # now the launcher holds the only write end: read to EOF
         status_write = None
-        report = json.loads(_read_all(status_read) or "{}")
+        report = _parse_report(_read_all(status_read))
     finally:
         os.close(status_read)
         if status_write is not None:
@@ -197,7 +200,16 @@ def _run_isolated(source: str, settings: SandboxLimits) -> SandboxResult:
         return _result("error", f"sandbox exited early (unshare returned {run['returncode']})", run["returncode"],
                        run, isolated=True)
     code = -report["signal"] if "signal" in report else report["exitcode"]
-    return _classify(code, settings, run, isolated=True)
+    return _classify(code, settings, run, isolated=True, cpu_s=report["cpu_s"])
+
+
+def _parse_report(text: str) -> dict:
+    """The launcher's one JSON line; {} when it died before writing it (killed on timeout)."""
+    try:
+        report = json.loads(text)
+    except ValueError:
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def _extra_read_only_paths(python: str, setpriv: str) -> list[str]:
@@ -234,21 +246,22 @@ def _rlimit_setter(settings: SandboxLimits):
         return None
 
     def apply():
-        for name, value in settings.rlimits().items():
+        for name, soft_hard in settings.rlimits().items():
             if name != "RLIMIT_NPROC":  # counted per real uid: would count all of the caller's processes
-                resource.setrlimit(getattr(resource, name), (value, value))
+                resource.setrlimit(getattr(resource, name), soft_hard)
 
     return apply
 
 
-def _classify(code: int, settings: SandboxLimits, run: dict, *, isolated: bool) -> SandboxResult:
-    """Status and one-line reason from the program's exit code (-N: killed by signal N) and stderr."""
+def _classify(code: int, settings: SandboxLimits, run: dict, *, isolated: bool, cpu_s: float | None = None
+              ) -> SandboxResult:
+    """Status and one-line reason from the exit code (-N: killed by signal N), CPU seconds and stderr."""
+    cpu_limit_s = settings.rlimits()["RLIMIT_CPU"][0]
     last_line = next((line.strip() for line in reversed(run["stderr"].splitlines()) if line.strip()), "")
     if code == 0:
         return _result("passed", "passed", code, run, isolated)
-    if code == -signal.SIGXCPU:
-        return _result("timeout", f"CPU time limit of {settings.rlimits()['RLIMIT_CPU']} s exceeded", code, run,
-                       isolated)
+    if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu_s is not None and cpu_s >= cpu_limit_s):
+        return _result("timeout", f"CPU time limit of {cpu_limit_s} s exceeded", code, run, isolated)
     if code == -signal.SIGXFSZ:
         return _result("failed", f"file size limit of {settings.file_size_mb} MB exceeded", code, run, isolated)
     if last_line.startswith("MemoryError") or "Cannot allocate memory" in last_line:
