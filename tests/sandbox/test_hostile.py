@@ -55,7 +55,8 @@ def test_hostile_programs_are_contained_and_evaluation_continues(tmp_path, monke
                           "Network is unreachable"),
         # As root the program runs under another uid (EPERM); in a user namespace it shares PID 1's
         # uid, and PID 1 of a namespace ignores signals sent from inside it.
-        "kill its parent": ("import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(0.3)\nraise SystemExit('parent lives')",
+        "kill its parent": ("import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(0.3)\n"
+                            "raise SystemExit('parent lives')",
                             "failed", "PermissionError" if os.geteuid() == 0 else "parent lives"),
         "kill the test process": (f"import os\nos.kill({os.getpid()}, 9)", "failed", "ProcessLookupError"),
         "kill everything": ("import os\nos.kill(-1, 9)", "failed", "ProcessLookupError"),

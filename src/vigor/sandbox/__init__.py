@@ -20,11 +20,14 @@ Layers (isolated mode, Linux; util-linux `unshare` + `setpriv`, nothing to insta
 - Limits (setrlimit): CPU seconds, address space (memory), processes (fork bombs), file size,
   open files, no core dumps; wall-clock timeout after which the whole process group, and with
   it the PID namespace, is killed. stdout/stderr are cut to a cap while being drained.
-- Environment: only PATH, LANG, HOME and TMPDIR; Python runs with -I (isolated: no PYTHON*
-  variables, no user site, no script dir on sys.path) and -B (no .pyc writes).
+- Environment: only PATH, LANG, HOME and TMPDIR. The caller's own interpreter (its base
+  installation, not the virtual environment: same Python version, always present) runs with
+  -I (isolated: no PYTHON* variables, no user site), -S (standard library only: no
+  site-packages on sys.path) and -B (no .pyc writes).
 Known gaps: memory is capped per process (a fork bomb can hold up to max_processes x
-memory_mb of address space), there is no seccomp filter on system calls, and the Python
-installation's own site-packages are readable (read-only).
+memory_mb of address space), there is no seccomp filter on system calls (it may create
+nested namespaces, which give it no power over the host), and the Python installation's
+files are readable (read-only).
 
 Where isolation cannot be set up (another OS, a locked-down container, or
 VIGOR_SANDBOX_FORCE_WEAK=1), `run_python` raises SandboxUnavailable unless the caller passes

@@ -28,9 +28,10 @@ WEAK_MODE_GAPS = (
     "NOT protected: the network (the code can open connections, including to local services), "
     "the file system (it can read and write everything your user can, outside its folder too), "
     "other processes (it can signal or kill the caller and read /proc, including other processes' "
-    "environment), and processes that leave their process group can outlive the timeout. "
-    "Only the wall-clock timeout, the resource limits (CPU, memory, processes, file size), "
-    "a temporary working folder and a minimal environment apply."
+    "environment), fork bombs (there is no process cap: RLIMIT_NPROC would count all of your user's "
+    "processes), and processes that leave their process group can outlive the timeout. "
+    "Only the wall-clock timeout, the CPU, memory and file-size limits, a temporary working folder "
+    "and a minimal environment apply."
 )
 
 
@@ -230,12 +231,13 @@ def _run_weak(source: str, settings: SandboxLimits) -> SandboxResult:
         with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as f:
             f.write(source)
         env = {**PROGRAM_ENV, "HOME": workdir, "TMPDIR": workdir, "PATH": os.defpath}
-        run = _execute([sys.executable, "-I", "-B", "main.py"], settings, cwd=workdir, env=env,
+        run = _execute([sys.executable, "-I", "-S", "-B", "main.py"], settings, cwd=workdir, env=env,
                        preexec_fn=_rlimit_setter(settings))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if run["timed_out"]:
-        return _result("timeout", f"timeout after {float(settings.timeout_s)} s (wall clock)", None, run, isolated=False)
+        reason = f"timeout after {float(settings.timeout_s)} s (wall clock)"
+        return _result("timeout", reason, None, run, isolated=False)
     return _classify(run["returncode"], settings, run, isolated=False)
 
 
@@ -306,7 +308,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
     # unshare leads the session; killing it (--kill-child) kills the namespace's PID 1, and the
     # kernel then kills every process in the namespace, including any that called setsid().
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # not POSIX (weak mode only): no process groups
+            proc.kill()
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
