@@ -60,6 +60,10 @@ def test_hostile_programs_are_contained_and_evaluation_continues(tmp_path, monke
                             "failed", "PermissionError" if os.geteuid() == 0 else "parent lives"),
         "kill the test process": (f"import os\nos.kill({os.getpid()}, 9)", "failed", "ProcessLookupError"),
         "kill everything": ("import os\nos.kill(-1, 9)", "failed", "ProcessLookupError"),
+        "become root": ("import os\nos.setuid(0)", "failed", "PermissionError"),
+        "remount /usr writable": ("import ctypes\nMS_REMOUNT, MS_BIND = 32, 4096\n"
+                                  "assert ctypes.CDLL(None).mount(b'none', b'/usr', None, MS_REMOUNT | MS_BIND, None)"
+                                  " == 0, 'remount refused'", "failed", "remount refused"),
         "read the parent's environment": (textwrap.dedent(f"""
             import os
             print(sorted(os.environ.items()))

@@ -153,3 +153,21 @@ def test_command_line_check_and_run(tmp_path, capsys):
     assert "vigor sandbox: error: cannot read" in capsys.readouterr().err
     assert main(["sandbox", "run", str(program), "--timeout-s", "-1"]) == 2
     assert "timeout_s=-1.0: must be a number >= 0.05" in capsys.readouterr().err
+
+
+def test_missing_isolation_is_detected_and_explained(monkeypatch):
+    runner._probe_isolation.cache_clear()
+    try:
+        monkeypatch.setattr(runner.shutil, "which", lambda tool: None if tool == "unshare" else "/usr/bin/" + tool)
+        assert isolation_problem() == "unshare (util-linux) not found on PATH"
+        monkeypatch.undo()
+        runner._probe_isolation.cache_clear()
+        # A root without the system libraries: the self-test program cannot start, so isolation is refused.
+        monkeypatch.setattr(runner, "SYSTEM_PATHS", ())
+        assert isolation_problem().startswith("the namespace sandbox failed its self-test (")
+        with pytest.raises(SandboxUnavailable, match="failed its self-test"):
+            run_python("print(1)")
+    finally:
+        monkeypatch.undo()
+        runner._probe_isolation.cache_clear()
+    assert isolation_available()
