@@ -185,7 +185,7 @@ def _run_isolated(source: str, settings: SandboxLimits) -> SandboxResult:
             namespaces.append("--map-root-user")
         argv = [shutil.which("unshare"), *namespaces, sys.executable, "-I", "-S", "-B", LAUNCHER, json.dumps(config)]
         run = _execute(argv, settings, pass_fds=(status_write,))
-        os.close(status_write)  # now the launcher holds the only write end: read to EOF
+        os.close(status_write)  # the launcher has exited: its report is in the pipe, read to EOF
         status_write = None
         report = _parse_report(_read_all(status_read))
     finally:
