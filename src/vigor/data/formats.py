@@ -6,14 +6,13 @@ Layouts are recognised by their columns (first match wins):
   mbpp_sanitized prompt, code, test_list, test_imports (sanitized-mbpp.json)
   answer     problem, answer                           (MATH-500 / PRM800K splits, AIME, AMC)
   math       problem, solution                         (MATH, MATH-lighteval; gold = last \\boxed{} of solution)
-  gsm8k      question, answer ending in "#### N"       (GSM8K; also Qwen's harness copy)
+  gsm8k      question, answer ending in "#### N"       (GSM8K; also Qwen's harness copy), when the first
+             record's answer has "####"; other question/answer tables are plain columns
 A `prompt_column` (and optional `answer_column`) overrides detection for any other table.
 Record id: `unique_id` or `task_id` when the row has one, else the record's index from 0.
 """
 
 from __future__ import annotations
-
-from typing import Iterable
 
 from vigor.data.records import DataError, PromptRecord
 
@@ -29,9 +28,12 @@ PROMPT_COLUMN_GUESSES = ("problem", "question", "prompt", "text", "instruction",
 ANSWER_COLUMN_GUESSES = ("answer", "final_answer", "solution", "target", "output")
 
 
-def detect_layout(columns: Iterable[str]) -> str | None:
-    cols = set(columns)
-    return next((name for name, need in LAYOUTS.items() if cols.issuperset(need)), None)
+def detect_layout(row: dict) -> str | None:
+    cols = set(row)
+    for name, need in LAYOUTS.items():
+        if cols.issuperset(need) and (name != "gsm8k" or "####" in str(row["answer"])):
+            return name
+    return None
 
 
 def rows_to_records(rows, *, where: str, source: str, prompt_column: str | None = None,

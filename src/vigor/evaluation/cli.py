@@ -1,0 +1,83 @@
+"""`vigor eval`: score a model (or a predictions file) on benchmarks; writes summary.json, results.md and
+per-sample JSONL to --output-dir."""
+
+from __future__ import annotations
+
+import sys
+
+BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, humaneval, mbpp, or a .jsonl/.json/.csv/.parquet file "
+                  "(several: space or comma separated)")
+
+
+def register(subparsers):
+    p = subparsers.add_parser("eval", help="evaluate a model on math/code benchmarks (or score a predictions file)",
+                              description=__doc__)
+    p.add_argument("--model", default=None, help="model folder or hub name (default: the embedded SmolLM2-135M)")
+    p.add_argument("--benchmark", nargs="+", action="extend", required=True, metavar="NAME", help=BENCHMARK_HELP)
+    p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
+                   help="score these completions ({'id', 'completion'} per line) instead of generating")
+    p.add_argument("--samples", type=int, default=1, metavar="K", help="completions per problem (avg@K, pass@k)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N problems of each benchmark")
+    p.add_argument("--system-prompt", default="boxed",
+                   help="preset (boxed, intuitor), literal text, or 'none' for no system prompt")
+    p.add_argument("--grader-timeout", type=float, default=5.0, metavar="S", help="seconds per math answer")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output-dir", default="eval_results", metavar="DIR")
+    p.set_defaults(func=run)
+
+
+def parse_benchmarks(values: list[str]) -> list[str]:
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    return list(dict.fromkeys(names))
+
+
+def check_args(args, benchmarks):
+    from vigor.cli import UsageError
+
+    if not benchmarks:
+        raise UsageError("--benchmark: give at least one benchmark name or file")
+    for flag, value, low in (("--samples", args.samples, 1), ("--max-new-tokens", args.max_new_tokens, 1),
+                             ("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1)):
+        if value is not None and value < low:
+            raise UsageError(f"{flag} must be >= {low}, got {value}")
+    if args.temperature < 0:
+        raise UsageError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.grader_timeout <= 0:
+        raise UsageError(f"--grader-timeout must be > 0, got {args.grader_timeout}")
+    if args.samples > 1 and args.temperature == 0:
+        raise UsageError(f"--samples {args.samples} with --temperature 0 repeats one greedy completion; "
+                         "set --temperature > 0")
+    if args.predictions is not None and len(benchmarks) != 1:
+        raise UsageError(f"--predictions scores one benchmark at a time, got {len(benchmarks)}: {benchmarks}")
+
+
+def run(args) -> int:
+    from vigor.cli import UsageError
+    from vigor.data import DataError
+
+    benchmarks = parse_benchmarks(args.benchmark)
+    check_args(args, benchmarks)
+    from vigor.evaluation.evaluate import evaluate, markdown_table, score_predictions
+
+    try:
+        if args.predictions is not None:
+            summary = score_predictions(benchmarks[0], args.predictions, output_dir=args.output_dir,
+                                        limit=args.limit, timeout_s=args.grader_timeout)
+        else:
+            system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
+            summary = evaluate(args.model, benchmarks, samples=args.samples, temperature=args.temperature,
+                               max_new_tokens=args.max_new_tokens, limit=args.limit, output_dir=args.output_dir,
+                               system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
+                               seed=args.seed)
+    except (DataError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    except ValueError as err:  # model loading and argument checks below the CLI report bad input this way
+        if str(err).startswith("--model"):
+            raise UsageError(str(err)) from None
+        raise
+    print(markdown_table(summary), end="")
+    print(f"wrote {args.output_dir}/summary.json, results.md and per-sample JSONL", file=sys.stderr)
+    return 0
