@@ -15,6 +15,7 @@ from vigor import __version__
 
 COMMAND_MODULES = [
     "vigor.analysis.cli",
+    "vigor.evaluation.cli",
     "vigor.sandbox.cli",
 
 ]
