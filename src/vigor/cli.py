@@ -14,6 +14,7 @@ import sys
 from vigor import __version__
 
 COMMAND_MODULES = [
+    "vigor.training.cli",
     "vigor.analysis.cli",
     "vigor.evaluation.cli",
     "vigor.sandbox.cli",

@@ -1,0 +1,78 @@
+"""Several rewards with weights: one scoring pass, then per-reward shaping and GRPO advantages.
+
+Hybrid rewards follow the reference: each reward gets its usual GRPO advantage within the group,
+and the policy's advantage is the weighted sum  A = sum_k w_k * A_k  (so a verifier with a
+non-zero weight adds its advantage to VIGOR's; weight 0 is a pure monitor). This differs from
+TRL's default sum-the-rewards-then-normalise, which would let the scale of one reward swamp
+another's ranks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vigor.rewards.base import GroupView, Reward, make_reward
+from vigor.rewards.rollouts import Rollouts, token_statistics
+
+
+def parse_reward_spec(spec: str | list) -> list[tuple[str, float]]:
+    """'vigor' / 'vigor,accuracy:0' / ['vigor', 'accuracy:0.5'] -> [(name, weight), ...] (weight 1 by default)."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in items:
+        name, _, weight = str(item).strip().partition(":")
+        if not name:
+            raise ValueError(f"empty reward name in {spec!r}")
+        try:
+            out.append((name, float(weight) if weight else 1.0))
+        except ValueError:
+            raise ValueError(f"reward {name!r}: weight {weight!r} is not a number") from None
+    if not out:
+        raise ValueError("no reward given")
+    return out
+
+
+class RewardSet:
+    def __init__(self, rewards: list[Reward], weights: list[float], *, statistics_temperature: float = 1.0,
+                 micro_batch_size: int | None = None):
+        if len(rewards) != len(weights):
+            raise ValueError(f"{len(rewards)} rewards but {len(weights)} weights")
+        names = [r.name for r in rewards]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a reward is listed twice: {names}")
+        self.rewards, self.weights = rewards, [float(w) for w in weights]
+        self.statistics_temperature, self.micro_batch_size = statistics_temperature, micro_batch_size
+
+    @classmethod
+    def from_spec(cls, spec, options: dict[str, dict] | None = None, **kwargs) -> RewardSet:
+        pairs = parse_reward_spec(spec)
+        options = options or {}
+        return cls([make_reward(n, **options.get(n, {})) for n, _ in pairs], [w for _, w in pairs], **kwargs)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.rewards]
+
+    def score(self, rollouts: Rollouts, model=None) -> torch.Tensor:
+        """Raw rewards of the local completions, float64 [n, R]; one forward serves all 'logits' rewards."""
+        stats = None
+        if any(r.needs == "logits" for r in self.rewards):
+            stats = token_statistics(model, rollouts, temperature=self.statistics_temperature,
+                                     micro_batch_size=self.micro_batch_size)
+        columns = [r.score(rollouts, model=model, stats=stats).double().cpu() for r in self.rewards]
+        return torch.stack(columns, dim=1)
+
+    def advantages(self, raw: torch.Tensor, view: GroupView, group_size: int, *, scale: str = "group"):
+        """(shaped [N, R], per-reward advantages [N, R]) for the gathered raw rewards."""
+        from vigor.rewards.shaping import group_advantages
+
+        shaped = torch.stack([r.shape(raw[:, k], view, group_size).double()
+                              for k, r in enumerate(self.rewards)], dim=1)
+        advantages = torch.stack([group_advantages(shaped[:, k], group_size, scale=scale).double()
+                                  for k in range(len(self.rewards))], dim=1)
+        return shaped, advantages
+
+    def combined_advantage(self, advantages: torch.Tensor) -> torch.Tensor:
+        """sum_k w_k A_k, a reward that did not apply (NaN) contributing 0."""
+        weights = torch.tensor(self.weights, dtype=advantages.dtype)
+        return torch.nan_to_num(advantages, nan=0.0) @ weights

@@ -1,0 +1,119 @@
+"""The completions of one scoring call, as tensors every reward reads.
+
+Layout (TRL's): prompts left-padded to P, completions right-padded to C, so row b is
+[pad.. prompt | completion ..pad] and `loss_mask` marks the completion tokens: the prompt is
+context only. Each completion is cut at its first EOS and the EOS is kept, so
+T = number of completion tokens including the EOS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Rollouts:
+    input_ids: torch.Tensor          # [n, P + C]
+    attention_mask: torch.Tensor     # [n, P + C]
+    loss_mask: torch.Tensor          # [n, P + C], 1 on completion tokens
+    completion_lengths: torch.Tensor  # [n] T, EOS included
+    truncated: torch.Tensor          # [n] bool: no EOS within the length limit
+    empty: torch.Tensor              # [n] bool: no token before the EOS (or no token at all)
+    completion_width: int            # C
+    completions: list[str]           # decoded text
+    answers: list | None = None      # gold answers (None where unknown)
+    step: int = 0                    # optimizer step, seeds the random reward
+    process_index: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+def cut_at_eos(ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
+    """(ids up to and including the first EOS, whether an EOS was found)."""
+    for i, tok in enumerate(ids):
+        if tok in eos_ids:
+            return list(ids[: i + 1]), True
+    return list(ids), False
+
+
+def build_rollouts(prompt_ids: list[list[int]], completion_ids: list[list[int]], *, eos_token_ids,
+                   pad_token_id: int, completions: list[str], answers=None, step: int = 0,
+                   process_index: int = 0, device=None) -> Rollouts:
+    """Pack token-id lists into a `Rollouts` (see the module docstring for the layout)."""
+    if len(prompt_ids) != len(completion_ids):
+        raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
+    eos = {int(e) for e in ([eos_token_ids] if isinstance(eos_token_ids, int) else eos_token_ids)}
+    cut = [cut_at_eos(c, eos) for c in completion_ids]
+    width_p = max(len(p) for p in prompt_ids)
+    width_c = max(1, max(len(c) for c, _ in cut))
+    n = len(prompt_ids)
+    input_ids = torch.full((n, width_p + width_c), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    loss_mask = torch.zeros_like(input_ids)
+    for b, (p, (c, _)) in enumerate(zip(prompt_ids, cut)):
+        input_ids[b, width_p - len(p): width_p] = torch.tensor(p, dtype=torch.long)
+        attention_mask[b, width_p - len(p): width_p + len(c)] = 1
+        if c:
+            input_ids[b, width_p: width_p + len(c)] = torch.tensor(c, dtype=torch.long)
+            loss_mask[b, width_p: width_p + len(c)] = 1
+    lengths = torch.tensor([len(c) for c, _ in cut], dtype=torch.long)
+    truncated = torch.tensor([not found for _, found in cut], dtype=torch.bool)
+    content = torch.tensor([len(c) - (1 if found else 0) for c, found in cut])
+    rollouts = Rollouts(input_ids, attention_mask, loss_mask, lengths, truncated, content == 0,
+                        width_c, list(completions), answers, step, process_index)
+    if device is not None:
+        for name in ("input_ids", "attention_mask", "loss_mask"):
+            setattr(rollouts, name, getattr(rollouts, name).to(device))
+    return rollouts
+
+
+def token_statistics(model, rollouts: Rollouts, *, temperature: float = 1.0,
+                     micro_batch_size: int | None = None) -> dict[str, torch.Tensor]:
+    """One batched no-grad forward; per completion, means over its tokens (float32 softmax):
+
+    entropy        H_t = -sum_v p_v log p_v
+    self_certainty logsumexp(z) - mean_v(z)     (INTUITOR; z = logits / temperature)
+    logprob        log p(token_t)
+    Position ids count real tokens only, so left padding does not shift them.
+    """
+    n = len(rollouts)
+    keep = rollouts.completion_width + 1
+    sums = {k: torch.zeros(n, dtype=torch.float64) for k in ("entropy", "self_certainty", "logprob")}
+    size = micro_batch_size or n
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, n, size):
+                rows = slice(start, min(n, start + size))
+                ids = rollouts.input_ids[rows]
+                attn = rollouts.attention_mask[rows]
+                positions = (attn.long().cumsum(1) - 1).clamp(min=0)
+                logits = model(input_ids=ids, attention_mask=attn, position_ids=positions,
+                               logits_to_keep=keep).logits[:, :-1].float()
+                if temperature != 1.0:
+                    logits = logits / temperature
+                mask = rollouts.loss_mask[rows, -(keep - 1):].double()
+                logp = torch.log_softmax(logits, -1)
+                targets = ids[:, -(keep - 1):]
+                per_token = {
+                    "entropy": -(logp.exp() * logp).sum(-1),
+                    "self_certainty": torch.logsumexp(logits, -1) - logits.mean(-1),
+                    "logprob": logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1),
+                }
+                for k, v in per_token.items():
+                    sums[k][rows] = (v.double() * mask).sum(1).cpu()
+    finally:
+        model.train(was_training)
+    count = rollouts.completion_lengths.double().clamp(min=1)
+    return {k: (v / count).float() for k, v in sums.items()}
+
+
+def repetition_ratio(token_ids: list[int], n: int = 4) -> float:
+    """Share of a completion's n-grams that repeat an earlier one: 1 - distinct / total (0 if none)."""
+    grams = [tuple(token_ids[i: i + n]) for i in range(len(token_ids) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
