@@ -1,0 +1,130 @@
+"""`train(config) -> output folder`: check everything cheap first, then load, build and train.
+
+Prompts are given to TRL as text with the chat template already applied (`vigor.data.format_prompt`,
+with the reference system prompt presets), so a base model without a template gets the plain
+prompt and the reward sees exactly the tokens the policy was sampled from.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+
+from vigor.training.config import VigorGRPOConfig
+
+logger = logging.getLogger("vigor.training")
+
+
+class ConfigError(ValueError):
+    """A problem found before the model loads (bad data, model path, rewards, resume); one line."""
+
+
+class TrainingStopped(RuntimeError):
+    """The collapse guard stopped the run; the message says which threshold and when."""
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    found = [p for p in glob.glob(os.path.join(output_dir, "checkpoint-*"))
+             if p.rsplit("-", 1)[-1].isdigit() and os.path.exists(os.path.join(p, "trainer_state.json"))]
+    return max(found, key=lambda p: int(p.rsplit("-", 1)[-1])) if found else None
+
+
+def load_prompt_records(config: VigorGRPOConfig):
+    """The prompt records, checked: at least one prompt, and a full group's worth of batch."""
+    from vigor.data import load_records
+
+    if not config.dataset:
+        raise ValueError("dataset: none given (a file, folder, shipped benchmark name or hub id)")
+    records = load_records(config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
+                           split=config.dataset_split, limit=config.max_samples, seed=config.seed)
+    if not records:
+        raise ValueError(f"dataset {config.dataset}: no prompts")
+    if config.answer_column and not any(r.answer is not None for r in records):
+        raise ValueError(f"dataset {config.dataset}: answer column {config.answer_column!r} has no values")
+    return records
+
+
+def check_before_loading(config: VigorGRPOConfig):
+    """Everything that can be checked without the model; returns (records, model path, checkpoint).
+    Any problem raises ConfigError with a one-line message."""
+    from vigor.models import resolve_model_path
+    from vigor.rewards import RewardSet
+
+    try:
+        RewardSet.from_spec(config.reward, config.reward_options())
+        records = load_prompt_records(config)
+        model_path = resolve_model_path(config.model_name_or_path)
+    except ConfigError:
+        raise
+    except (ValueError, OSError) as err:  # DataError is a ValueError
+        raise ConfigError(str(err).strip().splitlines()[0]) from err
+    checkpoint = None
+    if config.resume:
+        checkpoint = last_checkpoint(config.output_dir)
+        if checkpoint is None:
+            raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
+    return records, model_path, checkpoint
+
+
+def build_dataset(records, tokenizer, config: VigorGRPOConfig):
+    from datasets import Dataset
+
+    from vigor.data import format_prompt
+
+    prompts = [format_prompt(r.prompt, tokenizer, system_prompt=config.system_prompt) for r in records]
+    if config.max_prompt_length:
+        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        kept = [i for i, n in enumerate(lengths) if n <= config.max_prompt_length]
+        if not kept:
+            raise ConfigError(f"dataset {config.dataset}: every prompt is longer than "
+                              f"max_prompt_length={config.max_prompt_length} tokens")
+        if len(kept) < len(records):
+            logger.warning("dropped %d of %d prompts longer than %d tokens", len(records) - len(kept),
+                           len(records), config.max_prompt_length)
+        records, prompts = [records[i] for i in kept], [prompts[i] for i in kept]
+    rows = [{"prompt": p} for p in prompts]
+    if any(r.answer is not None for r in records):
+        for row, r in zip(rows, records):
+            row["answer"] = None if r.answer is None else str(r.answer)
+    return Dataset.from_list(rows)
+
+
+def reward_spec(config: VigorGRPOConfig, has_answers: bool) -> str:
+    """The configured rewards, plus accuracy at weight 0 as a monitor when the data has answers."""
+    from vigor.rewards import parse_reward_spec
+
+    names = [n for n, _ in parse_reward_spec(config.reward)]
+    if has_answers and config.monitor_accuracy and "accuracy" not in names:
+        return f"{config.reward},accuracy:0"
+    return config.reward
+
+
+def peft_config(config: VigorGRPOConfig):
+    if not config.use_peft:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+
+
+def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
+    """Train with GRPO and the configured rewards; return the folder holding the final model."""
+    from vigor.models import load_model_and_tokenizer
+    from vigor.rewards import RewardSet
+    from vigor.training.trainer import VigorGRPOTrainer
+
+    records, model_path, checkpoint = check_before_loading(config)
+    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype)
+    dataset = build_dataset(records, tokenizer, config)
+    spec = reward_spec(config, "answer" in dataset.column_names)
+    reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
+                                     micro_batch_size=config.grad_norm_micro_batch_size)
+    trainer = VigorGRPOTrainer(model.train(), config, reward_set=reward_set, train_dataset=dataset,
+                               processing_class=tokenizer, peft_config=peft_config(config), callbacks=callbacks)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(config.output_dir)
+    if trainer.collapse_guard.reason:
+        raise TrainingStopped(f"{trainer.collapse_guard.reason}; the model so far is in {config.output_dir}")
+    return config.output_dir
