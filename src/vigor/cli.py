@@ -12,18 +12,15 @@ import importlib
 import sys
 
 from vigor import __version__
+from vigor.errors import UsageError  # re-exported: `from vigor.cli import UsageError`
 
 COMMAND_MODULES = [
-    "vigor.training.cli",
+    "vigor.gradnorm.bench",
     "vigor.analysis.cli",
     "vigor.evaluation.cli",
+    "vigor.training.cli",
     "vigor.sandbox.cli",
-
 ]
-
-
-class UsageError(Exception):
-    """Bad user input: printed as a one-line error, exit code 2, no traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

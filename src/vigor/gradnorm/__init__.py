@@ -4,22 +4,24 @@
                           micro_batch_size=None) -> Tensor[B]   # one batched pass
     reference_grad_norms(model, input_ids, attention_mask, loss_mask, *, params=None)
                                                                 -> Tensor[B]   # slow loop
+
+Names are resolved lazily (PEP 562) so that `vigor --help` does not import torch.
 """
 
-from vigor.gradnorm.engine import (
-    GradNormEngine,
-    GradNormResult,
-    UnsupportedParameterError,
-    per_sample_grad_norm_breakdown,
-    per_sample_grad_norms,
-)
-from vigor.gradnorm.reference import reference_grad_norms
+import importlib
 
-__all__ = [
-    "GradNormEngine",
-    "GradNormResult",
-    "UnsupportedParameterError",
-    "per_sample_grad_norm_breakdown",
-    "per_sample_grad_norms",
-    "reference_grad_norms",
-]
+_EXPORTS = {
+    "GradNormEngine": "vigor.gradnorm.engine",
+    "GradNormResult": "vigor.gradnorm.engine",
+    "UnsupportedParameterError": "vigor.gradnorm.engine",
+    "per_sample_grad_norm_breakdown": "vigor.gradnorm.engine",
+    "per_sample_grad_norms": "vigor.gradnorm.engine",
+    "reference_grad_norms": "vigor.gradnorm.reference",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vigor.gradnorm' has no attribute {name!r}")
