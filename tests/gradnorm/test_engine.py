@@ -229,3 +229,20 @@ def test_bad_inputs_are_named():
     frozen = MODELS["llama-tied"](torch.float32).requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         per_sample_grad_norms(frozen, ids, attention, loss)
+
+
+def test_logits_callback_sees_the_same_forward():
+    model = MODELS["qwen2-untied-bias"](torch.float64)
+    ids, attention, loss = random_batch(14, batch=6)
+    loss[4] = 0
+    seen = {}
+    per_sample_grad_norms(model, ids, attention, loss, micro_batch_size=4,
+                          logits_callback=lambda rows, lg: seen.setdefault(rows.start, (rows, lg)))
+    assert sorted(seen) == [0, 4]
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=attention, position_ids=positions).logits
+    for rows, logits in seen.values():
+        assert not logits.requires_grad
+        keep = logits.shape[1]
+        assert torch.allclose(logits, full[rows, -keep:], rtol=1e-10, atol=1e-10)

@@ -247,14 +247,19 @@ class GradNormEngine:
         *,
         micro_batch_size: int | None = None,
         temperature: float = 1.0,
+        logits_callback=None,
     ) -> GradNormResult:
+        """`logits_callback(rows: slice, logits)`, if given, receives each micro-batch's
+        detached logits of its last K positions ([b, K, V], K as in `masked_mean_nll`), so
+        that other model-based rewards are computed from this same forward."""
         input_ids, attention_mask, loss_mask = validate_batch(input_ids, attention_mask, loss_mask)
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         norms, by_param = [], {}
         with model_mode_for_norms(self.model, keep_checkpointing=True):
             for s in iter_chunks(input_ids.shape[0], micro_batch_size):
-                sq = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature)
+                sq = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature,
+                                       None if logits_callback is None else (lambda lg, s=s: logits_callback(s, lg)))
                 for name, _ in self.named_params:
                     value = sq.get(name)
                     if value is None:
@@ -266,11 +271,24 @@ class GradNormEngine:
         # Rounding can leave a tiny negative total when the true norm is ~0.
         return GradNormResult(total.clamp(min=0).sqrt().to(out_dtype), by_param)
 
-    def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature):
+    def _model_kwargs(self, input_ids, attention_mask, loss_mask) -> dict:
+        kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        if self._pass_positions:
+            # Positions count real tokens only, so a left-padded sample is computed exactly
+            # as it would be alone (learned absolute positions included).
+            kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        if self._pass_logits_to_keep and bool(loss_mask.any()):
+            first_target = int(loss_mask.any(0).nonzero()[0])
+            kwargs["logits_to_keep"] = input_ids.shape[1] - first_target + 1
+        return kwargs
+
+    def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature, on_logits=None):
         batch = input_ids.shape[0]
         state = _Pass(self.acc, batch, input_ids.device)
-        has_target = loss_mask.any(1)
-        if not bool(has_target.any()):
+        if not bool(loss_mask.any()):  # nothing to differentiate: every norm is 0
+            if on_logits is not None:
+                with torch.no_grad():
+                    on_logits(self.model(**self._model_kwargs(input_ids, attention_mask, loss_mask)).logits)
             return {}
         sink = torch.zeros((), dtype=self.acc, device=input_ids.device, requires_grad=True)
         handles = []
@@ -278,16 +296,11 @@ class GradNormEngine:
             site.engine, site.calls = state, 0
             handles.append(site.module.register_forward_hook(self._hook(site, state, sink), with_kwargs=True))
         try:
-            kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-            if self._pass_positions:
-                # Positions count real tokens only, so a left-padded sample is computed exactly
-                # as it would be alone (learned absolute positions included).
-                kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-            if self._pass_logits_to_keep:
-                first_target = int(loss_mask.any(0).nonzero()[0])
-                kwargs["logits_to_keep"] = input_ids.shape[1] - first_target + 1
+            kwargs = self._model_kwargs(input_ids, attention_mask, loss_mask)
             with torch.enable_grad():
                 logits = self.model(**kwargs).logits
+                if on_logits is not None:
+                    on_logits(logits.detach())
                 losses = masked_mean_nll(logits, input_ids, loss_mask, temperature=temperature)
                 state.in_backward = True
                 torch.autograd.grad(losses.sum(), [sink], allow_unused=True)
@@ -308,6 +321,7 @@ def per_sample_grad_norms(
     params=None,
     micro_batch_size: int | None = None,
     temperature: float = 1.0,
+    logits_callback=None,
 ) -> torch.Tensor:
     """Per-sample L2 norm of the gradient of each sample's mean NLL over its targets.
 
@@ -315,11 +329,13 @@ def per_sample_grad_norms(
     positions before it. The norm is over `params` (default: every parameter with
     requires_grad; for a PEFT model, its adapters). Returns [B] float32 (float64 for a float64
     model); a sample without targets gets 0. One batched forward and backward per micro-batch
-    of `micro_batch_size` samples (default: all at once).
+    of `micro_batch_size` samples (default: all at once). `logits_callback(rows, logits)`
+    sees each micro-batch's detached logits (see `GradNormEngine.compute`).
     """
     engine = GradNormEngine(model, params)
     return engine.compute(
-        input_ids, attention_mask, loss_mask, micro_batch_size=micro_batch_size, temperature=temperature
+        input_ids, attention_mask, loss_mask, micro_batch_size=micro_batch_size, temperature=temperature,
+        logits_callback=logits_callback,
     ).norms
 
 
