@@ -47,6 +47,12 @@ def cross(a: torch.Tensor, b: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
     return torch.bmm(a.mT.to(acc), b.to(acc))
 
 
+def batched_dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """<x[b], y[b]> for each b, as one batched matrix product (no elementwise temporary)."""
+    n = x.shape[0]
+    return torch.bmm(x.reshape(n, 1, -1), y.reshape(n, -1, 1)).view(n)
+
+
 def _chunks(batch: int, per_sample_bytes: int):
     step = max(1, min(batch, SCRATCH_BYTES // max(1, per_sample_bytes)))
     for start in range(0, batch, step):
@@ -67,10 +73,11 @@ def linear_weight_sq_norms(a: torch.Tensor, g: torch.Tensor, acc: torch.dtype) -
     out = torch.empty(batch, dtype=acc, device=a.device)
     if use_ghost(tokens, d_in, d_out):
         for s in _chunks(batch, 2 * tokens * tokens * 4):
-            out[s] = (gram(a[s], acc) * gram(g[s], acc)).sum((1, 2))
+            out[s] = batched_dot(gram(a[s], acc), gram(g[s], acc))
     else:
         for s in _chunks(batch, d_in * d_out * 4):
-            out[s] = cross(g[s], a[s], acc).pow(2).sum((1, 2))
+            w = cross(g[s], a[s], acc)  # per-sample weight gradients of this layer only
+            out[s] = batched_dot(w, w)
     return out
 
 
