@@ -15,6 +15,7 @@ from vigor import __version__
 from vigor.errors import UsageError  # re-exported: `from vigor.cli import UsageError`
 
 COMMAND_MODULES = [
+    "vigor.demo.cli",
     "vigor.gradnorm.bench",
     "vigor.analysis.cli",
     "vigor.evaluation.cli",

@@ -86,3 +86,28 @@ def test_signal_summary_constructed_case():
 def test_signal_summary_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="groups, G"):
         stats.signal_summary(np.zeros((2, 4)), np.zeros((2, 3), dtype=bool))
+
+
+def test_wilson_interval_hand_values_and_score_test_inversion():
+    low, high = stats.wilson_interval(5, 10)  # textbook: 0.2366, 0.7634
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+    assert stats.wilson_interval(0, 20)[0] == pytest.approx(0.0, abs=1e-12)
+    assert stats.wilson_interval(20, 20)[1] == pytest.approx(1.0, abs=1e-12)
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        n = int(rng.integers(1, 60))
+        k = int(rng.integers(0, n + 1))
+        np.testing.assert_allclose(stats.wilson_interval(k, n), ref.wilson_interval_reference(k, n), atol=1e-5)
+    assert all(np.isnan(stats.wilson_interval(0, 0)))
+    with pytest.raises(ValueError, match="successes"):
+        stats.wilson_interval(5, 3)
+
+
+def test_mcnemar_exact_p_matches_enumeration():
+    assert stats.mcnemar_exact_p(0, 0) == 1.0
+    assert stats.mcnemar_exact_p(5, 0) == pytest.approx(2 / 32)  # both all-gained and all-lost are as extreme
+    rng = np.random.default_rng(8)
+    for _ in range(6):
+        gained, lost = (int(x) for x in rng.integers(0, 7, 2))
+        assert stats.mcnemar_exact_p(gained, lost) == pytest.approx(ref.mcnemar_exact_p_reference(gained, lost),
+                                                                    abs=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers) -> None:
@@ -35,6 +36,7 @@ def register(subparsers) -> None:
 
 
 def main(args) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see vigor.demo.cli: spinning threads stall shared CPUs
     from vigor.cli import UsageError
 
     try:

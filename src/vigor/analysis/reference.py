@@ -40,3 +40,26 @@ def top_choice_correct_reference(scores, correct) -> list[float]:
         tied = [c for s, c in zip(row_scores, row_correct) if s == best]
         out.append(sum(tied) / len(tied))
     return out
+
+
+def wilson_interval_reference(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Invert the score test on a fine grid: the p whose |k/n - p| <= z sqrt(p (1 - p) / n)."""
+    k = successes / n
+    inside = [i / 200_000 for i in range(200_001)
+              if abs(k - i / 200_000) <= z * math.sqrt((i / 200_000) * (1 - i / 200_000) / n) + 1e-15]
+    return min(inside), max(inside)
+
+
+def mcnemar_exact_p_reference(gained: int, lost: int) -> float:
+    """Enumerate every assignment of the discordant problems to gained/lost (each with
+    probability 2^-n) and add up those at most as likely as the observed split."""
+    from itertools import product
+
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    prob = {}
+    for outcome in product((0, 1), repeat=n):
+        prob[sum(outcome)] = prob.get(sum(outcome), 0) + 0.5 ** n
+    observed = prob[gained]
+    return min(1.0, sum(p for p in prob.values() if p <= observed + 1e-15))

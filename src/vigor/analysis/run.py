@@ -181,6 +181,7 @@ def plot_gradnorm_vs_correct(raw, corrected, correct, path) -> None:
             ax.scatter(x[sel], values[sel], s=12, alpha=0.6, color=color,
                        label=f"{'correct' if label else 'incorrect'} (n={int(sel.sum())})")
         ax.set_xticks([0, 1], ["incorrect", "correct"])
+        ax.set_xlim(-0.5, 1.5)
         ax.set_title(title, fontsize=10)
         if ok.any() and np.all(values[ok] > 0):
             ax.set_yscale("log")

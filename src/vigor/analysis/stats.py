@@ -121,3 +121,34 @@ def signal_summary(scores, correct, *, resamples: int = 1000, seed: int = 0) -> 
         "n_groups": int(n_groups),
     }
 
+
+
+def wilson_interval(successes: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion: the p with |k/n - p| <= z sqrt(p (1 - p) / n),
+    i.e. (k/n + z^2/2n -+ z sqrt(k/n (1 - k/n) / n + z^2 / 4n^2)) / (1 + z^2 / n). (NaN, NaN) if n = 0."""
+    from statistics import NormalDist
+
+    if n == 0:
+        return float("nan"), float("nan")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denom = 1 + z * z / n
+    return float(max(0.0, (centre - half) / denom)), float(min(1.0, (centre + half) / denom))
+
+
+def mcnemar_exact_p(gained: int, lost: int) -> float:
+    """Two-sided exact McNemar test for paired before/after outcomes on the same problems:
+    `gained` problems went wrong -> right, `lost` right -> wrong. Under "no change" each of the
+    n = gained + lost discordant problems is a fair coin, so
+    p = min(1, 2 * P(Binomial(n, 1/2) <= min(gained, lost)))."""
+    from math import comb
+
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(min(gained, lost) + 1)) / 2 ** n
+    return float(min(1.0, 2 * tail))

@@ -1,0 +1,89 @@
+"""PNG plots of a demo run from its metrics.jsonl and rewards.jsonl (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+# plot file -> (title, y label, [(metrics.jsonl key, legend label), ...]); the reward key is filled in per run
+CURVES = {
+    "gold_accuracy.png": ("Gold accuracy of the sampled completions (monitor, weight 0)", "fraction correct",
+                          [("gold_accuracy", "gold accuracy")]),
+    "entropy.png": ("Mean token entropy of the policy", "nats", [("entropy", "entropy")]),
+    "completion_length.png": ("Mean completion length", "tokens", [("completions/mean_length", "mean length")]),
+    "grad_norm.png": ("VIGOR gradient norm of the sampled completions", "L2 norm",
+                      [("rewards/vigor/grad_norm_mean", "raw ||g||"),
+                       ("rewards/vigor/grad_norm_corrected_mean", "corrected ||g|| sqrt(T)")]),
+}
+
+
+def read_jsonl(path) -> list[dict]:
+    path = pathlib.Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one logged metric, skipping steps that did not log it."""
+    pairs = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs], dtype=float)
+
+
+def plot_curves(metrics: list[dict], reward_name: str, out_dir) -> list[str]:
+    """Write one PNG per curve that has data; return the file names written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (MaxNLocator)
+
+    curves = {"reward.png": (f"Raw reward '{reward_name}' (mean over the step's completions)", "reward",
+                             [(f"rewards/{reward_name}/raw_mean", reward_name)]), **CURVES}
+    written = []
+    for filename, (title, ylabel, keys) in curves.items():
+        lines = [(label, *series(metrics, key)) for key, label in keys]
+        lines = [line for line in lines if line[1].size]
+        if not lines:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for label, steps, values in lines:
+            ax.plot(steps, values, marker="o", markersize=3, label=label)
+        ax.set_xlabel("optimizer step")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(pathlib.Path(out_dir) / filename, dpi=110)
+        plt.close(fig)
+        written.append(filename)
+    return written
+
+
+def gradnorm_and_correctness(reward_dump: list[dict], group_size: int) -> dict[str, np.ndarray] | None:
+    """Per sampled completion over the run: raw and corrected VIGOR norm, correctness, step and
+    group id, from rewards.jsonl (None unless both 'vigor' and 'accuracy' were computed).
+    The vigor column holds -||g|| sqrt(T) (length-corrected raw reward)."""
+    rows = {k: [] for k in ("corrected", "raw", "correct", "step", "group")}
+    group_offset = 0
+    for record in reward_dump:
+        names = record["rewards"]
+        if "vigor" not in names or "accuracy" not in names:
+            return None
+        raw = np.array(record["raw"], dtype=float)
+        corrected = -raw[:, names.index("vigor")]
+        lengths = np.array(record["lengths"], dtype=float)
+        rows["corrected"].append(corrected)
+        rows["raw"].append(corrected / np.sqrt(np.maximum(lengths, 1)))
+        rows["correct"].append(raw[:, names.index("accuracy")])
+        rows["step"].append(np.full(len(raw), record["step"]))
+        rows["group"].append(group_offset + np.arange(len(raw)) // group_size)
+        group_offset += len(raw) // group_size
+    if not rows["corrected"]:
+        return None
+    return {k: np.concatenate(v) for k, v in rows.items()}

@@ -1,0 +1,154 @@
+"""`run_demo`: evaluate the model on held-out problems, train it with VIGOR (or another reward),
+evaluate again, and write a run folder a newcomer can read:
+
+  report.md, demo.json             what was run, measured and concluded
+  metrics.jsonl, rewards.jsonl     per-step metrics; every gathered raw reward of every completion
+  tensorboard/                     TensorBoard events (tensorboard --logdir RUN/tensorboard)
+  *.png                            curves against step; gradient norm against correctness
+  eval_before/, eval_after/        every held-out completion with its verdict
+  model/                           the trained model (a full Hugging Face folder, LoRA merged)
+  data/                            the exact training and held-out problems
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import time
+
+from vigor.demo.settings import DemoSettings
+
+DATASET = "gsm_symbolic"
+
+
+def check_reward(spec: str) -> None:
+    from vigor.rewards import REWARDS, parse_reward_spec
+
+    for name, _ in parse_reward_spec(spec):
+        if name not in REWARDS:
+            raise ValueError(f"--reward: unknown reward {name!r}; choose from {', '.join(sorted(REWARDS))}")
+
+
+def write_records(path: pathlib.Path, records) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": r.id, "problem": r.prompt, "answer": r.answer}) + "\n"
+                            for r in records))
+
+
+def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, progress: bool = True,
+             log=print) -> dict:
+    """Run the whole demo; return the numbers written to demo.json."""
+    settings.check()
+    check_reward(settings.reward)
+    out = pathlib.Path(output_dir)
+    if (out / "report.md").exists() or (out / "model").exists():
+        if not overwrite:
+            raise ValueError(f"--output-dir {out} already holds a demo run; choose another folder or pass --overwrite")
+        for name in ("model", "eval_before", "eval_after", "tensorboard", "metrics.jsonl", "rewards.jsonl"):
+            shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else (out / name).unlink(True)
+
+    from vigor.data import reasoning_gym_records
+    from vigor.evaluation import evaluate
+    from vigor.models import resolve_model_path
+
+    started = time.time()
+    timings: dict[str, float] = {}
+    stages = 4
+    log(f"[1/{stages}] preparing the model and {settings.train_size} training + {settings.eval_size} held-out "
+        f"problems ({DATASET}, seed {settings.seed})")
+    model_path = resolve_model_path(settings.model)  # converts the embedded model once (~20 s)
+    train_path, heldout_path = out / "data" / "train.jsonl", out / "data" / "heldout.jsonl"
+    write_records(train_path, reasoning_gym_records(DATASET, size=settings.train_size, seed=settings.seed))
+    write_records(heldout_path, reasoning_gym_records(DATASET, size=settings.eval_size, seed=settings.seed,
+                                                      split="heldout"))
+    timings["prepare"] = time.time() - started
+
+    def evaluate_on_heldout(model, folder: str) -> dict:
+        summary = evaluate(model, [str(heldout_path)], max_new_tokens=settings.eval_max_new_tokens,
+                           output_dir=out / folder, batch_size=settings.eval_batch_size, seed=settings.seed,
+                           progress=progress)
+        return next(iter(summary.values()))
+
+    log(f"[2/{stages}] evaluating the untrained model on {settings.eval_size} held-out problems (greedy)")
+    tick = time.time()
+    before = evaluate_on_heldout(model_path, "eval_before")
+    timings["eval_before"] = time.time() - tick
+    log(f"      accuracy before: {before['accuracy']:.1%}")
+
+    log(f"[3/{stages}] training {settings.steps} steps with reward '{settings.reward}', "
+        f"G={settings.num_generations}, {'LoRA' if settings.lora else 'all weights'}")
+    tick = time.time()
+    train_model(settings, model_path, train_path, out)
+    timings["train"] = time.time() - tick
+
+    log(f"[4/{stages}] evaluating the trained model on the same {settings.eval_size} problems")
+    tick = time.time()
+    after = evaluate_on_heldout(str(out / "model"), "eval_after")
+    timings["eval_after"] = time.time() - tick
+    timings["total"] = time.time() - started
+
+    from vigor.demo.report import summarise_run, write_report
+
+    result = summarise_run(settings, out, before, after, timings, model_path=model_path)
+    write_report(result, out)
+    log(result["headline"])
+    log(f"wrote {out}/report.md (and plots, metrics.jsonl, tensorboard/, model/)")
+    return result
+
+
+def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path):
+    import torch
+
+    from vigor.training import VigorGRPOConfig
+
+    reward = settings.reward
+    names = [part.split(":")[0].strip() for part in reward.split(",")]
+    if "vigor" not in names:
+        reward += ",vigor:0"  # a monitor: keeps the gradient-norm plots for any reward (weight 0)
+    return VigorGRPOConfig(
+        output_dir=str(out / "model"), model_name_or_path=model_path, dataset=str(train_path), reward=reward,
+        max_steps=settings.steps, num_generations=settings.num_generations,
+        per_device_train_batch_size=settings.num_generations * settings.prompts_per_step,
+        gradient_accumulation_steps=1, max_completion_length=settings.max_new_tokens,
+        learning_rate=settings.lora_learning_rate if settings.lora else settings.learning_rate,
+        use_peft=settings.lora, beta=settings.beta, temperature=settings.temperature, seed=settings.seed,
+        use_cpu=not torch.cuda.is_available(), save_strategy="no", reward_dump=True, logging_steps=1,
+        report_to=["tensorboard"], disable_tqdm=False,
+        gradient_checkpointing=False)  # TRL turns it on; a 135 M model fits easily, recomputing costs time
+
+
+def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path) -> None:
+    from vigor.training import train
+
+    config = training_config(settings, model_path, train_path, out)
+    train(config)
+    model_dir = out / "model"
+    for name in ("metrics.jsonl", "rewards.jsonl"):
+        if (model_dir / name).exists():
+            shutil.move(str(model_dir / name), str(out / name))
+    events = sorted({p.parent for p in model_dir.rglob("events.out.tfevents*")})
+    if events:
+        (out / "tensorboard").mkdir(exist_ok=True)
+        for folder in events:
+            shutil.move(str(folder), str(out / "tensorboard" / folder.name))
+        for leftover in ("runs", "logs"):
+            if (model_dir / leftover).is_dir() and not any((model_dir / leftover).rglob("*.tfevents*")):
+                shutil.rmtree(model_dir / leftover, ignore_errors=True)
+    if settings.lora:
+        merge_lora(model_dir, model_path)
+
+
+def merge_lora(model_dir: pathlib.Path, base_path: str) -> None:
+    """Replace the saved adapters by the merged full model, so `model/` loads like any model folder."""
+    from peft import PeftModel
+
+    from vigor.models import load_model_and_tokenizer
+
+    base, tokenizer = load_model_and_tokenizer(base_path)
+    merged = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+    adapters = model_dir.parent / "lora_adapters"
+    shutil.rmtree(adapters, ignore_errors=True)
+    model_dir.rename(adapters)
+    merged.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
