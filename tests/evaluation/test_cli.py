@@ -106,3 +106,28 @@ def test_generate_and_score_several_benchmarks(tmp_path, tiny_model_dir):
     assert len(lines) == 5 and lines[0].startswith("| benchmark | n | samples | accuracy | pass@1 | pass@2 |")
     rows = [json.loads(line) for line in (out / "mine.samples.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and rows[0]["prompt"].startswith("<|im_start|>system\nLet's think step by step")
+
+
+def test_generate_defaults_and_code(tmp_path, tiny_model_dir):
+    out = tmp_path / "out"
+    assert main(["eval", "--model", str(tiny_model_dir), "--limit", "2", "--max-new-tokens", "4",
+                 "--output-dir", str(out)]) == 0  # no --benchmark: the reasoning-gym held-out set
+    assert read_summary(out)["gsm_symbolic"]["n"] == 2
+    assert main(["eval", "--model", str(tiny_model_dir), "--benchmark", "humaneval", "--limit", "1",
+                 "--max-new-tokens", "4", "--output-dir", str(out)]) == 0
+    row = json.loads((out / "humaneval.samples.jsonl").read_text())
+    assert row["prompt"] == load_records("humaneval", limit=1)[0].prompt  # code continues the raw prompt
+    assert row["correct"] is False and row["reason"].startswith("failed")
+
+
+def test_code_benchmark_without_isolation_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    he = load_records("humaneval", limit=1)
+    preds = write_jsonl(tmp_path / "he.jsonl", [{"id": he[0].id, "completion": he[0].meta["canonical_solution"]}])
+    monkeypatch.setenv("VIGOR_SANDBOX_FORCE_WEAK", "1")  # the sandbox's own switch: act as if isolation failed
+    args = ["eval", "--benchmark", "humaneval", "--predictions", str(preds), "--limit", "1",
+            "--output-dir", str(tmp_path / "out")]
+    assert main(args) == 2
+    assert "--allow-weak-sandbox" in capsys.readouterr().err
+    with pytest.warns(RuntimeWarning, match="weak mode"):
+        assert main(args + ["--allow-weak-sandbox"]) == 0
+    assert read_summary(tmp_path / "out")["humaneval"]["accuracy"] == 1.0

@@ -47,3 +47,17 @@ def test_bad_arguments(tiny):
     model, tok = tiny
     with pytest.raises(ValueError, match="max_new_tokens"):
         generate_completions(model, tok, ["a"], max_new_tokens=0)
+
+
+def test_evaluate_in_memory_model(tiny, tmp_path):
+    from vigor.evaluation import evaluate
+
+    model, tok = tiny
+    summary = evaluate(model, ["amc23"], tokenizer=tok, limit=3, max_new_tokens=4, batch_size=2,
+                       output_dir=tmp_path, progress=False)
+    assert set(summary) == {"amc23"} and summary["amc23"]["n"] == 3
+    assert (tmp_path / "amc23.samples.jsonl").read_text().count("\n") == 3
+    with pytest.raises(ValueError, match="pass tokenizer="):
+        evaluate(model, ["amc23"], limit=1)
+    with pytest.raises(ValueError, match="identical greedy completions"):
+        evaluate(model, ["amc23"], tokenizer=tok, samples=2)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import sys
 
-BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, humaneval, mbpp, or a .jsonl/.json/.csv/.parquet file "
-                  "(several: space or comma separated)")
+BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, humaneval, mbpp, gsm_symbolic or reasoning-gym:NAME "
+                  "(held-out split, 200 problems unless --limit), or a .jsonl/.json/.csv/.parquet file or dataset "
+                  "folder; several: space or comma separated (default: gsm_symbolic)")
 
 
 def register(subparsers):
     p = subparsers.add_parser("eval", help="evaluate a model on math/code benchmarks (or score a predictions file)",
                               description=__doc__)
     p.add_argument("--model", default=None, help="model folder or hub name (default: the embedded SmolLM2-135M)")
-    p.add_argument("--benchmark", nargs="+", action="extend", required=True, metavar="NAME", help=BENCHMARK_HELP)
+    p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=BENCHMARK_HELP)
     p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                    help="score these completions ({'id', 'completion'} per line) instead of generating")
     p.add_argument("--samples", type=int, default=1, metavar="K", help="completions per problem (avg@K, pass@k)")
@@ -25,6 +26,8 @@ def register(subparsers):
                    help="preset (boxed, intuitor), literal text, or 'none' for no system prompt")
     p.add_argument("--grader-timeout", type=float, default=5.0, metavar="S", help="seconds per math answer")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--allow-weak-sandbox", action="store_true",
+                   help="run code benchmarks even where the sandbox cannot isolate programs (unsafe; see vigor.sandbox)")
     p.add_argument("--output-dir", default="eval_results", metavar="DIR")
     p.set_defaults(func=run)
 
@@ -57,23 +60,30 @@ def check_args(args, benchmarks):
 def run(args) -> int:
     from vigor.cli import UsageError
     from vigor.data import DataError
+    from vigor.sandbox import SandboxUnavailable
 
-    benchmarks = parse_benchmarks(args.benchmark)
+    from vigor.evaluation.evaluate import DEFAULT_BENCHMARK
+
+    benchmarks = parse_benchmarks(args.benchmark) if args.benchmark is not None else [DEFAULT_BENCHMARK]
     check_args(args, benchmarks)
     from vigor.evaluation.evaluate import evaluate, markdown_table, score_predictions
 
     try:
         if args.predictions is not None:
             summary = score_predictions(benchmarks[0], args.predictions, output_dir=args.output_dir,
-                                        limit=args.limit, timeout_s=args.grader_timeout)
+                                        limit=args.limit, timeout_s=args.grader_timeout,
+                                        allow_weak_sandbox=args.allow_weak_sandbox)
         else:
             system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
             summary = evaluate(args.model, benchmarks, samples=args.samples, temperature=args.temperature,
                                max_new_tokens=args.max_new_tokens, limit=args.limit, output_dir=args.output_dir,
                                system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                               seed=args.seed)
+                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox)
     except (DataError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
+    except SandboxUnavailable as err:
+        raise UsageError(f"code benchmarks need the sandbox: {str(err).splitlines()[0]} "
+                         "(or pass --allow-weak-sandbox)") from None
     except ValueError as err:  # model loading and argument checks below the CLI report bad input this way
         if str(err).startswith("--model"):
             raise UsageError(str(err)) from None

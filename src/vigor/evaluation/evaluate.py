@@ -13,15 +13,21 @@ import re
 from pathlib import Path
 
 from vigor.data import CODE_BENCHMARKS, DataError, PromptRecord, format_prompt, load_records
+from vigor.data.loading import PROCEDURAL_PREFIX
 from vigor.evaluation.passk import pass_at_k
 
 # Boxed-answer benchmarks are graded on the last \boxed{}; GSM8K-style sets fall back to '####' and the last number.
 ANSWER_STYLE = {"math500": "boxed", "aime24": "boxed", "aime25": "boxed", "amc23": "boxed"}
+DEFAULT_BENCHMARK = "gsm_symbolic"  # reasoning-gym, "heldout" split: offline, never overlaps the training split
+PROCEDURAL_EVAL_SIZE = 200
 
 
 def benchmark_records(name: str, *, limit: int | None = None) -> tuple[list[PromptRecord], str]:
     """(records, kind) where kind is "code" or "math"; a file without gold answers or tests is an error."""
-    records = load_records(name, limit=limit)
+    if name == DEFAULT_BENCHMARK or name.startswith(PROCEDURAL_PREFIX):
+        records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout")
+    else:
+        records = load_records(name, limit=limit)
     if not records:
         raise DataError(f"{name}: no records")
     if name in CODE_BENCHMARKS or all(r.tests for r in records):
@@ -33,15 +39,25 @@ def benchmark_records(name: str, *, limit: int | None = None) -> tuple[list[Prom
     return records, "math"
 
 
+def check_sandbox(allow_weak: bool) -> None:
+    """Fail before any long work when code cannot be run safely (raises vigor.sandbox.SandboxUnavailable)."""
+    from vigor.sandbox import run_python
+
+    result = run_python("pass", timeout_s=30, allow_weak=allow_weak)
+    if not result.passed:
+        raise RuntimeError(f"the code sandbox cannot run a trivial program: {result.reason}")
+
+
 def score(records: list[PromptRecord], completions: list[list[str]], kind: str, *, style: str = "auto",
-          timeout_s: float = 5.0) -> list[list]:
+          timeout_s: float = 5.0, allow_weak_sandbox: bool = False) -> list[list]:
     """Verdicts, one list per record, one verdict per completion."""
     from vigor.evaluation.code import grade_code_many
     from vigor.evaluation.grading import grade_math_many
 
     flat = [(r, c) for r, cs in zip(records, completions) for c in cs]
     if kind == "code":
-        verdicts = grade_code_many([r for r, _ in flat], [c for _, c in flat], timeout_s=max(timeout_s, 10.0))
+        verdicts = grade_code_many([r for r, _ in flat], [c for _, c in flat], timeout_s=max(timeout_s, 10.0),
+                                   allow_weak=allow_weak_sandbox)
     else:
         verdicts = grade_math_many([(c, r.answer) for r, c in flat], style=style, timeout_s=timeout_s)
     out, i = [], 0
@@ -93,7 +109,7 @@ def file_key(name: str) -> str:
 def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperature: float = 0.0,
              max_new_tokens: int = 512, limit: int | None = None, output_dir=None, system_prompt="boxed",
              batch_size: int = 8, tokenizer=None, timeout_s: float = 5.0, seed: int = 0,
-             progress: bool = True) -> dict:
+             progress: bool = True, allow_weak_sandbox: bool = False) -> dict:
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports."""
     from tqdm.auto import tqdm
 
@@ -103,6 +119,8 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
         raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
                          "set a temperature > 0")
     loaded = {b: benchmark_records(b, limit=limit) for b in benchmarks}  # all input errors before any model work
+    if any(kind == "code" for _, kind in loaded.values()):
+        check_sandbox(allow_weak_sandbox)
     use_vllm = isinstance(model_or_path, (str, Path)) and vllm_available()
     if isinstance(model_or_path, (str, Path)) or model_or_path is None:
         from vigor.models import load_model_and_tokenizer, resolve_model_path
@@ -136,7 +154,8 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
             kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, samples=samples, seed=seed + start)
             outs = (generate_with_vllm(model_path, part, **kw) if use_vllm
                     else generate_completions(model, tokenizer, part, batch_size=batch_size, **kw))
-            vs = score(records[start:start + chunk], outs, kind, style=style, timeout_s=timeout_s)
+            vs = score(records[start:start + chunk], outs, kind, style=style, timeout_s=timeout_s,
+                       allow_weak_sandbox=allow_weak_sandbox)
             completions += outs
             verdicts += vs
             correct += sum(v.correct for row in vs for v in row)
@@ -177,10 +196,13 @@ def read_predictions(path, records: list[PromptRecord]) -> list[list[str]]:
 
 
 def score_predictions(benchmark: str, predictions, *, output_dir=None, limit: int | None = None,
-                      timeout_s: float = 5.0) -> dict:
+                      timeout_s: float = 5.0, allow_weak_sandbox: bool = False) -> dict:
     records, kind = benchmark_records(benchmark, limit=limit)
     completions = read_predictions(predictions, records)
-    verdicts = score(records, completions, kind, style=ANSWER_STYLE.get(benchmark, "auto"), timeout_s=timeout_s)
+    if kind == "code":
+        check_sandbox(allow_weak_sandbox)
+    verdicts = score(records, completions, kind, style=ANSWER_STYLE.get(benchmark, "auto"), timeout_s=timeout_s,
+                     allow_weak_sandbox=allow_weak_sandbox)
     summary = {benchmark: summarise(verdicts)}
     if output_dir is not None:
         output_dir = Path(output_dir)
