@@ -131,3 +131,13 @@ def test_code_benchmark_without_isolation_is_a_usage_error(tmp_path, capsys, mon
     with pytest.warns(RuntimeWarning, match="weak mode"):
         assert main(args + ["--allow-weak-sandbox"]) == 0
     assert read_summary(tmp_path / "out")["humaneval"]["accuracy"] == 1.0
+
+
+def test_score_a_file_benchmark_with_named_columns(tmp_path):
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"q": "half of 1?", "gold": "\\frac{1}{2}"}, {"q": "2+2?", "gold": 4}])
+    preds = write_jsonl(tmp_path / "preds.jsonl", [{"id": 0, "completion": "\\boxed{0.5}"},
+                                                   {"id": 1, "completion": "\\boxed{5}"}])
+    args = ["eval", "--benchmark", str(bench), "--predictions", str(preds), "--output-dir", str(tmp_path / "out")]
+    assert main(args) == 2  # no known layout and no --prompt-column
+    assert main(args + ["--prompt-column", "q", "--answer-column", "gold"]) == 0
+    assert read_summary(tmp_path / "out")[str(bench)]["accuracy"] == 0.5

@@ -17,6 +17,9 @@ def register(subparsers):
     p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=BENCHMARK_HELP)
     p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                    help="score these completions ({'id', 'completion'} per line) instead of generating")
+    p.add_argument("--prompt-column", default=None, help="for a FILE benchmark: the column holding the problem")
+    p.add_argument("--answer-column", default=None, help="for a FILE benchmark: the column holding the gold answer")
+    p.add_argument("--split", default=None, help="for a dataset folder or hub set with several splits")
     p.add_argument("--samples", type=int, default=1, metavar="K", help="completions per problem (avg@K, pass@k)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     p.add_argument("--max-new-tokens", type=int, default=512)
@@ -68,17 +71,18 @@ def run(args) -> int:
     check_args(args, benchmarks)
     from vigor.evaluation.evaluate import evaluate, markdown_table, score_predictions
 
+    columns = {"prompt_column": args.prompt_column, "answer_column": args.answer_column, "split": args.split}
     try:
         if args.predictions is not None:
             summary = score_predictions(benchmarks[0], args.predictions, output_dir=args.output_dir,
                                         limit=args.limit, timeout_s=args.grader_timeout,
-                                        allow_weak_sandbox=args.allow_weak_sandbox)
+                                        allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
         else:
             system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
             summary = evaluate(args.model, benchmarks, samples=args.samples, temperature=args.temperature,
                                max_new_tokens=args.max_new_tokens, limit=args.limit, output_dir=args.output_dir,
                                system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox)
+                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
     except (DataError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except SandboxUnavailable as err:

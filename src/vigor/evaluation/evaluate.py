@@ -22,12 +22,14 @@ DEFAULT_BENCHMARK = "gsm_symbolic"  # reasoning-gym, "heldout" split: offline, n
 PROCEDURAL_EVAL_SIZE = 200
 
 
-def benchmark_records(name: str, *, limit: int | None = None) -> tuple[list[PromptRecord], str]:
-    """(records, kind) where kind is "code" or "math"; a file without gold answers or tests is an error."""
+def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None
+                      ) -> tuple[list[PromptRecord], str]:
+    """(records, kind) where kind is "code" or "math"; a file without gold answers or tests is an error.
+    columns: prompt_column / answer_column / split, for files, folders and hub sets."""
     if name == DEFAULT_BENCHMARK or name.startswith(PROCEDURAL_PREFIX):
         records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout")
     else:
-        records = load_records(name, limit=limit)
+        records = load_records(name, limit=limit, **(columns or {}))
     if not records:
         raise DataError(f"{name}: no records")
     if name in CODE_BENCHMARKS or all(r.tests for r in records):
@@ -109,7 +111,7 @@ def file_key(name: str) -> str:
 def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperature: float = 0.0,
              max_new_tokens: int = 512, limit: int | None = None, output_dir=None, system_prompt="boxed",
              batch_size: int = 8, tokenizer=None, timeout_s: float = 5.0, seed: int = 0,
-             progress: bool = True, allow_weak_sandbox: bool = False) -> dict:
+             progress: bool = True, allow_weak_sandbox: bool = False, columns: dict | None = None) -> dict:
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports."""
     from tqdm.auto import tqdm
 
@@ -118,7 +120,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
     if samples > 1 and temperature == 0:
         raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
                          "set a temperature > 0")
-    loaded = {b: benchmark_records(b, limit=limit) for b in benchmarks}  # all input errors before any model work
+    loaded = {b: benchmark_records(b, limit=limit, columns=columns) for b in benchmarks}  # all input errors before any model work
     if any(kind == "code" for _, kind in loaded.values()):
         check_sandbox(allow_weak_sandbox)
     use_vllm = isinstance(model_or_path, (str, Path)) and vllm_available()
@@ -196,8 +198,8 @@ def read_predictions(path, records: list[PromptRecord]) -> list[list[str]]:
 
 
 def score_predictions(benchmark: str, predictions, *, output_dir=None, limit: int | None = None,
-                      timeout_s: float = 5.0, allow_weak_sandbox: bool = False) -> dict:
-    records, kind = benchmark_records(benchmark, limit=limit)
+                      timeout_s: float = 5.0, allow_weak_sandbox: bool = False, columns: dict | None = None) -> dict:
+    records, kind = benchmark_records(benchmark, limit=limit, columns=columns)
     completions = read_predictions(predictions, records)
     if kind == "code":
         check_sandbox(allow_weak_sandbox)

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -32,6 +33,7 @@ class GraderPool:
 
     def __init__(self, workers: int | None = None):
         self.size = max(1, workers or min(4, os.cpu_count() or 1))
+        self._lock = threading.Lock()  # one map at a time: workers hold per-call state
         self._workers = [self._start() for _ in range(self.size)]
         for i in range(self.size):
             self._await_ready(i)
@@ -63,6 +65,10 @@ class GraderPool:
         self._await_ready(i)
 
     def map(self, jobs: list[tuple[str, str]], timeout_s: float) -> list[tuple[bool, str]]:
+        with self._lock:
+            return self._map(jobs, timeout_s)
+
+    def _map(self, jobs, timeout_s):
         results: list = [None] * len(jobs)
         pending = list(range(len(jobs)))[::-1]
         busy: dict[int, tuple[int, float]] = {}  # worker index -> (job index, deadline)
