@@ -35,6 +35,18 @@ def test_batched_greedy_matches_reference(tiny):
     assert [g[0] for g in got] == [reference_greedy(model, tok, p, 12) for p in prompts]
 
 
+def test_model_and_tokenizer_state_is_restored(tiny):
+    model, tok = tiny
+    tok.padding_side = "right"
+    model.train()
+    try:
+        generate_completions(model, tok, ["ab", "abcdef"], max_new_tokens=2)
+        assert model.training and tok.padding_side == "right"
+    finally:
+        model.eval()
+        tok.padding_side = "left"
+
+
 def test_sampling_is_seeded(tiny):
     model, tok = tiny
     a = generate_completions(model, tok, ["ab", "cde"], max_new_tokens=8, temperature=1.0, samples=3, seed=5)

@@ -115,12 +115,13 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports."""
     from tqdm.auto import tqdm
 
-    from vigor.evaluation.generation import generate_completions, generate_with_vllm, vllm_available
+    from vigor.evaluation.generation import generate_completions, generate_with_vllm, load_vllm, vllm_available
 
     if samples > 1 and temperature == 0:
         raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
                          "set a temperature > 0")
-    loaded = {b: benchmark_records(b, limit=limit, columns=columns) for b in benchmarks}  # all input errors before any model work
+    # every input error (names, files, columns, sandbox) surfaces here, before any model is loaded
+    loaded = {b: benchmark_records(b, limit=limit, columns=columns) for b in benchmarks}
     if any(kind == "code" for _, kind in loaded.values()):
         check_sandbox(allow_weak_sandbox)
     use_vllm = isinstance(model_or_path, (str, Path)) and vllm_available()
@@ -131,7 +132,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
             from transformers import AutoTokenizer
 
             model_path = resolve_model_path(model_or_path)
-            model, tokenizer = None, AutoTokenizer.from_pretrained(model_path)
+            model, tokenizer = load_vllm(model_path, seed=seed), AutoTokenizer.from_pretrained(model_path)
         else:
             model, tokenizer = load_model_and_tokenizer(model_or_path)
     else:
@@ -154,7 +155,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
         for start in range(0, len(records), chunk):
             part = prompts[start:start + chunk]
             kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, samples=samples, seed=seed + start)
-            outs = (generate_with_vllm(model_path, part, **kw) if use_vllm
+            outs = (generate_with_vllm(model, part, **kw) if use_vllm
                     else generate_completions(model, tokenizer, part, batch_size=batch_size, **kw))
             vs = score(records[start:start + chunk], outs, kind, style=style, timeout_s=timeout_s,
                        allow_weak_sandbox=allow_weak_sandbox)

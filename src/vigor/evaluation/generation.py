@@ -15,23 +15,34 @@ def generate_completions(model, tokenizer, prompts: list[str], *, max_new_tokens
                          f">= 0 (got {max_new_tokens}, {samples}, {batch_size}, {temperature})")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"  # generation continues every row from its last real token
+    # stop at the tokenizer's EOS and at every EOS the model's generation config names (chat models end a turn
+    # with e.g. <|im_end|> while their tokenizer's EOS may be <|endoftext|>)
+    configured = model.generation_config.eos_token_id
+    configured = configured if isinstance(configured, list) else [] if configured is None else [configured]
+    eos_ids = sorted({tokenizer.eos_token_id, *configured} - {None})
     # chat templates usually write BOS themselves; add it only where the text does not start with it
     bos = tokenizer.bos_token
     rows = [p for p in prompts for _ in range(samples)]
     sampling = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 else \
         dict(do_sample=False, temperature=None, top_p=None, top_k=None)
     device = next(model.parameters()).device
+    was_training, padding_side = model.training, tokenizer.padding_side
+    model.eval()  # no dropout while generating (a model may come straight from a training loop)
+    tokenizer.padding_side = "left"  # generation continues every row from its last real token
     torch.manual_seed(seed)
     texts = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        add_special = not (bos and all(p.startswith(bos) for p in batch))
-        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=add_special).to(device)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id, **sampling)
-        texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    try:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            add_special = not (bos and all(p.startswith(bos) for p in batch))
+            enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=add_special).to(device)
+            with torch.no_grad():
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                     eos_token_id=eos_ids, **sampling)
+            texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        model.train(was_training)
+        tokenizer.padding_side = padding_side
     return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
 
 
@@ -43,11 +54,16 @@ def vllm_available() -> bool:
     return torch.cuda.is_available()
 
 
-def generate_with_vllm(model_path: str, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,
-                       samples: int = 1, seed: int = 0) -> list[list[str]]:
-    """The same contract as generate_completions, for a model folder, with vLLM (GPU only)."""
-    from vllm import LLM, SamplingParams
+def load_vllm(model_path: str, *, seed: int = 0):
+    from vllm import LLM
 
-    llm = LLM(model=model_path, seed=seed)
+    return LLM(model=model_path, seed=seed)
+
+
+def generate_with_vllm(llm, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,
+                       samples: int = 1, seed: int = 0) -> list[list[str]]:
+    """The same contract as generate_completions, for a `load_vllm` engine (GPU only)."""
+    from vllm import SamplingParams
+
     params = SamplingParams(n=samples, temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
     return [[o.text for o in out.outputs] for out in llm.generate(prompts, params)]
