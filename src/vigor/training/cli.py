@@ -9,6 +9,7 @@ Everything is checked before the model loads.
 from __future__ import annotations
 
 import argparse
+import os
 
 MAIN_OPTIONS = {  # command-line name -> config field
     "model": "model_name_or_path", "dataset": "dataset", "reward": "reward", "output_dir": "output_dir",
@@ -77,10 +78,17 @@ def build_config(args):
     values = read_recipe(args.config, fields) if args.config else {}
     values.update({field: getattr(args, option) for option, field in MAIN_OPTIONS.items()
                    if getattr(args, option) is not None})
+    given = set(values)
     for token in args.field_options:
         name = token.split("=", 1)[0]
-        if name.startswith("-") and name.lstrip("-").replace("-", "_") not in fields:
-            raise UsageError(f"unknown option {name}: not a field of VigorGRPOConfig")
+        if name.startswith("-"):
+            field = name.lstrip("-").replace("-", "_")
+            if field not in fields:
+                raise UsageError(f"unknown option {name}: not a field of VigorGRPOConfig")
+            given.add(field)
+    for required in ("output_dir", "dataset"):  # TrainingArguments would default output_dir silently
+        if required not in given:
+            raise UsageError(f"--{required.replace('_', '-')} is required")
 
     def reject(message):
         raise UsageError(message)
@@ -94,10 +102,6 @@ def build_config(args):
         raise UsageError(str(err).strip().splitlines()[0]) from None
     if rest:
         raise UsageError(f"unexpected argument {rest[0]!r}")
-    if not config.output_dir:
-        raise UsageError("--output-dir is required")
-    if not config.dataset:
-        raise UsageError("--dataset is required")
     return config
 
 
@@ -114,5 +118,6 @@ def run(args) -> int:
     except TrainingStopped as err:
         print(f"vigor train: stopped: {err}")
         return 3
-    print(f"vigor train: model saved to {path}")
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per process
+        print(f"vigor train: model saved to {path}")
     return 0

@@ -1,0 +1,107 @@
+"""`vigor train` rejects bad input with one line, before any model loads; recipes are valid configs."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from vigor.cli import main
+
+RECIPES = pathlib.Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.fixture
+def base(tiny_model_dir, prompts_file, tmp_path):
+    return ["train", "--model", tiny_model_dir, "--dataset", prompts_file, "--output-dir", str(tmp_path / "out"),
+            "--use-cpu", "true"]
+
+
+def error_of(argv, capsys, monkeypatch):
+    import transformers
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_loading)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vigor train: error: ") and "\n" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--no-such-field", "1"], "unknown option --no-such-field: not a field of VigorGRPOConfig"),
+    (["--num-generations", "1"], "num_generations must be >= 2"),
+    (["--num-generations", "3", "--per-device-train-batch-size", "4"],
+     "generation_batch_size (4) must be divisible by num_generations (3)"),
+    (["--prompt-column", "question"], "no 'question' field"),
+    (["--reward", "vigor,verifier"], "unknown reward 'verifier'"),
+    (["--beta", "much"], "--beta: invalid float value: 'much'"),
+    (["--shaping", "softmax"], "shaping must be one of"),
+    (["--resume"], "--resume: no checkpoint-N folder in"),
+])
+def test_bad_options(base, extra, message, capsys, monkeypatch):
+    assert message in error_of(base + extra, capsys, monkeypatch)
+
+
+def test_bad_model_and_data(base, tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with_dataset = lambda d: [*base[:3], "--dataset", d, *base[5:]]  # noqa: E731
+    assert "no prompts" in error_of(with_dataset(str(empty)), capsys, monkeypatch)
+    assert "no such file" in error_of(with_dataset(str(tmp_path / "missing.jsonl")), capsys, monkeypatch)
+    no_model = [base[0], "--model", str(tmp_path / "no-model"), *base[3:]]
+    assert "no such folder" in error_of(no_model, capsys, monkeypatch)
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    assert "no config.json" in error_of([base[0], "--model", str(not_a_model), *base[3:]], capsys, monkeypatch)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("reward: vigor\nnum_generatons: 4\n")
+    assert "unknown config field(s): num_generatons" in error_of(base + ["--config", str(recipe)], capsys, monkeypatch)
+    assert "--output-dir is required" in error_of(base[:5], capsys, monkeypatch)
+
+
+def test_help_is_fast_and_lists_the_main_options():
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "vigor.cli", "train", "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for option in ("--model", "--dataset", "--reward", "--output-dir", "--config", "--max-steps",
+                   "--num-generations", "--resume"):
+        assert option in out.stdout
+    assert "trl" not in {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines()}
+
+
+@pytest.mark.parametrize("name", ["cpu-smollm2.yaml", "qwen2.5-3b-math.yaml", "qwen2.5-7b-math.yaml"])
+def test_recipes_are_config_fields(name):
+    import dataclasses
+
+    from vigor.training import VigorGRPOConfig
+
+    values = yaml.safe_load((RECIPES / name).read_text())
+    fields = {f.name for f in dataclasses.fields(VigorGRPOConfig)}
+    assert set(values) <= fields, set(values) - fields
+    if name.startswith("qwen"):  # the reference runs
+        assert values["num_generations"] == 8 and values["max_prompt_length"] == 512
+        prompts_per_round = values["per_device_train_batch_size"] * values["gradient_accumulation_steps"] * \
+            {"qwen2.5-3b-math.yaml": 3, "qwen2.5-7b-math.yaml": 7}[name] // 8
+        assert (prompts_per_round, values["max_completion_length"], values["num_iterations"]) == \
+            {"qwen2.5-3b-math.yaml": (48, 1024, 1), "qwen2.5-7b-math.yaml": (112, 3072, 3)}[name]
+        assert values["use_vllm"] and values["vllm_mode"] == "server"
+    else:
+        config = VigorGRPOConfig(output_dir="/tmp/unused", **values)
+        assert config.use_cpu and config.reward.startswith("vigor")
+
+
+def test_defaults_are_the_reference_recipe():
+    from vigor.training import VigorGRPOConfig
+
+    c = VigorGRPOConfig(output_dir="/tmp/unused", use_cpu=True)
+    assert (c.beta, c.loss_type, c.epsilon, c.temperature, c.top_k, c.top_p, c.num_generations) == \
+        (0.01, "bnpo", 0.2, 0.9, 50, 1.0, 8)
+    assert (c.learning_rate, c.lr_scheduler_type, c.warmup_steps, c.weight_decay, c.max_grad_norm, c.seed) == \
+        (2e-6, "cosine", 0.1, 0.0, 1.0, 7)
+    assert (c.reward, c.shaping, c.truncated, c.length_correction, c.reward_temperature) == \
+        ("vigor", "rank", "keep", True, 1.0)
+    assert c.report_to == ["tensorboard"] and c.scale_rewards == "group"
