@@ -131,3 +131,12 @@ def test_analyze_rejects_data_without_answers(tiny_model_dir, tmp_path, capsys):
     argv = ["analyze", "--model", str(tiny_model_dir), "--dataset", str(path), "--output-dir", str(tmp_path)]
     assert vigor_main(argv) == 2
     assert "gold answer" in capsys.readouterr().err
+
+
+def test_verdict_needs_enough_mixed_prompts_and_a_clear_interval():
+    base = {"auroc": 0.8, "auroc_ci": (0.6, 0.9)}
+    assert "no prompt" in analysis.verdict(base | {"n_groups_mixed": 0})
+    assert "too few" in analysis.verdict(base | {"n_groups_mixed": 1})
+    assert analysis.verdict(base | {"n_groups_mixed": 12}).startswith("predicts correctness")
+    assert "WRONG" in analysis.verdict({"auroc": 0.2, "auroc_ci": (0.1, 0.4), "n_groups_mixed": 12})
+    assert "inconclusive" in analysis.verdict({"auroc": 0.55, "auroc_ci": (0.4, 0.7), "n_groups_mixed": 12})

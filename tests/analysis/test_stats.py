@@ -62,6 +62,7 @@ def test_bootstrap_ci_of_a_mean_matches_the_normal_approximation():
     assert high == pytest.approx(values.mean() + half, abs=0.02)
     assert (low, high) == stats.bootstrap_ci(lambda idx: values[idx].mean(), values.size, resamples=2000, seed=1)
     assert all(np.isnan(stats.bootstrap_ci(lambda idx: 0.0, 0)))
+    assert all(np.isnan(stats.bootstrap_ci(lambda idx: 0.0, 1)))
 
 
 def test_signal_summary_constructed_case():

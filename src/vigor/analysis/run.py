@@ -112,10 +112,16 @@ def summarise(signals: dict[str, np.ndarray], correct, group_size: int, *, resam
             "n_groups": int(correct.shape[0]), "group_size": group_size, "signals": per_signal}
 
 
+MIN_MIXED_GROUPS = 5  # below this a bootstrap interval over prompts means little
+
+
 def verdict(summary: dict) -> str:
     """One sentence on whether a signal's within-group AUROC is distinguishable from 0.5."""
-    if summary["n_groups_mixed"] == 0:
+    mixed = summary["n_groups_mixed"]
+    if mixed == 0:
         return "not measurable: no prompt had both correct and incorrect completions"
+    if mixed < MIN_MIXED_GROUPS:
+        return f"too few prompts with both correct and incorrect completions ({mixed} < {MIN_MIXED_GROUPS}) to tell"
     low, high = summary["auroc_ci"]
     if low > 0.5:
         return "predicts correctness (AUROC CI above 0.5)"
@@ -156,7 +162,7 @@ def markdown_report(result: dict) -> str:
                      f"{m['chance']:.3f} | {_ci(m['top1_lift'], m['top1_lift_ci'], signed=True)} | {verdict(m)} |")
     vigor = result["signals"]["vigor"]
     lines += ["", f"**VIGOR here:** {verdict(vigor)}."]
-    if vigor["n_groups_mixed"] < 10:
+    if 0 < vigor["n_groups_mixed"] < 10:
         lines.append(f"Only {vigor['n_groups_mixed']} prompt(s) had both correct and incorrect completions; "
                      "use more prompts (--num-prompts) for a firmer answer.")
     lines += ["", "![corrected gradient norm against correctness](gradnorm_vs_correct.png)", ""]

@@ -67,8 +67,8 @@ def bootstrap_ci(statistic, n_units: int, *, resamples: int = 1000, level: float
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of statistic(indices): `n_units` units (groups) are drawn
     with replacement `resamples` times from a seeded generator; NaN results are skipped.
-    (NaN, NaN) when there are no units."""
-    if n_units == 0:
+    (NaN, NaN) with fewer than 2 units (resampling one unit only ever returns it)."""
+    if n_units < 2:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     draws = [statistic(rng.integers(0, n_units, n_units)) for _ in range(resamples)]

@@ -126,11 +126,13 @@ def markdown(result: dict) -> str:
     auc = result["training_vigor_vs_correct"]
     if auc is not None:
         if auc["n_groups_mixed"]:
+            from vigor.analysis.run import verdict
+
             lines.append(
                 f"Did VIGOR's ranking agree with correctness during training? Over the {auc['n_groups_mixed']} "
                 f"prompts whose completions were partly correct, the mean within-group AUROC of minus the corrected "
                 f"gradient norm for telling correct from incorrect was {auc['auroc']:.3f} (95 % bootstrap CI "
-                f"{auc['auroc_ci'][0]:.3f} - {auc['auroc_ci'][1]:.3f}; 0.5 = no information). "
+                f"{auc['auroc_ci'][0]:.3f} - {auc['auroc_ci'][1]:.3f}; 0.5 = no information): {verdict(auc)}. "
                 "Run `vigor analyze` for this and the other intrinsic signals on more prompts.")
         else:
             lines.append("No training prompt had both correct and incorrect completions, so whether VIGOR's ranking "
