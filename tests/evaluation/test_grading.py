@@ -1,6 +1,7 @@
 """Math grading with math-verify in worker processes: equivalence cases, and a hung or dead grader."""
 
 import os
+import re
 import threading
 import time
 
@@ -76,3 +77,23 @@ def test_bad_timeout():
 
 def test_shared_pool_is_reused():
     assert shared_pool(2) is shared_pool(2) is shared_pool()
+
+
+def without_lhs(answer: str) -> str:
+    """'x=5' -> '5' (math-verify compares an equation's right-hand side with a plain value)."""
+    return re.sub(r"^[a-z]\s*=\s*", "", answer)
+
+
+@pytest.mark.parametrize("name", ["math500", "gsm8k"])
+def test_reference_solutions_are_right_and_shifted_ones_wrong(name):
+    """Every worked solution of the real set grades correct against its own gold answer; against the previous
+    problem's gold it grades wrong unless the two answers agree (up to a leading 'x =')."""
+    from vigor.data import load_records
+
+    records = load_records(name)
+    own = grade_math_many([(r.meta["solution"], r.answer) for r in records], timeout_s=10)
+    assert all(v.correct for v in own), [(r.id, v.reason) for r, v in zip(records, own) if not v.correct][:5]
+    shifted = grade_math_many([(records[i].meta["solution"], records[i - 1].answer) for i in range(len(records))],
+                              timeout_s=10)
+    agree = [without_lhs(records[i].answer) == without_lhs(records[i - 1].answer) for i in range(len(records))]
+    assert [v.correct for v in shifted] == agree
