@@ -142,7 +142,7 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> str:
         return str(path)
     if path.exists():
         raise ValueError(f"--model {text}: is a file, expected a Hugging Face model folder or a hub id")
-    looks_like_path = text.startswith((".", "/", "~")) or os.sep in text.strip("/").replace("/", "", 1)
+    looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text
     if looks_like_path or not _HUB_ID.match(text):
         raise ValueError(f"--model {text}: no such folder, and not a hub id of the form owner/name")
     return text

@@ -140,3 +140,33 @@ def test_verdict_needs_enough_mixed_prompts_and_a_clear_interval():
     assert analysis.verdict(base | {"n_groups_mixed": 12}).startswith("predicts correctness")
     assert "WRONG" in analysis.verdict({"auroc": 0.2, "auroc_ci": (0.1, 0.4), "n_groups_mixed": 12})
     assert "inconclusive" in analysis.verdict({"auroc": 0.55, "auroc_ci": (0.4, 0.7), "n_groups_mixed": 12})
+
+
+def test_sample_completions_keeps_exact_ids_cut_after_eos(tiny):
+    from vigor.analysis.sampling import sample_completions
+
+    model, tok = tiny
+    prompts = ["<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "<|im_start|>user\n2+2?<|im_end|>\n"]
+    kw = dict(num_generations=3, max_new_tokens=12, temperature=1.0, batch_size=4, seed=5, progress=False)
+    # make EOS likely (a bias on its logit) so that some rows stop early and others run to the limit
+    def favour_eos(module, args, output):
+        output[..., tok.eos_token_id] += 4.0
+        return output
+
+    handle = model.lm_head.register_forward_hook(favour_eos)
+    try:
+        prompt_ids, completion_ids = sample_completions(model, tok, prompts, **kw)
+        again = sample_completions(model, tok, prompts, **kw)
+    finally:
+        handle.remove()
+    lengths = [len(ids) for ids in completion_ids]
+    assert min(lengths) < 12 and max(lengths) > min(lengths), lengths
+    assert len(prompt_ids) == len(completion_ids) == 6
+    for i, ids in enumerate(prompt_ids):
+        assert ids == tok(prompts[i // 3], add_special_tokens=False).input_ids  # no padding left in
+    for ids in completion_ids:
+        assert 1 <= len(ids) <= 12
+        if len(ids) < 12:  # a row stops early only at EOS; the pads generate adds after it are dropped
+            assert ids[-1] == tok.eos_token_id
+        assert tok.eos_token_id not in ids[:-1]  # cut right after the first EOS
+    assert again == (prompt_ids, completion_ids)  # seeded

@@ -28,9 +28,7 @@ def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_id
 
     from vigor.rewards import LogProb, NegEntropy, SelfCertainty, VigorReward, build_rollouts, token_statistics
 
-    eos = tokenizer.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [eos])
-    eos_ids |= set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
+    eos_ids = {tokenizer.eos_token_id}  # the token sampling stopped at (see sample_completions)
     n = len(completion_ids)
     size = micro_batch_size or n
     uncorrected, lengths, truncated, empty, stats = [], [], [], [], {}
@@ -61,8 +59,3 @@ def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_id
     out["empty"] = np.concatenate(empty)
     return out
 
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
