@@ -13,7 +13,7 @@ def register(subparsers) -> None:
                     "with GRPO and the VIGOR reward (no verifier), evaluate again, and write a run folder with "
                     "report.md, plots, metrics.jsonl, TensorBoard events and the trained model. Options override "
                     "the preset.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog=preset_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["ci", "quick", "default", "long"],
                    help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~20 min), long")
     p.add_argument("--reward", help="reward to train with, for comparison (e.g. self_certainty, neg_entropy, "
@@ -36,6 +36,18 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in --output-dir")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=main)
+
+
+def preset_table() -> str:
+    from vigor.demo.settings import PRESETS, preset_settings
+
+    rows = ["presets (options above override them; all train with reward vigor, all weights, lr 1e-5, seed 0):",
+            "  preset   steps   G  prompts/step  train  eval  new tokens (train/eval)"]
+    for name in PRESETS:
+        s = preset_settings(name)
+        rows.append(f"  {name:<8}{s.steps:>6}{s.num_generations:>4}{s.prompts_per_step:>14}{s.train_size:>7}"
+                    f"{s.eval_size:>6}  {s.max_new_tokens}/{s.eval_max_new_tokens}")
+    return "\n".join(rows)
 
 
 def main(args) -> int:
