@@ -135,12 +135,17 @@ def test_majority_vote_over_whole_groups():
     assert shaped.tolist() == [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
 
 
-def test_accuracy_uses_math_verify_and_skips_missing_gold():
-    texts = ["the answer is \\boxed{\\frac{1}{2}}", "\\boxed{0.5}", "\\boxed{3}", "\\boxed{2}"]
-    r = build_rollouts([[5]] * 4, [[6, EOS]] * 4, eos_token_ids=EOS, pad_token_id=PAD, completions=texts,
-                       answers=["1/2", "\\frac12", "4", None])
+def test_accuracy_grades_math_and_code_and_skips_missing_gold():
+    stub = "def add(a, b):\n"
+    tests = "def check(f):\n    assert f(1, 2) == 3\n"
+    code = {"tests": tests, "entry_point": "add", "problem": stub}
+    texts = ["the answer is \\boxed{\\frac{1}{2}}", "\\boxed{0.5}", "\\boxed{3}", "\\boxed{2}",
+             "    return a + b\n", "    return a - b\n"]
+    golds = [{"answer": "1/2"}, {"answer": "\\frac12"}, {"answer": "4"}, {}, code, code]
+    r = build_rollouts([[5]] * 6, [[6, EOS]] * 6, eos_token_ids=EOS, pad_token_id=PAD, completions=texts,
+                       golds=golds)
     raw = make_reward("accuracy").score(r)
-    assert raw[:3].tolist() == [1.0, 1.0, 0.0] and math.isnan(raw[3])
+    assert raw[[0, 1, 2, 4, 5]].tolist() == [1.0, 1.0, 0.0, 1.0, 0.0] and math.isnan(raw[3])
 
 
 def test_random_reward_is_seeded():

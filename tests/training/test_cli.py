@@ -105,3 +105,16 @@ def test_defaults_are_the_reference_recipe():
     assert (c.reward, c.shaping, c.truncated, c.length_correction, c.reward_temperature) == \
         ("vigor", "rank", "keep", True, 1.0)
     assert c.report_to == ["tensorboard"] and c.scale_rewards == "group"
+
+
+def test_model_without_value_means_the_default_and_precedence(tmp_path):
+    from vigor.cli import build_parser
+    from vigor.training.cli import build_config
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("reward: self_certainty\nbeta: 0.5\nnum_generations: 4\nuse_cpu: true\n")
+    args = build_parser().parse_args(["train", "--model", "--dataset", "d.jsonl", "--output-dir", str(tmp_path),
+                                      "--config", str(recipe), "--beta", "0.25", "--per-device-train-batch-size", "4"])
+    config = build_config(args)
+    assert config.model_name_or_path == "default"
+    assert (config.reward, config.beta, config.num_generations) == ("self_certainty", 0.25, 4)

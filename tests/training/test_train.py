@@ -82,3 +82,19 @@ def test_collapse_guard_warns_then_stops(tiny_model_dir, prompts_file, tmp_path,
         run_training(tiny_model_dir, prompts_file, tmp_path / "stop", max_steps=3, collapse_max_length=0.5,
                      collapse_stop=True)
     assert len(read_jsonl(tmp_path / "stop" / "metrics.jsonl")) == 1
+
+
+def test_code_data_feed_the_sandboxed_accuracy_monitor(tiny_model_dir, tmp_path):
+    import json
+
+    data = tmp_path / "code.jsonl"
+    with open(data, "w") as f:
+        for i in range(4):
+            f.write(json.dumps({"task_id": f"t/{i}", "prompt": f"def f{i}(x):\n",
+                                "test": f"def check(g):\n    assert g({i}) == {i}\n", "entry_point": f"f{i}"}) + "\n")
+    out = run_training(tiny_model_dir, str(data), tmp_path / "out", monitor_accuracy=True, reward_dump=True)
+    [dump] = read_jsonl(os.path.join(out, "rewards.jsonl"))
+    assert dump["rewards"] == ["vigor", "accuracy"] and dump["weights"] == [1.0, 0.0]
+    accuracy = [row[1] for row in dump["raw"]]
+    assert all(a in (0.0, 1.0) for a in accuracy)  # graded (random text fails), not NaN
+    assert "gold_accuracy" in read_jsonl(os.path.join(out, "metrics.jsonl"))[0]

@@ -12,22 +12,37 @@ from vigor.rewards.base import Reward, register_reward
 
 @register_reward
 class Accuracy(Reward):
-    """1 if the completion's final answer equals the gold answer (math-verify equivalence), 0 if not,
-    NaN when the prompt has no gold answer. Give it weight 0 to use it as a monitor only."""
+    """The verifier: 1 if the completion is right, 0 if not, NaN when there is no gold.
+
+    Math (gold 'answer'): the extracted final answer is equivalent to the gold (math-verify, in
+    time-limited worker processes). Code (gold 'tests'): the program built from the completion
+    passes its tests in `vigor.sandbox` (never in this process). Give it weight 0 to use it as a
+    monitor only."""
 
     name = "accuracy"
 
-    def __init__(self, *, timeout_s: float = 5.0):
-        self.timeout_s = timeout_s
+    def __init__(self, *, timeout_s: float = 5.0, code_timeout_s: float = 10.0):
+        self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
 
     def score(self, rollouts, *, model=None, stats=None):
-        from vigor.evaluation import grade_math
+        from vigor.data import PromptRecord
+        from vigor.evaluation import grade_math_many
+        from vigor.evaluation.code import grade_code_many
 
-        answers = rollouts.answers or [None] * len(rollouts)
+        golds = [g or {} for g in (rollouts.golds or [None] * len(rollouts))]
         out = torch.full((len(rollouts),), torch.nan, dtype=torch.float64)
-        for i, (text, gold) in enumerate(zip(rollouts.completions, answers)):
-            if gold is not None and str(gold).strip():
-                out[i] = float(grade_math(text, str(gold), timeout_s=self.timeout_s).correct)
+        code = [i for i, g in enumerate(golds) if g.get("tests")]
+        math = [i for i, g in enumerate(golds) if not g.get("tests") and str(g.get("answer") or "").strip()]
+        if math:
+            verdicts = grade_math_many([(rollouts.completions[i], str(golds[i]["answer"])) for i in math],
+                                       timeout_s=self.timeout_s)
+            out[math] = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float64)
+        if code:
+            records = [PromptRecord(id=str(i), prompt=golds[i].get("problem") or "", tests=golds[i]["tests"],
+                                    entry_point=golds[i].get("entry_point"),
+                                    meta={"test_setup_code": golds[i].get("test_setup_code") or ""}) for i in code]
+            verdicts = grade_code_many(records, [rollouts.completions[i] for i in code], timeout_s=self.code_timeout_s)
+            out[code] = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float64)
         return out
 
 

@@ -8,7 +8,7 @@ T = number of completion tokens including the EOS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -23,10 +23,10 @@ class Rollouts:
     empty: torch.Tensor              # [n] bool: no token before the EOS (or no token at all)
     completion_width: int            # C
     completions: list[str]           # decoded text
-    answers: list | None = None      # gold answers (None where unknown)
+    golds: list[dict] | None = None  # per completion: 'answer' (math) or 'tests' (+ 'entry_point', 'problem',
+                                     # 'test_setup_code') for code; None/missing where unknown
     step: int = 0                    # optimizer step, seeds the random reward
     process_index: int = 0
-    extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
@@ -41,7 +41,7 @@ def cut_at_eos(ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
 
 
 def build_rollouts(prompt_ids: list[list[int]], completion_ids: list[list[int]], *, eos_token_ids,
-                   pad_token_id: int, completions: list[str], answers=None, step: int = 0,
+                   pad_token_id: int, completions: list[str], golds=None, step: int = 0,
                    process_index: int = 0, device=None) -> Rollouts:
     """Pack token-id lists into a `Rollouts` (see the module docstring for the layout)."""
     if len(prompt_ids) != len(completion_ids):
@@ -64,7 +64,7 @@ def build_rollouts(prompt_ids: list[list[int]], completion_ids: list[list[int]],
     truncated = torch.tensor([not found for _, found in cut], dtype=torch.bool)
     content = torch.tensor([len(c) - (1 if found else 0) for c, found in cut])
     rollouts = Rollouts(input_ids, attention_mask, loss_mask, lengths, truncated, content == 0,
-                        width_c, list(completions), answers, step, process_index)
+                        width_c, list(completions), golds, step, process_index)
     if device is not None:
         for name in ("input_ids", "attention_mask", "loss_mask"):
             setattr(rollouts, name, getattr(rollouts, name).to(device))

@@ -59,6 +59,13 @@ def check_before_loading(config: VigorGRPOConfig):
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
         raise ConfigError(str(err).strip().splitlines()[0]) from err
+    if any(r.tests for r in records) and "accuracy" in reward_spec(config, records):
+        from vigor.evaluation.evaluate import check_sandbox
+
+        try:
+            check_sandbox(allow_weak=False)
+        except Exception as err:  # the sandbox's own error says what is missing
+            raise ConfigError(f"dataset {config.dataset} has code tests but {err}") from err
     checkpoint = None
     if config.resume:
         checkpoint = last_checkpoint(config.output_dir)
@@ -87,15 +94,23 @@ def build_dataset(records, tokenizer, config: VigorGRPOConfig):
     if any(r.answer is not None for r in records):
         for row, r in zip(rows, records):
             row["answer"] = None if r.answer is None else str(r.answer)
+    if any(r.tests for r in records):  # code: what the sandboxed test program is built from
+        for row, r in zip(rows, records):
+            row.update(tests=r.tests, entry_point=r.entry_point, problem=r.prompt,
+                       test_setup_code=r.meta.get("test_setup_code"))
     return Dataset.from_list(rows)
 
 
-def reward_spec(config: VigorGRPOConfig, has_answers: bool) -> str:
-    """The configured rewards, plus accuracy at weight 0 as a monitor when the data has answers."""
+def has_gold(records) -> bool:
+    return any(r.answer is not None or r.tests for r in records)
+
+
+def reward_spec(config: VigorGRPOConfig, records) -> str:
+    """The configured rewards, plus accuracy at weight 0 as a monitor when the data has answers or tests."""
     from vigor.rewards import parse_reward_spec
 
     names = [n for n, _ in parse_reward_spec(config.reward)]
-    if has_answers and config.monitor_accuracy and "accuracy" not in names:
+    if has_gold(records) and config.monitor_accuracy and "accuracy" not in names:
         return f"{config.reward},accuracy:0"
     return config.reward
 
@@ -118,7 +133,7 @@ def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     records, model_path, checkpoint = check_before_loading(config)
     model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype)
     dataset = build_dataset(records, tokenizer, config)
-    spec = reward_spec(config, "answer" in dataset.column_names)
+    spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
     trainer = VigorGRPOTrainer(model.train(), config, reward_set=reward_set, train_dataset=dataset,

@@ -20,14 +20,25 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import torch
+import trl
 from accelerate.utils import gather
 from trl import GRPOTrainer
 
 from vigor.rewards import GroupView, RewardSet, build_rollouts, repetition_ratio
 from vigor.training.callbacks import CollapseGuardCallback, MetricsFileCallback
 from vigor.training.config import VigorGRPOConfig
+
+
+TESTED_TRL_VERSION = "1.16.0"  # `_calculate_rewards` / `_generate` are private seams: re-check on upgrade
+if trl.__version__ != TESTED_TRL_VERSION:
+    warnings.warn(f"vigor's trainer was tested with trl=={TESTED_TRL_VERSION}, found trl=={trl.__version__}",
+                  stacklevel=2)
+
+# Dataset columns handed to the rewards as the gold of each completion (see vigor.rewards.Rollouts).
+GOLD_COLUMNS = ("answer", "tests", "entry_point", "problem", "test_setup_code")
 
 
 def _scored_by_trainer(name: str):
@@ -40,18 +51,21 @@ def _scored_by_trainer(name: str):
 
 
 class VigorGRPOTrainer(GRPOTrainer):
-    def __init__(self, model, args: VigorGRPOConfig, *, reward_set: RewardSet | None = None,
-                 answer_column: str = "answer", callbacks=None, **kwargs):
+    def __init__(self, model, args: VigorGRPOConfig, *, reward_set: RewardSet | None = None, callbacks=None,
+                 **kwargs):
         self.reward_set = reward_set or RewardSet.from_spec(
             args.reward, args.reward_options(), statistics_temperature=args.reward_temperature,
             micro_batch_size=args.grad_norm_micro_batch_size)
-        self.answer_column = answer_column
         args.reward_weights = list(self.reward_set.weights)
         self.collapse_guard = CollapseGuardCallback(args)
         callbacks = [MetricsFileCallback(args.output_dir), self.collapse_guard, *(callbacks or [])]
         super().__init__(model=model, reward_funcs=[_scored_by_trainer(n) for n in self.reward_set.names],
                          args=args, callbacks=callbacks, **kwargs)
         self.scale_rewards = "none"  # the columns are already advantages; see the module docstring
+        plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        if plugin is not None and plugin.zero_stage == 3 and any(r.needs == "gradients" for r in self.reward_set.rewards):
+            raise ValueError("the vigor reward needs whole parameters on every process: use DeepSpeed ZeRO-2 "
+                             "(ZeRO-3 shards them)")
 
     def _generate(self, prompts):
         out = super()._generate(prompts)
@@ -66,7 +80,8 @@ class VigorGRPOTrainer(GRPOTrainer):
         rollouts = build_rollouts(
             self._prompt_ids, completion_ids_list, eos_token_ids=self.eos_token_ids,
             pad_token_id=self._tokenizer.pad_token_id, completions=texts,
-            answers=[x.get(self.answer_column) for x in inputs], step=self.state.global_step,
+            golds=[{k: x[k] for k in GOLD_COLUMNS if x.get(k) is not None} for x in inputs],
+            step=self.state.global_step,
             process_index=self.accelerator.process_index, device=device)
         policy = self.accelerator.unwrap_model(self.model)
         raw_local = self.reward_set.score(rollouts, policy)
