@@ -110,3 +110,9 @@ def test_lora_demo_with_another_reward_on_a_tiny_model(tiny_model_dir, tmp_path)
     metrics = read_jsonl(run / "metrics.jsonl")
     assert any("rewards/self_certainty/raw_mean" in r for r in metrics)
     assert any("rewards/vigor/grad_norm_corrected_mean" in r for r in metrics)  # the weight-0 monitor
+
+
+def test_unknown_task_fails_before_any_model_work(tmp_path, capsys):
+    assert vigor_main(["demo", "--preset", "ci", "--task", "no_such_task", "--output-dir", str(tmp_path)]) == 2
+    assert "no_such_task" in capsys.readouterr().err
+    assert not (tmp_path / "eval_before").exists()

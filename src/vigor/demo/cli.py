@@ -18,6 +18,8 @@ def register(subparsers) -> None:
                    help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~20 min), long")
     p.add_argument("--reward", help="reward to train with, for comparison (e.g. self_certainty, neg_entropy, "
                                     "logprob, majority_vote, random, accuracy); default vigor")
+    p.add_argument("--task", help="reasoning-gym dataset to train and evaluate on (default gsm_symbolic, "
+                                  "GSM8K-style; basic_arithmetic is easier for a small model)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--num-generations", "-G", type=int, help="completions per prompt")
     p.add_argument("--prompts-per-step", type=int, help="prompts per optimizer step")
@@ -59,29 +61,21 @@ def main(args) -> int:
 
     try:
         settings = preset_settings(
-            args.preset, reward=args.reward, steps=args.steps, num_generations=args.num_generations,
+            args.preset, reward=args.reward, task=args.task, steps=args.steps, num_generations=args.num_generations,
             prompts_per_step=args.prompts_per_step, eval_size=args.eval_size, train_size=args.train_size,
             max_new_tokens=args.max_new_tokens, eval_max_new_tokens=args.eval_max_new_tokens, lora=args.lora,
             model=None if args.model in (None, "default") else args.model, seed=args.seed)
         if args.learning_rate is not None:
             if not args.learning_rate > 0:
                 raise ValueError(f"--learning-rate must be > 0, got {args.learning_rate}")
-            field = "lora_learning_rate" if settings.lora else "learning_rate"
-            setattr(settings, field, args.learning_rate)
+            setattr(settings, "lora_learning_rate" if settings.lora else "learning_rate", args.learning_rate)
         settings.check()
-        from vigor.demo.run import check_reward
-
-        check_reward(settings.reward)
-        if settings.model is not None:
-            from vigor.models import resolve_model_path
-
-            resolve_model_path(settings.model)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    from vigor.demo.run import run_demo
+    from vigor.demo.run import DemoInputError, run_demo
 
     try:
         run_demo(settings, args.output_dir, overwrite=args.overwrite, progress=not args.no_progress)
-    except ValueError as err:  # e.g. an occupied output folder, found before any long work
-        raise UsageError(str(err).strip().splitlines()[0]) from None
+    except DemoInputError as err:  # found before any long work
+        raise UsageError(str(err)) from None
     return 0

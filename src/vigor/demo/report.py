@@ -100,7 +100,7 @@ def markdown(result: dict) -> str:
         "",
         "## What was run", "",
         f"- Model: {result['model_label']} (`{result['model']}`).",
-        f"- Data: reasoning-gym `gsm_symbolic` (seed {s['seed']}): {s['train_size']} training problems and "
+        f"- Data: reasoning-gym `{s['task']}` (seed {s['seed']}): {s['train_size']} training problems and "
         f"{s['eval_size']} held-out problems that share no question with them (`data/`).",
         f"- Training: GRPO with reward `{s['reward']}` for {s['steps']} steps, {s['prompts_per_step']} prompt(s) x "
         f"G = {s['num_generations']} completions per step, at most {s['max_new_tokens']} new tokens, temperature "

@@ -19,9 +19,6 @@ import time
 
 from vigor.demo.settings import DemoSettings
 
-DATASET = "gsm_symbolic"
-
-
 def check_reward(spec: str) -> None:
     from vigor.rewards import REWARDS, parse_reward_spec
 
@@ -36,32 +33,50 @@ def write_records(path: pathlib.Path, records) -> None:
                             for r in records))
 
 
-def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, progress: bool = True,
-             log=print) -> dict:
-    """Run the whole demo; return the numbers written to demo.json."""
-    settings.check()
-    check_reward(settings.reward)
-    out = pathlib.Path(output_dir)
-    if (out / "report.md").exists() or (out / "model").exists():
-        if not overwrite:
-            raise ValueError(f"--output-dir {out} already holds a demo run; choose another folder or pass --overwrite")
-        for name in ("model", "eval_before", "eval_after", "tensorboard", "metrics.jsonl", "rewards.jsonl"):
-            shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else (out / name).unlink(True)
+class DemoInputError(ValueError):
+    """Bad settings, reward, task, model or output folder, found before any long work; one line."""
 
+
+def prepare(settings: DemoSettings, out: pathlib.Path, *, overwrite: bool) -> tuple[str, pathlib.Path, pathlib.Path]:
+    """Check everything and write the data; return (model path, train file, held-out file)."""
     from vigor.data import reasoning_gym_records
-    from vigor.evaluation import evaluate
     from vigor.models import resolve_model_path
 
+    try:
+        settings.check()
+        check_reward(settings.reward)
+        if (out / "report.md").exists() or (out / "model").exists():
+            if not overwrite:
+                raise ValueError(f"--output-dir {out} already holds a demo run; choose another folder or pass "
+                                 "--overwrite")
+            for name in ("model", "lora_adapters", "eval_before", "eval_after", "tensorboard"):
+                shutil.rmtree(out / name, ignore_errors=True)
+            for name in ("metrics.jsonl", "rewards.jsonl", "report.md", "demo.json"):
+                (out / name).unlink(missing_ok=True)
+        train = reasoning_gym_records(settings.task, size=settings.train_size, seed=settings.seed)
+        heldout = reasoning_gym_records(settings.task, size=settings.eval_size, seed=settings.seed, split="heldout")
+        model_path = resolve_model_path(settings.model)  # converts the embedded model once (~20 s)
+    except ValueError as err:  # DataError is a ValueError
+        raise DemoInputError(str(err).strip().splitlines()[0]) from err
+    train_path, heldout_path = out / "data" / "train.jsonl", out / "data" / "heldout.jsonl"
+    write_records(train_path, train)
+    write_records(heldout_path, heldout)
+    return model_path, train_path, heldout_path
+
+
+def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, progress: bool = True,
+             log=print) -> dict:
+    """Run the whole demo; return the numbers written to demo.json. Raises DemoInputError
+    (before any long work) for bad input."""
+    from vigor.evaluation import evaluate
+
+    out = pathlib.Path(output_dir)
     started = time.time()
     timings: dict[str, float] = {}
     stages = 4
     log(f"[1/{stages}] preparing the model and {settings.train_size} training + {settings.eval_size} held-out "
-        f"problems ({DATASET}, seed {settings.seed})")
-    model_path = resolve_model_path(settings.model)  # converts the embedded model once (~20 s)
-    train_path, heldout_path = out / "data" / "train.jsonl", out / "data" / "heldout.jsonl"
-    write_records(train_path, reasoning_gym_records(DATASET, size=settings.train_size, seed=settings.seed))
-    write_records(heldout_path, reasoning_gym_records(DATASET, size=settings.eval_size, seed=settings.seed,
-                                                      split="heldout"))
+        f"problems (reasoning-gym {settings.task}, seed {settings.seed})")
+    model_path, train_path, heldout_path = prepare(settings, out, overwrite=overwrite)
     timings["prepare"] = time.time() - started
 
     def evaluate_on_heldout(model, folder: str) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 @dataclass
 class DemoSettings:
     reward: str = "vigor"             # any reward spec of `vigor train` (e.g. self_certainty, random)
+    task: str = "gsm_symbolic"        # reasoning-gym dataset (GSM8K-style by default; e.g. basic_arithmetic)
     steps: int = 30                   # optimizer steps (one generation round each)
     num_generations: int = 8          # G, completions per prompt
     prompts_per_step: int = 1         # prompts per step (batch = prompts_per_step * G completions)
@@ -41,6 +42,8 @@ class DemoSettings:
         if self.train_size < self.prompts_per_step:
             raise ValueError(f"--train-size {self.train_size} is smaller than one step's "
                              f"{self.prompts_per_step} prompt(s)")
+        if not self.task or not self.task.replace("_", "").isalnum():
+            raise ValueError(f"--task must be a reasoning-gym dataset name such as gsm_symbolic, got {self.task!r}")
         if not self.temperature > 0:
             raise ValueError(f"--temperature must be > 0, got {self.temperature}")
         if not self.learning_rate > 0 or not self.lora_learning_rate > 0:
