@@ -1,6 +1,5 @@
 """`vigor train` rejects bad input with one line, before any model loads; recipes are valid configs."""
 
-import os
 import pathlib
 import subprocess
 import sys

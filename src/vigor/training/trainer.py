@@ -14,6 +14,8 @@ normalises per group. We override that method only:
    each A_k is scaled ('group' std by default, 'batch' or 'none').
 
 `_generate` is wrapped only to keep the prompt token ids, which `_calculate_rewards` is not given.
+TRL's own `rewards/<name>/mean|std` therefore describe the per-reward advantages; the raw rewards
+are logged as `rewards/<name>/raw_mean|raw_std` (plus VIGOR's gradient-norm statistics).
 """
 
 from __future__ import annotations
