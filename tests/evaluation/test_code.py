@@ -39,3 +39,13 @@ def test_fenced_completions_and_full_function_rewrites():
     hang = "    while True:\n        pass\n"
     verdicts = grade_code_many([he, he], [chat, hang], timeout_s=2)
     assert verdicts[0].correct and verdicts[1].reason.startswith("timeout")
+
+
+def test_exiting_zero_before_the_tests_is_not_a_pass():
+    he = load_records("humaneval", limit=1)[0]
+    mbpp = load_records("mbpp", limit=1)[0]
+    hacks = ["    import os\n    os._exit(0)\n", "import sys\nsys.exit(0)\n"]
+    body_hack = "    return 1\nimport os\nos._exit(0)\n"  # exits at import time, before check()
+    verdicts = grade_code_many([he, mbpp, he], [hacks[0], hacks[1], body_hack])
+    assert not any(v.correct for v in verdicts), [v.reason for v in verdicts]
+    assert "before the tests finished" in verdicts[2].reason
