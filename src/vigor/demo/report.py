@@ -43,7 +43,9 @@ def early_late(values: np.ndarray) -> tuple[float, float] | None:
 
 def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timings: dict, *, model_path: str) -> dict:
     metrics = read_jsonl(out / "metrics.jsonl")
-    reward_name = settings.reward.split(",")[0].split(":")[0].strip()
+    from vigor.rewards import parse_reward_spec
+
+    reward_name = parse_reward_spec(settings.reward)[0][0]
     plots = plot_curves(metrics, reward_name, out)
     dump = gradnorm_and_correctness(read_jsonl(out / "rewards.jsonl"), settings.num_generations)
     training_auroc = None

@@ -115,11 +115,11 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
 def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path):
     import torch
 
+    from vigor.rewards import parse_reward_spec
     from vigor.training import VigorGRPOConfig
 
     reward = settings.reward
-    names = [part.split(":")[0].strip() for part in reward.split(",")]
-    if "vigor" not in names:
+    if "vigor" not in [name for name, _ in parse_reward_spec(reward)]:
         reward += ",vigor:0"  # a monitor: keeps the gradient-norm plots for any reward (weight 0)
     return VigorGRPOConfig(
         output_dir=str(out / "model"), model_name_or_path=model_path, dataset=str(train_path), reward=reward,
