@@ -193,3 +193,23 @@ def test_registry_and_specs():
     with pytest.raises(ValueError, match="shaping must be one of"):
         make_reward("vigor", shaping="softmax")
     assert rank_shape(torch.tensor([0.0, 1.0]), 2).tolist() == [-1.0, 1.0]
+
+
+@pytest.mark.parametrize("micro_batch_size", [None, 4])
+def test_vigor_and_logit_rewards_share_one_forward(model, micro_batch_size):
+    r, prompts, completions = random_rollouts(seed=6)
+    calls = []
+    handle = model.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        raw = RewardSet.from_spec("vigor,self_certainty,neg_entropy,logprob",
+                                  {"vigor": {"micro_batch_size": micro_batch_size}}).score(r, model)
+    finally:
+        handle.remove()
+    assert len(calls) == (1 if micro_batch_size is None else 2)  # one forward per micro-batch
+    slow = slow_token_statistics(model, prompts, completions)
+    assert raw[:, 1].tolist() == pytest.approx(slow["self_certainty"], abs=1e-4)
+    assert raw[:, 2].tolist() == pytest.approx([-x for x in slow["entropy"]], abs=1e-4)
+    assert raw[:, 3].tolist() == pytest.approx(slow["logprob"], abs=1e-4)
+    keep = [0, 1, 3, 4, 5]
+    slow_vigor = slow_vigor_raw(model, prompts, completions)
+    assert raw[keep, 0].tolist() == pytest.approx([slow_vigor[i] for i in keep], rel=1e-4)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from vigor.rewards.base import GroupView, Reward, make_reward
-from vigor.rewards.rollouts import Rollouts, token_statistics
+from vigor.rewards.rollouts import Rollouts, StatisticsCollector, token_statistics
 
 
 def parse_reward_spec(spec: str | list) -> list[tuple[str, float]]:
@@ -54,11 +54,21 @@ class RewardSet:
         return [r.name for r in self.rewards]
 
     def score(self, rollouts: Rollouts, model=None) -> torch.Tensor:
-        """Raw rewards of the local completions, float64 [n, R]; one forward serves all 'logits' rewards."""
-        stats = None
-        if any(r.needs == "logits" for r in self.rewards):
-            stats = token_statistics(model, rollouts, temperature=self.statistics_temperature,
-                                     micro_batch_size=self.micro_batch_size)
+        """Raw rewards of the local completions, float64 [n, R]. One forward serves every
+        model-based reward: with a 'gradients' reward (VIGOR) the engine's forward also yields
+        the token statistics (through its `logits_callback`); otherwise one no-grad forward does."""
+        needs = {r.needs for r in self.rewards}
+        stats: dict = {}
+        collect = StatisticsCollector(rollouts, self.statistics_temperature) if "logits" in needs else None
+        for r in self.rewards:
+            if r.needs == "gradients":
+                stats[r.name] = r.grad_norms(rollouts, model, logits_callback=collect)
+                if collect is not None:
+                    stats.update(collect.means())
+                    collect = None
+        if collect is not None:
+            stats.update(token_statistics(model, rollouts, temperature=self.statistics_temperature,
+                                          micro_batch_size=self.micro_batch_size))
         columns = [r.score(rollouts, model=model, stats=stats).double().cpu() for r in self.rewards]
         return torch.stack(columns, dim=1)
 

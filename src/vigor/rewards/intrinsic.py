@@ -31,12 +31,18 @@ class VigorReward(Reward):
         self.length_correction, self.shaping, self.truncated = length_correction, shaping, truncated
         self.micro_batch_size, self.temperature = micro_batch_size, temperature
 
-    def score(self, rollouts, *, model=None, stats=None):
+    def grad_norms(self, rollouts, model, *, logits_callback=None) -> torch.Tensor:
+        """||grad mean-NLL|| per completion from the engine (float64 [n])."""
         from vigor.gradnorm import per_sample_grad_norms
 
-        norms = per_sample_grad_norms(model, rollouts.input_ids, rollouts.attention_mask, rollouts.loss_mask,
-                                      micro_batch_size=self.micro_batch_size,
-                                      temperature=self.temperature).double().cpu()
+        return per_sample_grad_norms(model, rollouts.input_ids, rollouts.attention_mask, rollouts.loss_mask,
+                                     micro_batch_size=self.micro_batch_size, temperature=self.temperature,
+                                     logits_callback=logits_callback).double().cpu()
+
+    def score(self, rollouts, *, model=None, stats=None):
+        # RewardSet.score runs the engine once (sharing its forward); alone, compute here.
+        norms = stats[self.name] if stats and self.name in stats else self.grad_norms(rollouts, model)
+        norms = norms.clone()
         if self.length_correction:
             norms = norms * rollouts.completion_lengths.double().sqrt()
         raw = -norms

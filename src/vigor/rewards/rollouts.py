@@ -71,20 +71,67 @@ def build_rollouts(prompt_ids: list[list[int]], completion_ids: list[list[int]],
     return rollouts
 
 
-def token_statistics(model, rollouts: Rollouts, *, temperature: float = 1.0,
-                     micro_batch_size: int | None = None) -> dict[str, torch.Tensor]:
-    """One batched no-grad forward; per completion, means over its tokens (float32 softmax):
+STATISTICS = ("entropy", "self_certainty", "logprob")
+
+
+def statistics_from_logits(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, *,
+                           temperature: float = 1.0) -> dict[str, torch.Tensor]:
+    """Per completion, sums over its tokens (float64 [b]) from the logits of the last K positions
+    ([b, K, V]; position t - 1 predicts token t), with a float32 softmax:
 
     entropy        H_t = -sum_v p_v log p_v
     self_certainty logsumexp(z) - mean_v(z)     (INTUITOR; z = logits / temperature)
     logprob        log p(token_t)
-    Position ids count real tokens only, so left padding does not shift them.
     """
+    keep = logits.shape[1]
+    z = logits[:, :-1].float()
+    if temperature != 1.0:
+        z = z / temperature
+    logp = torch.log_softmax(z, -1)
+    targets = input_ids[:, -(keep - 1):] if keep > 1 else input_ids[:, :0]
+    mask = loss_mask[:, -(keep - 1):].bool() if keep > 1 else loss_mask[:, :0].bool()
+    per_token = {
+        "entropy": -(logp.exp() * logp).sum(-1),
+        "self_certainty": torch.logsumexp(z, -1) - z.mean(-1),
+        "logprob": logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1),
+    }
+    zero = torch.zeros((), dtype=torch.float64, device=z.device)
+    return {k: torch.where(mask, v.double(), zero).sum(1).cpu() for k, v in per_token.items()}
+
+
+class StatisticsCollector:
+    """Accumulates `statistics_from_logits` over micro-batches; used as the gradient-norm
+    engine's `logits_callback`, so VIGOR and the logit rewards share one forward."""
+
+    def __init__(self, rollouts: "Rollouts", temperature: float = 1.0):
+        self.rollouts, self.temperature = rollouts, temperature
+        self.sums = {k: torch.zeros(len(rollouts), dtype=torch.float64) for k in STATISTICS}
+        self.seen = torch.zeros(len(rollouts), dtype=torch.bool)
+
+    def __call__(self, rows: slice, logits: torch.Tensor) -> None:
+        r = self.rollouts
+        part = statistics_from_logits(logits, r.input_ids[rows], r.loss_mask[rows], temperature=self.temperature)
+        for k, v in part.items():
+            self.sums[k][rows] = v
+        self.seen[rows] = True
+
+    def means(self) -> dict[str, torch.Tensor]:
+        if not bool(self.seen.all()):
+            raise RuntimeError("token statistics: some completions were never seen by the forward")
+        count = self.rollouts.completion_lengths.double().clamp(min=1)
+        return {k: (v / count).float() for k, v in self.sums.items()}
+
+
+def token_statistics(model, rollouts: Rollouts, *, temperature: float = 1.0,
+                     micro_batch_size: int | None = None) -> dict[str, torch.Tensor]:
+    """Per-completion means of the `statistics_from_logits` statistics, from one batched no-grad
+    forward (used when no VIGOR reward runs the engine's forward). Position ids count real tokens
+    only, so left padding does not shift them."""
     n = len(rollouts)
     keep = rollouts.completion_width + 1
-    sums = {k: torch.zeros(n, dtype=torch.float64) for k in ("entropy", "self_certainty", "logprob")}
+    collect = StatisticsCollector(rollouts, temperature)
     size = micro_batch_size or n
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
@@ -93,24 +140,12 @@ def token_statistics(model, rollouts: Rollouts, *, temperature: float = 1.0,
                 ids = rollouts.input_ids[rows]
                 attn = rollouts.attention_mask[rows]
                 positions = (attn.long().cumsum(1) - 1).clamp(min=0)
-                logits = model(input_ids=ids, attention_mask=attn, position_ids=positions,
-                               logits_to_keep=keep).logits[:, :-1].float()
-                if temperature != 1.0:
-                    logits = logits / temperature
-                mask = rollouts.loss_mask[rows, -(keep - 1):].double()
-                logp = torch.log_softmax(logits, -1)
-                targets = ids[:, -(keep - 1):]
-                per_token = {
-                    "entropy": -(logp.exp() * logp).sum(-1),
-                    "self_certainty": torch.logsumexp(logits, -1) - logits.mean(-1),
-                    "logprob": logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1),
-                }
-                for k, v in per_token.items():
-                    sums[k][rows] = (v.double() * mask).sum(1).cpu()
+                collect(rows, model(input_ids=ids, attention_mask=attn, position_ids=positions,
+                                    logits_to_keep=keep).logits)
     finally:
-        model.train(was_training)
-    count = rollouts.completion_lengths.double().clamp(min=1)
-    return {k: (v / count).float() for k, v in sums.items()}
+        for m, mode in modes:
+            m.training = mode
+    return collect.means()
 
 
 def repetition_ratio(token_ids: list[int], n: int = 4) -> float:
