@@ -13,7 +13,8 @@ BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, humaneval, mbpp, gsm_s
 def register(subparsers):
     p = subparsers.add_parser("eval", help="evaluate a model on math/code benchmarks (or score a predictions file)",
                               description=__doc__)
-    p.add_argument("--model", default=None, help="model folder or hub name (default: the embedded SmolLM2-135M)")
+    p.add_argument("--model", nargs="?", const=None, default=None, metavar="PATH_OR_NAME",
+                   help="model folder or hub name (no value, or absent: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=BENCHMARK_HELP)
     p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                    help="score these completions ({'id', 'completion'} per line) instead of generating")
