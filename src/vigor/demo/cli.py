@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 def preset_table() -> str:
     from vigor.demo.settings import PRESETS, preset_settings
 
-    rows = ["presets (options above override them; all train with reward vigor, all weights, lr 1e-5, seed 0):",
+    rows = ["presets (options above override them; all: reward vigor, all weights, lr 1e-5, seed 0):",
             "  preset   steps   G  prompts/step  train  eval  new tokens (train/eval)"]
     for name in PRESETS:
         s = preset_settings(name)
