@@ -26,33 +26,32 @@ def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_id
     and `empty` flags, all as arrays of length N."""
     from tqdm.auto import tqdm
 
-    from vigor.rewards import LogProb, NegEntropy, SelfCertainty, VigorReward, build_rollouts, token_statistics
+    from vigor.rewards import RewardSet, build_rollouts
 
-    eos_ids = {tokenizer.eos_token_id}  # the token sampling stopped at (see sample_completions)
+    # one engine pass per micro-batch gives the norms and, through its forward, the token statistics
+    rewards = RewardSet.from_spec("vigor,self_certainty,neg_entropy,logprob", {"vigor": {"length_correction": False}})
     n = len(completion_ids)
     size = micro_batch_size or n
-    uncorrected, lengths, truncated, empty, stats = [], [], [], [], {}
+    columns, lengths, truncated, empty = [], [], [], []
     bar = tqdm(total=n, desc="scoring completions", unit="completion", disable=not progress)
     for start in range(0, n, size):
         rows = slice(start, min(n, start + size))
-        rollouts = build_rollouts(prompt_ids[rows], completion_ids[rows], eos_token_ids=eos_ids,
+        rollouts = build_rollouts(prompt_ids[rows], completion_ids[rows], eos_token_ids=[tokenizer.eos_token_id],
                                   pad_token_id=tokenizer.pad_token_id, completions=[""] * (rows.stop - rows.start))
-        part = token_statistics(model, rollouts)
-        part = {cls.name: cls().score(rollouts, stats=part).numpy() for cls in (SelfCertainty, NegEntropy, LogProb)}
-        for name, values in part.items():
-            stats.setdefault(name, []).append(values)
-        uncorrected.append(VigorReward(length_correction=False).score(rollouts, model=model).numpy())
+        columns.append(rewards.score(rollouts, model).numpy())
         lengths.append(rollouts.completion_lengths.numpy())
         truncated.append(rollouts.truncated.numpy())
         empty.append(rollouts.empty.numpy())
         bar.update(rows.stop - rows.start)
     bar.close()
+    raw = dict(zip(rewards.names, np.concatenate(columns).T))
+    stats = {name: raw[name] for name in ("self_certainty", "neg_entropy", "logprob")}
+    vigor_uncorrected = raw["vigor"]
     length = np.concatenate(lengths).astype(np.float64)
-    vigor_uncorrected = np.concatenate(uncorrected)
     # the length correction: ||g|| * sqrt(T), T = completion tokens incl. EOS (same as VigorReward)
     vigor = vigor_uncorrected * np.sqrt(length)
     out = {"vigor": vigor, "vigor_uncorrected": vigor_uncorrected, "length": length,
-           **{name: np.concatenate(parts) for name, parts in stats.items()}}
+           **stats}
     out["grad_norm"] = -vigor_uncorrected
     out["grad_norm_corrected"] = -vigor
     out["truncated"] = np.concatenate(truncated)
