@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 
-from training_helpers import as_cli_args, read_jsonl, tiny_run_options
+from tests.training.training_helpers import as_cli_args, read_jsonl, tiny_run_options
 
 VENV_BIN = os.path.dirname(sys.executable)
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",

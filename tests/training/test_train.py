@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from training_helpers import read_jsonl, tiny_run_options
+from tests.training.training_helpers import read_jsonl, tiny_run_options
 from vigor.rewards import REWARDS
 
 

@@ -1,4 +1,4 @@
-"""Helpers of the training tests (imported by name: pytest puts this folder on sys.path)."""
+"""Helpers of the training tests (imported as tests.training.training_helpers)."""
 
 import json
 
