@@ -130,11 +130,13 @@ def markdown(result: dict) -> str:
         if auc["n_groups_mixed"]:
             from vigor.analysis.run import verdict
 
+            low, high = auc["auroc_ci"]
+            interval = f"95 % bootstrap CI {low:.3f} - {high:.3f}; " if low is not None and np.isfinite(low) else ""
             lines.append(
                 f"Did VIGOR's ranking agree with correctness during training? Over the {auc['n_groups_mixed']} "
-                f"prompts whose completions were partly correct, the mean within-group AUROC of minus the corrected "
-                f"gradient norm for telling correct from incorrect was {auc['auroc']:.3f} (95 % bootstrap CI "
-                f"{auc['auroc_ci'][0]:.3f} - {auc['auroc_ci'][1]:.3f}; 0.5 = no information): {verdict(auc)}. "
+                f"training prompt(s) whose completions were partly correct, the mean within-group AUROC of minus the "
+                f"corrected gradient norm for telling correct from incorrect was {auc['auroc']:.3f} ({interval}"
+                f"0.5 = no information): {verdict(auc)}. "
                 "Run `vigor analyze` for this and the other intrinsic signals on more prompts.")
         else:
             lines.append("No training prompt had both correct and incorrect completions, so whether VIGOR's ranking "
