@@ -9,8 +9,9 @@ from vigor.evaluation.code import build_program, extract_code, grade_code_many
 def test_humaneval_canonical_solutions_pass_and_corrupted_fail():
     records = random.Random().sample(load_records("humaneval"), 12)  # a fresh subset each run
     canonical = [r.meta["canonical_solution"] for r in records]
-    corrupted = [s.replace("return", "return None and", 1) if "return" in s else "    raise ValueError\n"
-                 for s in canonical]
+    # Return None before the canonical body runs: no HumanEval task expects None from every test
+    # (a subtler corruption, e.g. in a helper function, can still be right by accident).
+    corrupted = ["    return None\n" + s for s in canonical]
     verdicts = grade_code_many(records + records, canonical + corrupted)
     assert [v.correct for v in verdicts[:12]] == [True] * 12, [(r.id, v.reason) for r, v in zip(records, verdicts)]
     assert not any(v.correct for v in verdicts[12:]), [r.id for r, v in zip(records, verdicts[12:]) if v.correct]
