@@ -48,9 +48,11 @@ def cross(a: torch.Tensor, b: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
 
 
 def batched_dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """<x[b], y[b]> for each b, as one batched matrix product (no elementwise temporary)."""
+    """<x[b], y[b]> for each b. An elementwise product and torch's pairwise-summed `sum`: a
+    single bmm dot product avoids the temporary but, accumulating ~1e5 terms in one fp32 chain on
+    the CPU, measured 1e-5 relative error against the reference instead of 2e-7."""
     n = x.shape[0]
-    return torch.bmm(x.reshape(n, 1, -1), y.reshape(n, -1, 1)).view(n)
+    return (x.reshape(n, -1) * y.reshape(n, -1)).sum(1)
 
 
 def _chunks(batch: int, per_sample_bytes: int):
