@@ -107,7 +107,8 @@ def markdown(result: dict) -> str:
         f"- Training: GRPO with reward `{s['reward']}` for {s['steps']} steps, {s['prompts_per_step']} prompt(s) x "
         f"G = {s['num_generations']} completions per step, at most {s['max_new_tokens']} new tokens, temperature "
         f"{s['temperature']}, {mode}, learning rate "
-        f"{s['lora_learning_rate'] if s['lora'] else s['learning_rate']:g}, KL beta {s['beta']:g}. The gold answers "
+        f"{s['lora_learning_rate'] if s['lora'] else s['learning_rate']:g} (cosine, warm-up {s.get('warmup_steps', 0):g}), "
+        f"KL beta {s['beta']:g}. The gold answers "
         "were never used for training: gold accuracy was computed with weight 0, as a monitor only.",
         f"- Evaluation: greedy decoding, at most {s['eval_max_new_tokens']} new tokens, final answers checked with "
         "math-verify (`eval_before/`, `eval_after/` hold every completion and verdict).",

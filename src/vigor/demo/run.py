@@ -127,7 +127,8 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
         per_device_train_batch_size=settings.num_generations * settings.prompts_per_step,
         gradient_accumulation_steps=1, max_completion_length=settings.max_new_tokens,
         learning_rate=settings.lora_learning_rate if settings.lora else settings.learning_rate,
-        use_peft=settings.lora, beta=settings.beta, temperature=settings.temperature, seed=settings.seed,
+        use_peft=settings.lora, beta=settings.beta, warmup_steps=settings.warmup_steps,
+        temperature=settings.temperature, seed=settings.seed,
         use_cpu=not torch.cuda.is_available(), save_strategy="no", reward_dump=True, logging_steps=1,
         report_to=["tensorboard"], disable_tqdm=False,
         gradient_checkpointing=False)  # TRL turns it on; a 135 M model fits easily, recomputing costs time

@@ -29,6 +29,8 @@ class DemoSettings:
     lora_learning_rate: float = 1e-4
     beta: float = 0.0                 # KL to the initial model: the reference uses 0.01; over a few dozen
                                       # steps it barely acts, and its reference-model forward costs ~10 %
+    warmup_steps: float = 0.0         # the reference warms up over 10 % of its steps; with a dozen steps
+                                      # that is one step at learning rate 0, so the demo skips it
     temperature: float = 0.9          # sampling temperature during training
     eval_batch_size: int = 16
     model: str | None = None          # None = the embedded SmolLM2-135M-Instruct
@@ -52,6 +54,9 @@ class DemoSettings:
             raise ValueError(f"--temperature must be > 0, got {self.temperature}")
         if not self.learning_rate > 0 or not self.lora_learning_rate > 0:
             raise ValueError("learning rates must be > 0")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0 (a count, or a fraction of the steps below 1), "
+                             f"got {self.warmup_steps}")
 
 
 PRESETS: dict[str, dict] = {
@@ -65,7 +70,7 @@ PRESETS: dict[str, dict] = {
     "default": dict(),
     # a longer, larger run (hours on a CPU; minutes on a GPU)
     "long": dict(steps=200, num_generations=8, prompts_per_step=2, train_size=2000, eval_size=200,
-                 max_new_tokens=256, eval_max_new_tokens=384, beta=0.01),
+                 max_new_tokens=256, eval_max_new_tokens=384, beta=0.01, warmup_steps=0.1),
 }
 
 
