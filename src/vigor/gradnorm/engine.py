@@ -60,9 +60,8 @@ class _Tap(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         (saved,) = ctx.saved_tensors
-        if ctx.site is not None:
-            ctx.site.on_grad(saved, grad_out)
-        return grad_out, grad_out.new_zeros((), dtype=ctx.site.sink_dtype if ctx.site else torch.float32), None, None
+        ctx.site.on_grad(saved, grad_out)
+        return grad_out, grad_out.new_zeros((), dtype=ctx.site.sink_dtype), None, None
 
 
 @dataclass
@@ -88,14 +87,13 @@ class _Site:
 class _Pass:
     """State of one micro-batch pass."""
 
-    def __init__(self, acc: torch.dtype, batch: int, device):
-        self.acc, self.batch, self.device = acc, batch, device
+    def __init__(self, acc: torch.dtype, batch: int):
+        self.acc, self.batch = acc, batch
         self.in_backward = False
         self.in_rule = False  # a rule re-running a module must not be tapped again
         self.sq: dict[str, torch.Tensor] = {}
         self.tied_ids: torch.Tensor | None = None
         self.tied_rows: torch.Tensor | None = None
-        self.tied_name: str | None = None
 
     def add(self, name: str, value: torch.Tensor):
         self.sq[name] = self.sq.get(name, 0) + value
@@ -255,7 +253,7 @@ class GradNormEngine:
         input_ids, attention_mask, loss_mask = validate_batch(input_ids, attention_mask, loss_mask)
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        norms, by_param = [], {}
+        by_param: dict[str, list[torch.Tensor]] = {}
         with model_mode_for_norms(self.model, keep_checkpointing=True):
             for s in iter_chunks(input_ids.shape[0], micro_batch_size):
                 sq = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature,
@@ -265,11 +263,11 @@ class GradNormEngine:
                     if value is None:
                         value = torch.zeros(s.stop - s.start, dtype=self.acc, device=input_ids.device)
                     by_param.setdefault(name, []).append(value)
-        by_param = {n: torch.cat(v) for n, v in by_param.items()}
-        total = torch.stack(list(by_param.values())).sum(0)
+        sq_by_param = {n: torch.cat(v) for n, v in by_param.items()}
+        total = torch.stack(list(sq_by_param.values())).sum(0)
         out_dtype = torch.float64 if self.acc == torch.float64 else torch.float32
         # Rounding can leave a tiny negative total when the true norm is ~0.
-        return GradNormResult(total.clamp(min=0).sqrt().to(out_dtype), by_param)
+        return GradNormResult(total.clamp(min=0).sqrt().to(out_dtype), sq_by_param)
 
     def _model_kwargs(self, input_ids, attention_mask, loss_mask) -> dict:
         kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
@@ -284,7 +282,7 @@ class GradNormEngine:
 
     def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature, on_logits=None):
         batch = input_ids.shape[0]
-        state = _Pass(self.acc, batch, input_ids.device)
+        state = _Pass(self.acc, batch)
         if not bool(loss_mask.any()):  # nothing to differentiate: every norm is 0
             if on_logits is not None:
                 with torch.no_grad():
@@ -332,10 +330,9 @@ def per_sample_grad_norms(
     of `micro_batch_size` samples (default: all at once). `logits_callback(rows, logits)`
     sees each micro-batch's detached logits (see `GradNormEngine.compute`).
     """
-    engine = GradNormEngine(model, params)
-    return engine.compute(
-        input_ids, attention_mask, loss_mask, micro_batch_size=micro_batch_size, temperature=temperature,
-        logits_callback=logits_callback,
+    return per_sample_grad_norm_breakdown(
+        model, input_ids, attention_mask, loss_mask, params=params, micro_batch_size=micro_batch_size,
+        temperature=temperature, logits_callback=logits_callback,
     ).norms
 
 
@@ -348,9 +345,11 @@ def per_sample_grad_norm_breakdown(
     params=None,
     micro_batch_size: int | None = None,
     temperature: float = 1.0,
+    logits_callback=None,
 ) -> GradNormResult:
     """Like `per_sample_grad_norms`, also returning the squared norm of each parameter
     (`.sq_norms_by_param`, name -> [B]; `.sq_norms_by_module()` groups them) for diagnostics."""
     return GradNormEngine(model, params).compute(
-        input_ids, attention_mask, loss_mask, micro_batch_size=micro_batch_size, temperature=temperature
+        input_ids, attention_mask, loss_mask, micro_batch_size=micro_batch_size, temperature=temperature,
+        logits_callback=logits_callback,
     )
