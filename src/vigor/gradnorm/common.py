@@ -107,6 +107,13 @@ def masked_mean_nll(
     return total / mask.sum(1).clamp(min=1).to(compute_dtype)
 
 
+def real_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count real tokens only (cumsum of the mask - 1, 0 on leading padding),
+    so a left-padded sample is computed exactly as it would be alone (learned absolute positions
+    included)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 def _non_reentrant_checkpoint(function, *args, **kwargs):
     from torch.utils.checkpoint import checkpoint
 

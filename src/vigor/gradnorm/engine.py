@@ -25,6 +25,7 @@ from vigor.gradnorm.common import (
     iter_chunks,
     masked_mean_nll,
     model_mode_for_norms,
+    real_token_positions,
     resolve_params,
     validate_batch,
 )
@@ -272,9 +273,7 @@ class GradNormEngine:
     def _model_kwargs(self, input_ids, attention_mask, loss_mask) -> dict:
         kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
         if self._pass_positions:
-            # Positions count real tokens only, so a left-padded sample is computed exactly
-            # as it would be alone (learned absolute positions included).
-            kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+            kwargs["position_ids"] = real_token_positions(attention_mask)
         if self._pass_logits_to_keep and bool(loss_mask.any()):
             first_target = int(loss_mask.any(0).nonzero()[0])
             kwargs["logits_to_keep"] = input_ids.shape[1] - first_target + 1

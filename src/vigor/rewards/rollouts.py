@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from vigor.gradnorm.common import iter_chunks, model_mode_for_norms, real_token_positions
+
 
 @dataclass
 class Rollouts:
@@ -130,21 +132,11 @@ def token_statistics(model, rollouts: Rollouts, *, temperature: float = 1.0,
     n = len(rollouts)
     keep = rollouts.completion_width + 1
     collect = StatisticsCollector(rollouts, temperature)
-    size = micro_batch_size or n
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, n, size):
-                rows = slice(start, min(n, start + size))
-                ids = rollouts.input_ids[rows]
-                attn = rollouts.attention_mask[rows]
-                positions = (attn.long().cumsum(1) - 1).clamp(min=0)
-                collect(rows, model(input_ids=ids, attention_mask=attn, position_ids=positions,
-                                    logits_to_keep=keep).logits)
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    with model_mode_for_norms(model, keep_checkpointing=False), torch.no_grad():  # eval, then restored
+        for rows in iter_chunks(n, micro_batch_size):
+            attn = rollouts.attention_mask[rows]
+            collect(rows, model(input_ids=rollouts.input_ids[rows], attention_mask=attn,
+                                position_ids=real_token_positions(attn), logits_to_keep=keep).logits)
     return collect.means()
 
 
