@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import sys
 
-BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, humaneval, mbpp, gsm_symbolic or reasoning-gym:NAME "
+BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, minerva, olympiadbench, humaneval, mbpp, cruxeval-o, "
+                  "cruxeval-i, ifeval (also NAME:FILE for the last three), gsm_symbolic or reasoning-gym:NAME "
                   "(held-out split, 200 problems unless --limit), or a .jsonl/.json/.csv/.parquet file or dataset "
                   "folder; several: space or comma separated (default: gsm_symbolic)")
+SUITE_HELP = ("the paper's columns that run offline, with their average: math (gsm8k, math500, aime24, aime25, amc23, "
+              "minerva, olympiadbench) or code (humaneval, mbpp, cruxeval-o, cruxeval-i); adds to --benchmark")
 
 
 def register(subparsers):
@@ -16,6 +19,7 @@ def register(subparsers):
     p.add_argument("--model", nargs="?", const=None, default=None, metavar="PATH_OR_NAME",
                    help="model folder or hub name (no value, or absent: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=BENCHMARK_HELP)
+    p.add_argument("--suite", nargs="+", action="extend", default=None, metavar="NAME", help=SUITE_HELP)
     p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                    help="score these completions ({'id', 'completion'} per line) instead of generating")
     p.add_argument("--prompt-column", default=None, help="for a FILE benchmark: the column holding the problem")
@@ -67,8 +71,15 @@ def run(args) -> int:
     from vigor.sandbox import SandboxUnavailable
 
     from vigor.evaluation.evaluate import DEFAULT_BENCHMARK
+    from vigor.evaluation.suites import suite_benchmarks
 
-    benchmarks = parse_benchmarks(args.benchmark) if args.benchmark is not None else [DEFAULT_BENCHMARK]
+    suites = parse_benchmarks(args.suite) if args.suite is not None else []
+    try:
+        in_suites = suite_benchmarks(suites)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    named = parse_benchmarks(args.benchmark) if args.benchmark is not None else [] if suites else [DEFAULT_BENCHMARK]
+    benchmarks = list(dict.fromkeys(in_suites + named))
     check_args(args, benchmarks)
     from vigor.evaluation.evaluate import evaluate, markdown_table, score_predictions
 
@@ -94,5 +105,23 @@ def run(args) -> int:
             raise UsageError(str(err)) from None
         raise
     print(markdown_table(summary), end="")
+    if suites:
+        print_suite_averages(summary, suites, args.output_dir, args.limit)
     print(f"wrote {args.output_dir}/summary.json, results.md and per-sample JSONL", file=sys.stderr)
     return 0
+
+
+def print_suite_averages(summary: dict, suites: list[str], output_dir, limit) -> None:
+    """Print each suite's average, append it to results.md and write suites.json."""
+    import json
+    from pathlib import Path
+
+    from vigor.evaluation.suites import averages_markdown, suite_averages
+
+    averages = suite_averages(summary, suites)
+    text = averages_markdown(averages, limit)
+    print(text, end="")
+    out = Path(output_dir)
+    with open(out / "results.md", "a") as f:
+        f.write(text)
+    (out / "suites.json").write_text(json.dumps({"limit": limit, **averages}, indent=2) + "\n")

@@ -13,25 +13,36 @@ import re
 from pathlib import Path
 
 from vigor.data import CODE_BENCHMARKS, DataError, PromptRecord, format_prompt, load_records
-from vigor.data.loading import PROCEDURAL_PREFIX
+from vigor.data.loading import PROCEDURAL_PREFIX, split_own_file
 from vigor.evaluation.passk import pass_at_k
 
 # Boxed-answer benchmarks are graded on the last \boxed{}; GSM8K-style sets fall back to '####' and the last number.
-ANSWER_STYLE = {"math500": "boxed", "aime24": "boxed", "aime25": "boxed", "amc23": "boxed"}
+ANSWER_STYLE = {"math500": "boxed", "aime24": "boxed", "aime25": "boxed", "amc23": "boxed", "minerva": "boxed",
+                "olympiadbench": "boxed"}
+# benchmarks with their own grader (kind): CRUXEval by execution, IFEval by the instructions' checkers
+OWN_KIND = {"cruxeval-o": "cruxeval", "cruxeval-i": "cruxeval", "ifeval": "ifeval"}
+SANDBOXED_KINDS = ("code", "cruxeval")
 DEFAULT_BENCHMARK = "gsm_symbolic"  # reasoning-gym, "heldout" split: offline, never overlaps the training split
 PROCEDURAL_EVAL_SIZE = 200
 
 
 def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None
                       ) -> tuple[list[PromptRecord], str]:
-    """(records, kind) where kind is "code" or "math"; a file without gold answers or tests is an error.
-    columns: prompt_column / answer_column / split, for files, folders and hub sets."""
+    """(records, kind) where kind is "code", "cruxeval", "ifeval" or "math"; a file without gold answers or tests
+    is an error. columns: prompt_column / answer_column / split, for files, folders and hub sets."""
     if name == DEFAULT_BENCHMARK or name.startswith(PROCEDURAL_PREFIX):
         records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout")
     else:
         records = load_records(name, limit=limit, **(columns or {}))
     if not records:
         raise DataError(f"{name}: no records")
+    kind = OWN_KIND.get(split_own_file(name)[0])
+    if kind == "ifeval":
+        from vigor.evaluation.ifeval import check_records
+
+        check_records(records)
+    if kind is not None:
+        return records, kind
     if name in CODE_BENCHMARKS or all(r.tests for r in records):
         return records, "code"
     missing = next((r for r in records if r.answer is None), None)
@@ -54,12 +65,19 @@ def score(records: list[PromptRecord], completions: list[list[str]], kind: str, 
           timeout_s: float = 5.0, allow_weak_sandbox: bool = False) -> list[list]:
     """Verdicts, one list per record, one verdict per completion."""
     from vigor.evaluation.code import grade_code_many
+    from vigor.evaluation.cruxeval import grade_cruxeval_many
     from vigor.evaluation.grading import grade_math_many
+    from vigor.evaluation.ifeval import grade_ifeval_many
 
     flat = [(r, c) for r, cs in zip(records, completions) for c in cs]
     if kind == "code":
         verdicts = grade_code_many([r for r, _ in flat], [c for _, c in flat], timeout_s=max(timeout_s, 10.0),
                                    allow_weak=allow_weak_sandbox)
+    elif kind == "cruxeval":
+        verdicts = grade_cruxeval_many([r for r, _ in flat], [c for _, c in flat], timeout_s=max(timeout_s, 5.0),
+                                       allow_weak=allow_weak_sandbox)
+    elif kind == "ifeval":
+        verdicts = grade_ifeval_many([r for r, _ in flat], [c for _, c in flat])
     else:
         verdicts = grade_math_many([(c, r.answer) for r, c in flat], style=style, timeout_s=timeout_s)
     out, i = [], 0
@@ -70,13 +88,18 @@ def score(records: list[PromptRecord], completions: list[list[str]], kind: str, 
 
 
 def summarise(verdicts: list[list]) -> dict:
+    from vigor.evaluation.ifeval import IFEvalVerdict, ifeval_metrics
+
     samples = min(len(v) for v in verdicts)
     correct = [sum(x.correct for x in v) for v in verdicts]
     ks = sorted({1, samples} | {2 ** j for j in range(1, 12) if 2 ** j < samples})
     total = sum(len(v) for v in verdicts)
-    return {"accuracy": sum(correct) / total, "n": len(verdicts), "samples": samples,
-            "pass@k": {str(k): sum(pass_at_k(len(v), c, k) for v, c in zip(verdicts, correct)) / len(verdicts)
-                       for k in ks}}
+    summary = {"accuracy": sum(correct) / total, "n": len(verdicts), "samples": samples,
+               "pass@k": {str(k): sum(pass_at_k(len(v), c, k) for v, c in zip(verdicts, correct)) / len(verdicts)
+                          for k in ks}}
+    if isinstance(verdicts[0][0], IFEvalVerdict):  # accuracy is prompt-level strict; the other three as well
+        summary |= ifeval_metrics(verdicts)
+    return summary
 
 
 def write_samples(path: Path, records, prompts, completions, verdicts):
@@ -94,6 +117,11 @@ def markdown_table(summary: dict) -> str:
     for name, s in summary.items():
         cells = [f"{100 * s['pass@k'][k]:.2f}" if k in s["pass@k"] else "" for k in ks]
         lines.append(f"| {name} | {s['n']} | {s['samples']} | {100 * s['accuracy']:.2f} | " + " | ".join(cells) + " |")
+    for name, s in summary.items():
+        if "prompt_strict" in s:
+            lines.append(f"\n{name}: prompt-level strict {100 * s['prompt_strict']:.2f}, loose "
+                         f"{100 * s['prompt_loose']:.2f}; instruction-level strict {100 * s['instruction_strict']:.2f}, "
+                         f"loose {100 * s['instruction_loose']:.2f}")
     return "\n".join(lines) + "\n"
 
 
@@ -122,7 +150,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
                          "set a temperature > 0")
     # every input error (names, files, columns, sandbox) surfaces here, before any model is loaded
     loaded = {b: benchmark_records(b, limit=limit, columns=columns) for b in benchmarks}
-    if any(kind == "code" for _, kind in loaded.values()):
+    if any(kind in SANDBOXED_KINDS for _, kind in loaded.values()):
         check_sandbox(allow_weak_sandbox)
     use_vllm = isinstance(model_or_path, (str, Path)) and vllm_available()
     if isinstance(model_or_path, (str, Path)) or model_or_path is None:
@@ -202,7 +230,7 @@ def score_predictions(benchmark: str, predictions, *, output_dir=None, limit: in
                       timeout_s: float = 5.0, allow_weak_sandbox: bool = False, columns: dict | None = None) -> dict:
     records, kind = benchmark_records(benchmark, limit=limit, columns=columns)
     completions = read_predictions(predictions, records)
-    if kind == "code":
+    if kind in SANDBOXED_KINDS:
         check_sandbox(allow_weak_sandbox)
     verdicts = score(records, completions, kind, style=ANSWER_STYLE.get(benchmark, "auto"), timeout_s=timeout_s,
                      allow_weak_sandbox=allow_weak_sandbox)
