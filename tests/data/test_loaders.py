@@ -18,7 +18,12 @@ EXPECTED = {  # name: (count, first id, first gold answer)
     "aime24": (30, "0", "204"),
     "aime25": (30, "0", "70"),
     "amc23": (40, "0", "27"),
+    "minerva": (272, "0", "1.6"),
+    "olympiadbench": (675, "1606", "2"),
     "mbpp": (500, "11", None),
+    "cruxeval-o": (800, "sample_0", "[(4, 1), (4, 1), (4, 1), (4, 1), (2, 3), (2, 3)]"),  # gold: the output
+    "cruxeval-i": (800, "sample_0", "[1, 1, 3, 1, 3, 1]"),  # gold: the input
+    "ifeval": (541, "1000", None),  # no gold: graded by the instructions' checkers
     "humaneval": (164, "HumanEval/0", None),
 }
 
@@ -33,6 +38,10 @@ def test_shipped_benchmark_loads(name):
     assert all(r.source == name and r.prompt.strip() for r in records)
     if name in ("mbpp", "humaneval"):
         assert all(r.tests for r in records)
+    elif name == "ifeval":
+        assert all(r.meta["instruction_id_list"] for r in records)
+    elif name.startswith("cruxeval"):  # a function of no arguments has the empty input ""
+        assert all(r.answer is not None and "def f(" in r.meta["code"] for r in records)
     else:
         assert all(r.answer for r in records)
 

@@ -1,6 +1,6 @@
 """minerva and olympiadbench: every gold answer read from the shipped files grades as right with math-verify, and the
-next problem's gold grades as wrong (unless the two golds are the same text). A seeded sample: the whole sets take
-~60 s on 2 cores (all 947 golds pass; 4 shifted olympiadbench golds pass, each identical to its neighbour's)."""
+next problem's gold grades as wrong (unless the two golds are the same text). A seeded sample: the whole sets took
+~4 min on 2 busy cores (all 947 golds right; 4 shifted olympiadbench golds right, each the same text as its own)."""
 
 import random
 
@@ -14,15 +14,15 @@ from vigor.evaluation import grade_math_many
 def test_gold_scores_one_and_shifted_gold_zero(name):
     seed = random.randrange(2**32)
     records = load_records(name)
-    picks = random.Random(seed).sample(range(len(records)), 25)
+    picks = random.Random(seed).sample(range(len(records)), 16)
     golds = [records[k].answer for k in picks]
     shifted = [records[(k + 1) % len(records)].answer for k in picks]
     verdicts = grade_math_many([(f"The answer is \\boxed{{{g}}}.", g) for g in golds]
                                + [(f"The answer is \\boxed{{{s}}}.", g) for s, g in zip(shifted, golds)],
                                style="boxed", timeout_s=20)
-    right = [(g, v.reason) for g, v in zip(golds, verdicts[:25]) if not v.correct]
+    right = [(g, v.reason) for g, v in zip(golds, verdicts[:16]) if not v.correct]
     assert not right, f"seed {seed}: gold answers graded wrong: {right}"
-    assert [v.correct for v in verdicts[25:]] == [s == g for s, g in zip(shifted, golds)], f"seed {seed}"
+    assert [v.correct for v in verdicts[16:]] == [s == g for s, g in zip(shifted, golds)], f"seed {seed}"
 
 
 def test_gold_answers_are_read_as_the_harness_reads_them():
