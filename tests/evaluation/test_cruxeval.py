@@ -93,7 +93,8 @@ def test_gold_answers_pass_and_shifted_ones_match_the_reference():
     want_i = [same_value(v, r.meta["output"]) for v, r in zip(moved, i)]
     got = [v.correct for v in verdicts[2 * n:]]
     assert got == want_o + want_i, f"seed {seed}: shifted verdicts differ from the reference"
-    assert sum(want_o) + sum(want_i) <= 2, f"seed {seed}: a shifted answer should almost never be right"
+    # on the whole set 8/800 shifted outputs and 18/800 shifted inputs are right by coincidence (f returns the same)
+    assert sum(want_o) + sum(want_i) < n // 2, f"seed {seed}: shifted answers should seldom be right"
 
 
 def test_a_cruxeval_or_ifeval_file_with_a_missing_field_fails_before_the_model_loads(tmp_path, capsys):
