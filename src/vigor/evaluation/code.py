@@ -4,7 +4,7 @@ HumanEval: prompt + completion + test + `check(entry_point)` (the completion is 
            a fenced block that redefines the function replaces the prompt's stub instead).
 MBPP:      completion (code, fenced or not) + test_setup_code + the asserts (setup code may use the solution,
            e.g. task 367 builds trees with the solution's `Node` class, so it goes after the code).
-CRUXEval:  the benchmark's function + `assert (left) == (right)` (`run_cruxeval_many`; the prediction is model-written).
+CRUXEval:  `run_cruxeval_many`, the one place CRUXEval predictions run (see its docstring).
 
 A pass needs exit code 0 AND a random marker that the program prints after its last test: a
 completion that calls `os._exit(0)` or `sys.exit(0)` before the tests run (an easy reward hack in
@@ -51,32 +51,43 @@ def grade_code_many(records: list[PromptRecord], completions: list[str], *, time
                     memory_mb: int = 1024, workers: int = 2, allow_weak: bool = False) -> list[Verdict]:
     """One sandboxed run per (record, completion); a pass means the program exited 0 within the
     limits after printing its end-of-tests marker (see the module docstring)."""
-    if len(records) != len(completions):
-        raise ValueError(f"grade_code_many: {len(records)} records but {len(completions)} completions")
-    outcomes = _run_to_marker([lambda m, r=r, c=c: build_program(r, c, marker=m) for r, c in zip(records, completions)],
-                              timeout_s=timeout_s, memory_mb=memory_mb, workers=workers, allow_weak=allow_weak)
-    return [Verdict(ok, extract_code(c), reason) for (ok, reason), c in zip(outcomes, completions)]
-
-
-def run_cruxeval_many(checks: list[tuple[str, str, str]], *, timeout_s: float = 5.0, memory_mb: int = 1024,
-                      workers: int = 2, allow_weak: bool = False) -> list[tuple[bool, str]]:
-    """CRUXEval execution, the one place it happens: each check is (code defining f, left, right), and passes
-    when `assert (left) == (right)` holds after the code ran, in the sandbox. The caller makes sure the
-    model-written side is a single expression (vigor.evaluation.cruxeval), so it cannot end the assert early."""
-    def program(check):
-        code, left, right = check
-        return lambda marker: f"{code}\n\nassert ({left}) == ({right})\nprint({marker!r}, flush=True)\n"
-
-    return _run_to_marker([program(c) for c in checks], timeout_s=timeout_s, memory_mb=memory_mb, workers=workers,
-                          allow_weak=allow_weak)
-
-
-def _run_to_marker(make_programs, *, timeout_s, memory_mb, workers, allow_weak) -> list[tuple[bool, str]]:
-    """Run make_program(marker) for each, with a fresh random marker each: (passed, reason) per program."""
     from vigor.sandbox import run_python
 
-    markers = [f"vigor-tests-done-{secrets.token_hex(16)}" for _ in make_programs]
-    programs = [make(m) for make, m in zip(make_programs, markers)]
+    if len(records) != len(completions):
+        raise ValueError(f"grade_code_many: {len(records)} records but {len(completions)} completions")
+    markers = [f"vigor-tests-done-{secrets.token_hex(16)}" for _ in completions]
+    programs = [build_program(r, c, marker=m) for r, c, m in zip(records, completions, markers)]
+
+    def run(program):
+        return run_python(program, timeout_s=timeout_s, memory_mb=memory_mb, allow_weak=allow_weak)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(run, programs))
+    verdicts = []
+    for res, c, marker in zip(results, completions, markers):
+        finished = marker in res.stdout.splitlines()
+        if res.passed and not finished:
+            reason = "failed: exited 0 before the tests finished (no end-of-tests marker)"
+        else:
+            reason = f"{res.status}: {res.reason}"
+        verdicts.append(Verdict(res.passed and finished, extract_code(c), reason))
+    return verdicts
+
+
+def run_cruxeval_many(checks: list[tuple[str, str, str, str, str]], *, timeout_s: float = 5.0,
+                      memory_mb: int = 1024, workers: int = 2, allow_weak: bool = False) -> list[tuple[bool, str]]:
+    """CRUXEval execution, in the sandbox: each check is (mode, code defining f, input, output, prediction), where
+    the prediction is model-written and already known to be one expression (vigor.evaluation.cruxeval):
+      mode "output":  assert (f(<input>)) == (<prediction>)
+      mode "input":   assert (<prediction, a call of f>) == (<output>)
+    Returns (passed, reason) per check; a pass needs exit 0 AND the marker printed after the assertion."""
+    from vigor.sandbox import run_python
+
+    markers = [f"vigor-tests-done-{secrets.token_hex(16)}" for _ in checks]
+    programs = []
+    for (mode, code, given, output, prediction), marker in zip(checks, markers):
+        left, right = (f"f({given})", prediction) if mode == "output" else (prediction, output)
+        programs.append(f"{code}\n\nassert ({left}) == ({right})\nprint({marker!r}, flush=True)\n")
 
     def run(program):
         return run_python(program, timeout_s=timeout_s, memory_mb=memory_mb, allow_weak=allow_weak)
@@ -87,8 +98,7 @@ def _run_to_marker(make_programs, *, timeout_s, memory_mb, workers, allow_weak) 
     for res, marker in zip(results, markers):
         finished = marker in res.stdout.splitlines()
         if res.passed and not finished:
-            reason = "failed: exited 0 before the tests finished (no end-of-tests marker)"
+            outcomes.append((False, "failed: exited 0 before the assertion ran (no end-of-tests marker)"))
         else:
-            reason = f"{res.status}: {res.reason}"
-        outcomes.append((res.passed and finished, reason))
+            outcomes.append((res.passed and finished, f"{res.status}: {res.reason}"))
     return outcomes

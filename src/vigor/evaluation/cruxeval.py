@@ -83,10 +83,7 @@ def grade_cruxeval_many(records: list[PromptRecord], completions: list[str], *, 
             verdicts[i] = Verdict(False, prediction or None, f"invalid: {problem}")
             continue
         meta = record.meta
-        if meta["cruxeval_mode"] == "output":
-            checks.append((meta["code"], f"f({meta['input']})", prediction))
-        else:
-            checks.append((meta["code"], prediction, meta["output"]))
+        checks.append((meta["cruxeval_mode"], meta["code"], meta["input"], meta["output"], prediction))
         todo.append(i)
     for i, (ok, reason) in zip(todo, run_cruxeval_many(checks, timeout_s=timeout_s, allow_weak=allow_weak)):
         verdicts[i] = Verdict(ok, predictions[i], reason)
