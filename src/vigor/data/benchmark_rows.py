@@ -101,13 +101,13 @@ def _text(row, key, at, *, empty_ok: bool = False) -> str:
 
 
 def _minerva(row, at):
-    from vigor.evaluation.answers import last_boxed  # moves to vigor.data.answers (issue 12, item 5)
+    from vigor.data.formats import CONVERTERS as MATH_LAYOUTS
 
-    gold = last_boxed(_text(row, "solution", at))
-    if gold is None:
-        raise DataError(f"{at}: 'solution' has no \\boxed{{...}} final answer")
-    return PromptRecord(None, _text(row, "problem", at), gold.replace("$", "").strip(),
-                        meta={"solution": row["solution"], "type": row.get("type")})
+    for key in ("problem", "solution"):
+        _text(row, key, at)  # both non-empty text
+    record = MATH_LAYOUTS["math"](row, at=at)  # MATH's layout: gold = the last \boxed{} of the solution
+    record.answer = record.answer.replace("$", "").strip()
+    return record
 
 
 def _olympiadbench(row, at):
