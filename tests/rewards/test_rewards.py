@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from vigor.rewards import (REWARDS, GroupView, RewardSet, build_rollouts, group_advantages, make_reward,
-                           parse_reward_spec, rank_shape, repetition_ratio, token_statistics)
+from vigor.rewards import (REWARDS, GroupView, RewardSet, build_rollouts, group_advantages, length_corrected,
+                           length_uncorrected, make_reward, parse_reward_spec, rank_shape, ranked_last,
+                           repetition_ratio, token_statistics)
 from vigor.data.gold import Gold
 from vigor.tiny import char_tokenizer, tiny_causal_lm
 
@@ -216,3 +217,25 @@ def test_vigor_and_logit_rewards_share_one_forward(model, micro_batch_size):
     keep = [0, 1, 3, 4, 5]
     slow_vigor = slow_vigor_raw(model, prompts, completions)
     assert raw[keep, 0].tolist() == pytest.approx([slow_vigor[i] for i in keep], rel=1e-4)
+
+
+def test_length_correction_is_one_formula_for_torch_and_numpy():
+    """length_corrected(n, T) = n * sqrt(T) and its inverse, on fresh random norms and lengths."""
+    lengths = torch.randint(0, 50, (20,))
+    norms = torch.rand(20, dtype=torch.float64) * 5
+    slow = torch.tensor([n * math.sqrt(t) for n, t in zip(norms.tolist(), lengths.tolist())], dtype=torch.float64)
+    corrected = length_corrected(norms, lengths.double())
+    assert torch.allclose(corrected, slow, rtol=1e-12, atol=0)
+    assert torch.allclose(torch.from_numpy(length_corrected(norms.numpy(), lengths.numpy())), slow, rtol=1e-12)
+    back = length_uncorrected(corrected, lengths.double())
+    assert torch.allclose(back[lengths > 0], norms[lengths > 0], rtol=1e-12)
+    assert bool((back[lengths == 0] == 0).all())
+
+
+def test_ranked_last_policies():
+    view = GroupView(lengths=torch.tensor([3, 4, 1]), truncated=torch.tensor([False, True, False]),
+                     empty=torch.tensor([False, False, True]))
+    assert ranked_last(view, "keep").tolist() == [False, False, True]
+    assert ranked_last(view, "last").tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="truncated must be one of"):
+        ranked_last(view, "drop")

@@ -147,6 +147,10 @@ class VigorGRPOTrainer(GRPOTrainer):
         facts = gather(facts_local.to(device)).cpu()
         view = GroupView(lengths=facts[:, 0].long(), truncated=facts[:, 1].bool(), empty=facts[:, 2].bool())
         shaped, advantages = self.reward_set.advantages(raw, view, group_size, scale=self.args.scale_rewards)
+        unscorable = torch.isnan(advantages).all(dim=1)
+        if bool(unscorable.any()):  # TRL warns the same way
+            logger.warning("step %d: no reward applies to %d of %d completions (None / not applicable); their "
+                           "advantage is 0", self.state.global_step, int(unscorable.sum()), len(unscorable))
         reported = self.reward_set.reported(raw, shaped)
         combined = self.reward_set.combined_advantage(advantages)
         self._reported_rewards = (mode, reported)  # put into TRL's logs by _generate_and_score_completions
