@@ -32,7 +32,7 @@ def run(cmd, timeout=240):
 def test_two_processes_rank_over_the_whole_group(tiny_model_dir, prompts_file, tmp_path):
     # accelerate 1.15 `launch --cpu` starts a single process; torchrun gives the same env accelerate reads.
     options = tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "out", per_device_train_batch_size=4,
-                               num_generations=8, max_steps=2, reward_dump=True)
+                               num_generations=8, max_steps=2, reward_dump=True, log_completions_every=1)
     proc = run([os.path.join(VENV_BIN, "torchrun"), "--standalone", "--nproc-per-node", "2",
                 "-m", "vigor.cli", "train", *as_cli_args(options)])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -47,6 +47,9 @@ def test_two_processes_rank_over_the_whole_group(tiny_model_dir, prompts_file, t
         assert advantages == pytest.approx([-1.4287, -1.0205, -0.6123, -0.2041, 0.2041, 0.6123, 1.0205, 1.4287],
                                            abs=1e-4)
     assert [r["step"] for r in read_jsonl(tmp_path / "out" / "metrics.jsonl")] == [1, 2]
+    rows = read_jsonl(tmp_path / "out" / "completions.jsonl")  # gathered from both processes, written once
+    assert [r["step"] for r in rows] == [0] * 8 + [1] * 8
+    assert [r["completion"] for r in rows] == [c for dump in dumps for c in dump["completions"]]
 
 
 KILL_AFTER_CHECKPOINT = textwrap.dedent("""
