@@ -74,7 +74,8 @@ def test_killed_run_resumes_with_same_data_order_and_optimizer(tiny_model_dir, p
 
     from vigor.training import VigorGRPOConfig, train
 
-    common = dict(max_steps=4, save_strategy="steps", save_steps=1, learning_rate=5e-3, reward_dump=True)
+    common = dict(max_steps=4, save_strategy="steps", save_steps=1, learning_rate=5e-3, reward_dump=True,
+                  log_completions_every=1)
     straight = train(VigorGRPOConfig(**tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "a", **common)))
 
     options = tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "b", **common)
@@ -84,6 +85,9 @@ def test_killed_run_resumes_with_same_data_order_and_optimizer(tiny_model_dir, p
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert os.path.isdir(tmp_path / "b" / "checkpoint-2") and not os.path.isdir(tmp_path / "b" / "checkpoint-3")
 
+    with open(tmp_path / "b" / "completions.jsonl", "a") as f:  # as if killed after sampling step 2
+        f.write('{"step": 2, "completion": "sampled before the kill"}\n')
+
     from vigor.cli import main
     assert main(["train", *as_cli_args(options), "--resume"]) == 0
 
@@ -92,6 +96,9 @@ def test_killed_run_resumes_with_same_data_order_and_optimizer(tiny_model_dir, p
     # same prompts, same samples, same optimiser moments: the resumed run ends where the straight one does
     dumps_a, dumps_b = read_jsonl(tmp_path / "a" / "rewards.jsonl"), read_jsonl(tmp_path / "b" / "rewards.jsonl")
     assert [d["step"] for d in dumps_b] == [d["step"] for d in dumps_a] == [0, 1, 2, 3]
+    rows_a, rows_b = read_jsonl(tmp_path / "a" / "completions.jsonl"), read_jsonl(tmp_path / "b" / "completions.jsonl")
+    assert [r["step"] for r in rows_b] == [r["step"] for r in rows_a] == [s for s in range(4) for _ in range(4)]
+    assert [r["completion"] for r in rows_b] == [r["completion"] for r in rows_a]
     torch.testing.assert_close(torch.tensor([d["raw"] for d in dumps_b]), torch.tensor([d["raw"] for d in dumps_a]),
                                rtol=1e-5, atol=1e-6)
     final_a, final_b = load_file(os.path.join(straight, "model.safetensors")), \

@@ -16,7 +16,7 @@ import os
 
 import torch
 
-COMPLETIONS_FILE = "completions.jsonl"
+COMPLETIONS_FILE = "completions.jsonl"  # also in vigor.training.callbacks.SAMPLED_FILES
 
 
 def group_ranks(advantage: torch.Tensor, group_size: int) -> torch.Tensor:
