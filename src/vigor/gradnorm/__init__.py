@@ -18,6 +18,7 @@ _EXPORTS = {
     "Rule": "vigor.gradnorm.rules",
     "register_rule": "vigor.gradnorm.rules",
     "registered_rules": "vigor.gradnorm.rules",
+    "unregister_rule": "vigor.gradnorm.rules",
     "GradNormResult": "vigor.gradnorm.engine",
     "UnsupportedParameterError": "vigor.gradnorm.engine",
     "per_sample_grad_norm_breakdown": "vigor.gradnorm.engine",

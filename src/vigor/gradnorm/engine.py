@@ -94,6 +94,7 @@ class _Site:
     params: dict[str, str]  # local name -> qualified parameter name
     tied_role: str | None = None  # "embedding" or "head" of a tied pair
     calls: int = 0
+    flat: bool = False  # this pass's input is [B * T, ...], batch-major
 
     @property
     def sink_dtype(self):
@@ -143,8 +144,8 @@ def _sync(device: torch.device):
 class _Pass:
     """State of one micro-batch pass."""
 
-    def __init__(self, acc: torch.dtype, batch: int, profile: EngineProfile | None = None):
-        self.acc, self.batch = acc, batch
+    def __init__(self, acc: torch.dtype, batch: int, seq: int, profile: EngineProfile | None = None):
+        self.acc, self.batch, self.seq = acc, batch, seq
         self.profile = profile
         self.in_backward = False
         self.in_rule = False  # a rule re-running a module must not be tapped again
@@ -156,6 +157,9 @@ class _Pass:
         self.sq[name] = self.sq.get(name, 0) + value
 
     def on_grad(self, site: _Site, saved, grad_out):
+        if site.flat:
+            saved = saved.reshape(self.batch, -1, *saved.shape[1:])
+            grad_out = grad_out.reshape(self.batch, -1, *grad_out.shape[1:])
         wanted = set(site.params)
         self.in_rule = True
         if self.profile is not None:
@@ -317,10 +321,13 @@ class GradNormEngine:
                     f"module {site.qualname!r} ({type(site.module).__name__}) ran {site.calls} times in "
                     f"one forward; per-sample norms of a reused module are not supported"
                 )
-            if saved.shape[0] != state.batch:
+            # Inputs flattened to [B * T, ...] (OPT's MLP) are taken to be batch-major, as a
+            # reshape of [B, T, ...] makes them: rows b*T .. b*T + T - 1 are sample b's.
+            site.flat = saved.shape[0] != state.batch and saved.shape[0] == state.batch * state.seq
+            if saved.shape[0] != state.batch and not site.flat:
                 raise UnsupportedParameterError(
                     f"module {site.qualname!r} got input of shape {tuple(saved.shape)}: the first "
-                    f"dimension is not the batch ({state.batch})"
+                    f"dimension is neither the batch ({state.batch}) nor batch x sequence"
                 )
             if site.tied_role == "embedding":
                 state.tied_ids = saved.reshape(state.batch, -1)
@@ -446,7 +453,7 @@ class GradNormEngine:
 
     def _pass(self, input_ids, attention_mask, loss_mask, temperature, profile, *, all_logits=False):
         batch = input_ids.shape[0]
-        state = _Pass(self.acc, batch, profile)
+        state = _Pass(self.acc, batch, input_ids.shape[1], profile)
         kwargs = self._model_kwargs(input_ids, attention_mask, loss_mask, all_logits=all_logits)
         if not bool(loss_mask.any()):  # nothing to differentiate: every norm is 0
             with torch.no_grad():
@@ -454,7 +461,7 @@ class GradNormEngine:
         sink = torch.zeros((), dtype=self.acc, device=input_ids.device, requires_grad=True)
         handles = []
         for site in self.sites:
-            site.engine, site.calls = state, 0
+            site.engine, site.calls, site.flat = state, 0, False
             handles.extend(self._hooks(site, state, sink))
         try:
             if profile is not None:

@@ -370,6 +370,13 @@ def register_rule(module_class: type, rule: Rule | None = None):
     return add if rule is None else add(rule)
 
 
+def unregister_rule(module_class: type) -> None:
+    """Remove the rule registered for exactly `module_class` (built-in ones included)."""
+    _registry().pop(module_class, None)
+    if module_class in _REGISTRY_ORDER:
+        _REGISTRY_ORDER.remove(module_class)
+
+
 def registered_rules() -> dict[type, Rule]:
     """The registry, in lookup order (a copy)."""
     reg = _registry()
