@@ -444,9 +444,11 @@ class GradNormEngine:
                 back = (cols - lead) % input_ids.shape[1]
                 logits = rolled_logits.gather(1, back.unsqueeze(-1).expand(-1, -1, rolled_logits.shape[-1]))
                 logits = logits[:, -self._kept_len(logits, loss_mask):]
-        # A sample without targets has norm 0 exactly, whatever its padding rows computed.
-        zero = torch.zeros((), dtype=self.acc, device=input_ids.device)
-        return {n: torch.where(has_targets, v, zero) for n, v in sq.items()}, logits
+        if sq and not bool(has_targets.all()):
+            # A sample without targets has norm 0 exactly, whatever its padding rows computed.
+            zero = torch.zeros((), dtype=self.acc, device=input_ids.device)
+            sq = {n: torch.where(has_targets, v, zero) for n, v in sq.items()}
+        return sq, logits
 
     def _kept_len(self, logits, loss_mask) -> int:
         return self._logits_kept(loss_mask) if self._pass_logits_to_keep and bool(loss_mask.any()) else logits.shape[1]
