@@ -12,7 +12,13 @@ Formulas (per sample, dropping the index b):
   embedding      sum_v ||sum_{t: x_t = v} G_t||^2         (rows hit by the sample's tokens)
   tied emb/head  ||g_emb + g_head||^2 = ||g_emb||^2 + ||g_head||^2 + 2 <g_emb, g_head>,
                  <g_emb, g_head> = sum_t <G_emb_t, R_t>,  R_t = sum_s G_head[s, x_t] A_head_s
+  RMSNorm        ||sum_t G_t * x_hat_t||^2, x_hat = x / sqrt(mean(x^2) + eps) (w x_hat and (1 + w) x_hat)
+  LayerNorm      weight ||sum_t G_t * x_hat_t||^2, bias ||sum_t G_t||^2
   anything else  per-sample vector-Jacobian products of the module itself (torch.func.vmap)
+
+Rules are looked up in a registry (`register_rule`); a rule's `check(module)` can refuse a
+module before any forward. Modules in which samples interact (`SAMPLE_INTERACTING`) are refused
+wherever they appear.
 """
 
 from __future__ import annotations
@@ -184,8 +190,8 @@ def tied_head_rows(ids: torch.Tensor, head_input: torch.Tensor, head_grad: torch
 
 
 class GenericRule(Rule):
-    """Any other module with parameters of its own (RMSNorm, LayerNorm, ...), called with a
-    single tensor: per-sample gradients by vmap over vector-Jacobian products of the module
+    """Any other module with parameters of its own (GroupNorm, a norm whose formula the closed
+    forms do not recognise, ...), called with a single tensor: per-sample gradients by vmap over vector-Jacobian products of the module
     on one sample at a time; a plain loop over samples if vmap cannot batch its ops."""
 
     name = "per-sample vjp"
