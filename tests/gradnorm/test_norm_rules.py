@@ -8,6 +8,9 @@ float32 rounding: 1e-6 there.
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import pytest
 import torch
 
@@ -148,3 +151,18 @@ def test_rmsnorm_probe_reads_the_eps_attribute():
     assert rules.RMSNormRule().check(module) is None
     module.variance_epsilon = 0.5  # the forward reads it: still consistent
     assert rules.RMSNormRule().check(module) is None
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_family_model(family):
+    return family_model(family, 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=["f32", "bf16", "f16"])
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_probe_accepts_every_family_in_low_precision(family, dtype):
+    """The probe's tolerance must accept the module's own rounding (else the slow fallback)."""
+    model = _cached_family_model(family)
+    for name in FAMILIES[family][2]:
+        module = copy.deepcopy(model.get_submodule(name)).to(dtype)
+        assert isinstance(rules.find_rule(module), rules.RMSNormRule), f"{family} {name} {dtype}"

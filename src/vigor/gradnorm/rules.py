@@ -282,10 +282,12 @@ class RMSNormRule(Rule):
         w = module.weight
         dim, rtol = w.shape[0], _PROBE_RTOL.get(w.dtype, 3e-2)
         gen = torch.Generator().manual_seed(0)
-        x = torch.randn(2, 3, dim, generator=gen, dtype=torch.float64)
-        # Rows at unit scale and at the scale of eps, where a different epsilon shows.
+        # Entries of magnitude 0.5..1.5 (no subnormals in fp16 after scaling), one sample at unit
+        # scale and one at the scale of eps, where a different epsilon shows.
+        x = (0.5 + torch.rand(2, 3, dim, generator=gen, dtype=torch.float64)) * torch.randn(
+            2, 3, dim, generator=gen, dtype=torch.float64).sign()
         x[1] *= max(eps, 1e-30) ** 0.5
-        rand_w = torch.randn(dim, generator=gen, dtype=torch.float64)
+        rand_w = torch.randn(dim, generator=gen, dtype=torch.float64).to(w.dtype).double()  # as the module holds it
         xhat = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
         def run(weight):
@@ -399,6 +401,8 @@ def find_rule(module: nn.Module) -> Rule:
         if _matches(module, cls):
             rule = candidate
             break
+    if rule is None:
+        rule = _by_name(module)
     if rule is None and isinstance(module, nn.Embedding):
         rule = _LOOKUP
     if rule is None:
@@ -466,10 +470,9 @@ _REGISTRY_ORDER: list[type] = []
 
 
 def _builtin_rules() -> dict[type, Rule]:
-    rms = RMSNormRule()
     registry: dict[type, Rule] = {nn.Linear: LinearRule(), nn.Embedding: EmbeddingRule(), nn.LayerNorm: LayerNormRule()}
     if hasattr(nn, "RMSNorm"):
-        registry[nn.RMSNorm] = rms
+        registry[nn.RMSNorm] = _RMSNORM
     try:
         from transformers.pytorch_utils import Conv1D
 
@@ -482,23 +485,29 @@ def _builtin_rules() -> dict[type, Rule]:
         registry[Gemma3TextScaledWordEmbedding] = EmbeddingRule(scale_attr="embed_scale")
     except ImportError:  # pragma: no cover
         pass
-    import importlib
-
-    for family, cls_name in RMSNORM_CLASSES:
-        try:
-            mod = importlib.import_module(f"transformers.models.{family}.modeling_{family}")
-            registry[getattr(mod, cls_name)] = rms
-        except (ImportError, AttributeError):  # pragma: no cover - older/newer transformers
-            pass
     return registry
 
 
-# The RMSNorm classes the closed form is registered for (each still probed by `check`).
-RMSNORM_CLASSES = (
-    ("llama", "LlamaRMSNorm"), ("qwen2", "Qwen2RMSNorm"), ("qwen3", "Qwen3RMSNorm"),
-    ("mistral", "MistralRMSNorm"), ("phi3", "Phi3RMSNorm"), ("olmo2", "Olmo2RMSNorm"),
-    ("gemma", "GemmaRMSNorm"), ("gemma2", "Gemma2RMSNorm"), ("gemma3", "Gemma3RMSNorm"),
+# The RMSNorm classes the closed form applies to (each still probed by `check`), by qualified
+# name so that no model code is imported to look them up.
+RMSNORM_CLASSES = tuple(
+    f"transformers.models.{family}.modeling_{family}.{name}"
+    for family, name in (
+        ("llama", "LlamaRMSNorm"), ("qwen2", "Qwen2RMSNorm"), ("qwen3", "Qwen3RMSNorm"),
+        ("mistral", "MistralRMSNorm"), ("phi3", "Phi3RMSNorm"), ("olmo2", "Olmo2RMSNorm"),
+        ("gemma", "GemmaRMSNorm"), ("gemma2", "Gemma2RMSNorm"), ("gemma3", "Gemma3RMSNorm"),
+    )
 )
+_RMSNORM = RMSNormRule()
+_BY_NAME: dict[str, Rule] = {name: _RMSNORM for name in RMSNORM_CLASSES}
+
+
+def _by_name(module: nn.Module) -> Rule | None:
+    for cls in type(module).__mro__:
+        rule = _BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+        if rule is not None and (type(module) is cls or type(module).forward is cls.forward):
+            return rule
+    return None
 
 
 def _registry() -> dict[type, Rule]:
