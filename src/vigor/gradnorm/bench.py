@@ -136,9 +136,11 @@ def summarize(settings: dict, results: dict) -> dict:
     def fmt_t(x):
         return f"{x:10.3f} s"
 
-    rows = ["", f"{'method':<28}{'time (median)':>16}{'peak memory':>16}"]
+    cpu = not settings["device"].startswith("cuda")
+    rows = ["", f"{'method':<28}{'time (median)':>16}{'peak memory':>16}" + (f"{'CPU time (median)':>20}" if cpu else "")]
     for m, r in results.items():
-        rows.append(f"({m}) {METHODS[m]:<24}{fmt_t(r['median_s']):>16}{r['peak_bytes'] / 2**20:>12.1f} MiB")
+        rows.append(f"({m}) {METHODS[m]:<24}{fmt_t(r['median_s']):>16}{r['peak_bytes'] / 2**20:>12.1f} MiB"
+                    + (f"{fmt_t(r['median_cpu_s']):>20}" if cpu else ""))
     summary = {}
     if "b" in results and "c" in results:
         summary["engine_over_baseline_time"] = results["b"]["median_s"] / results["c"]["median_s"]
@@ -147,6 +149,9 @@ def summarize(settings: dict, results: dict) -> dict:
             f"(b)/(c): time {summary['engine_over_baseline_time']:.2f}x, "
             f"peak memory {summary['engine_over_baseline_memory']:.2f}x"
         )
+        if cpu:
+            summary["engine_over_baseline_cpu_time"] = results["b"]["median_cpu_s"] / results["c"]["median_cpu_s"]
+            rows.append(f"(b)/(c): CPU time {summary['engine_over_baseline_cpu_time']:.2f}x")
     if "a" in results and "b" in results:
         summary["reference_over_engine_time"] = results["a"]["median_s"] / results["b"]["median_s"]
         a, b = results["a"]["norms"], results["b"]["norms"]
@@ -234,16 +239,20 @@ def worker(settings: dict) -> dict:
             f.write("5")
     norms = fn()  # warm-up (and the norms we report)
     sync()
-    times = []
+    times, cpu_times = [], []
     for _ in range(settings["repeats"]):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         sync()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     peak = (torch.cuda.max_memory_allocated() if cuda else _rss_bytes("VmHWM")) - base
     return {
         "median_s": statistics.median(times),
         "times_s": times,
+        # CPU seconds of this process (all threads): on a shared, loaded machine a steadier
+        # measure of the work than wall time, which includes waiting for a core.
+        "median_cpu_s": statistics.median(cpu_times),
         "peak_bytes": int(peak),
         "norms": [float(x) for x in norms.float().cpu()],
         "device_name": torch.cuda.get_device_name() if cuda else _cpu_name(),
