@@ -14,7 +14,7 @@ def test_bench_gradnorm_prints_table(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     for label in ("(a) reference loop", "(b) engine", "(c) plain forward+backward", "(b)/(c)", "(a)/(b)",
-                  "max relative error"):
+                  "max relative error", "CPU time (median)", "(b)/(c): CPU time"):
         assert label in proc.stdout
     summary = json.loads(out.read_text())["summary"]
     assert summary["max_rel_error"] < 1e-4  # float32 engine against the float32 reference loop
