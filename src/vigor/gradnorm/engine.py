@@ -216,6 +216,17 @@ def _required_inputs(module: nn.Module) -> int:
     return sum(1 for p in sig.parameters.values() if p.kind in kinds and p.default is inspect.Parameter.empty)
 
 
+def _refuse_sample_interaction(model: nn.Module) -> None:
+    """The engine's one assumption is that samples do not interact in the forward."""
+    for name, module in model.named_modules():
+        problem = sample_interaction(module)
+        if problem:
+            raise UnsupportedParameterError(
+                f"module {name!r} ({type(module).__name__}) {problem}; the engine needs samples that "
+                f"do not interact in the forward"
+            )
+
+
 def _no_rule_message(site, why: str) -> str:
     return (
         f"module {site.qualname!r} ({type(site.module).__name__}) owns trainable parameters "
@@ -241,14 +252,7 @@ class GradNormEngine:
                 if p is not None and id(p) in wanted:
                     owners.setdefault(id(p), []).append((mod_name, module, local))
         sites: dict[int, _Site] = {}
-
-        for mod_name, module in model.named_modules():
-            problem = sample_interaction(module)
-            if problem:
-                raise UnsupportedParameterError(
-                    f"module {mod_name!r} ({type(module).__name__}) {problem}; the engine needs samples "
-                    f"that do not interact in the forward"
-                )
+        _refuse_sample_interaction(model)
 
         def site_for(mod_name, module) -> _Site:
             if id(module) not in sites:
@@ -281,9 +285,10 @@ class GradNormEngine:
                     f"parameter {name!r} is shared by {places}; only an input embedding tied to an "
                     f"output projection is supported"
                 )
-        for site in sites.values():
-            if isinstance(site.rule, GenericRule) and _required_inputs(site.module) > 1:
-                raise UnsupportedParameterError(_no_rule_message(site, f"its forward takes {_required_inputs(site.module)} inputs"))
+        for site in sites.values():  # caught here, before any forward, where the signature shows it
+            inputs = _required_inputs(site.module)
+            if isinstance(site.rule, GenericRule) and inputs > 1:
+                raise UnsupportedParameterError(_no_rule_message(site, f"its forward takes {inputs} inputs"))
         self.sites = list(sites.values())
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         accepted = inspect.signature(base.forward).parameters
