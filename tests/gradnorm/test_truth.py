@@ -108,8 +108,12 @@ def test_nan_in_fully_masked_left_padding_rows(arch):
         plain = model(input_ids=ids, attention_mask=attention).logits
     if arch == "llama":
         assert bool(plain.isnan().any()), "the case is not exercised: no NaN in the plain forward"
-    seen = {}
+    seen, forwards = {}, []
+    handle = model.register_forward_pre_hook(lambda *a: forwards.append(1))
     fast = per_sample_grad_norms(model, ids, attention, loss, logits_callback=lambda rows, lg: seen.update(lg=lg))
+    handle.remove()
+    if arch == "llama":
+        assert len(forwards) == 2, "the padding-moved recompute did not run"
     slow = reference_grad_norms(model, ids, attention, loss)
     assert rel_err(fast, slow) <= 1e-9
     # The logits handed to the caller are those of each sample alone, at the original positions.
@@ -238,3 +242,15 @@ def test_sample_interacting_modules_are_refused_by_name():
     model.model.layers[0].router = router
     with pytest.raises(UnsupportedParameterError, match=r"module 'model\.layers\.0\.router' \(SwitchTransformersTop1Router\) routes tokens"):
         GradNormEngine(model)
+
+
+def test_no_second_pass_without_nan():
+    """The padding-moved recompute runs only when a norm is not finite: one forward otherwise."""
+    model = tiny_causal_lm("llama", vocab_size=VOCAB, dtype=torch.float64, seed=1)  # SDPA: no NaN rows
+    forwards = []
+    handle = model.register_forward_pre_hook(lambda *a: forwards.append(1))
+    ids, attention, loss = random_batch(6, padding="left")
+    assert bool((attention[:, 0] == 0).any())
+    per_sample_grad_norms(model, ids, attention, loss)
+    handle.remove()
+    assert len(forwards) == 1
