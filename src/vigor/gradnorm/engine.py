@@ -388,7 +388,8 @@ class GradNormEngine:
     ) -> GradNormResult:
         """`logits_callback(rows: slice, logits)`, if given, receives each micro-batch's
         detached logits of its last K positions ([b, K, V], K as in `masked_mean_nll`), so
-        that other model-based rewards are computed from this same forward. `profile`, if
+        that other model-based rewards are computed from this same forward. It is called after
+        the micro-batch's backward, once its norms are known to be finite (see `_micro_batch`). `profile`, if
         given, accumulates the time split (see `EngineProfile`)."""
         input_ids, attention_mask, loss_mask = validate_batch(input_ids, attention_mask, loss_mask)
         if temperature <= 0:
