@@ -221,7 +221,8 @@ def test_check_hook_refuses_with_the_modules_name():
     model = model_with_scale()
     register_rule(Scale, Picky())
     try:
-        with pytest.raises(UnsupportedParameterError, match=r"^module 'model\.layers\.1\.mlp\.scale' \(Scale: scale vectors"):
+        with pytest.raises(UnsupportedParameterError,
+                           match=r"^module 'model\.layers\.1\.mlp\.scale' \(Scale: scale vectors"):
             GradNormEngine(model)
     finally:
         unregister_rule(Scale)
@@ -230,7 +231,8 @@ def test_check_hook_refuses_with_the_modules_name():
 def test_sample_interacting_modules_are_refused_by_name():
     model = tiny_causal_lm("llama", vocab_size=VOCAB, dtype=torch.float32, seed=1)
     model.model.layers[1].bn = torch.nn.BatchNorm1d(4, track_running_stats=False)
-    with pytest.raises(UnsupportedParameterError, match=r"module 'model\.layers\.1\.bn' \(BatchNorm1d\) normalises with batch"):
+    with pytest.raises(UnsupportedParameterError,
+                       match=r"module 'model\.layers\.1\.bn' \(BatchNorm1d\) normalises with batch"):
         GradNormEngine(model)
     model.model.layers[1].bn = torch.nn.BatchNorm1d(4)  # running statistics in eval mode: fine
     GradNormEngine(model)
@@ -240,7 +242,8 @@ def test_sample_interacting_modules_are_refused_by_name():
 
     router = SwitchTransformersTop1Router(SwitchTransformersConfig(d_model=32, num_experts=4, expert_capacity=2))
     model.model.layers[0].router = router
-    with pytest.raises(UnsupportedParameterError, match=r"module 'model\.layers\.0\.router' \(SwitchTransformersTop1Router\) routes tokens"):
+    with pytest.raises(UnsupportedParameterError,
+                       match=r"module 'model\.layers\.0\.router' \(SwitchTransformersTop1Router\) routes tokens"):
         GradNormEngine(model)
 
 

@@ -137,7 +137,8 @@ def summarize(settings: dict, results: dict) -> dict:
         return f"{x:10.3f} s"
 
     cpu = not settings["device"].startswith("cuda")
-    rows = ["", f"{'method':<28}{'time (median)':>16}{'peak memory':>16}" + (f"{'CPU time (median)':>20}" if cpu else "")]
+    header = f"{'method':<28}{'time (median)':>16}{'peak memory':>16}"
+    rows = ["", header + (f"{'CPU time (median)':>20}" if cpu else "")]
     for m, r in results.items():
         rows.append(f"({m}) {METHODS[m]:<24}{fmt_t(r['median_s']):>16}{r['peak_bytes'] / 2**20:>12.1f} MiB"
                     + (f"{fmt_t(r['median_cpu_s']):>20}" if cpu else ""))

@@ -368,7 +368,8 @@ class GradNormEngine:
                 )
             if isinstance(site.rule, GenericRule) and (len(args) != 1 or kwargs):
                 raise UnsupportedParameterError(
-                    _no_rule_message(site, f"it is called with {len(args)} positional and {len(kwargs)} keyword arguments")
+                    _no_rule_message(site, f"it is called with {len(args)} positional and {len(kwargs)} "
+                                           f"keyword arguments")
                 )
             return self._tap(site, state, sink, site.rule.saved_input(mod, args, kwargs), output)
 

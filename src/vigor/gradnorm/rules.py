@@ -191,8 +191,8 @@ def tied_head_rows(ids: torch.Tensor, head_input: torch.Tensor, head_grad: torch
 
 class GenericRule(Rule):
     """Any other module with parameters of its own (GroupNorm, a norm whose formula the closed
-    forms do not recognise, ...), called with a single tensor: per-sample gradients by vmap over vector-Jacobian products of the module
-    on one sample at a time; a plain loop over samples if vmap cannot batch its ops."""
+    forms do not recognise, ...), called with a single tensor: per-sample gradients by vmap over
+    vector-Jacobian products of the module on one sample at a time; a plain loop over samples if vmap cannot batch its ops."""
 
     name = "per-sample vjp"
 
