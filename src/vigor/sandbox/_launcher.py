@@ -93,15 +93,20 @@ def build_root(cfg):
     os.chdir("/tmp")
 
 
-def install_seccomp():
-    """The filter of _seccomp.py (loaded by path: -I leaves this folder off sys.path); None or why it failed."""
+def load_seccomp():
+    """The module _seccomp.py, loaded by path (-I leaves this folder off sys.path) before the chroot hides it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_seccomp.py")
+    spec = importlib.util.spec_from_file_location("vigor_sandbox_seccomp", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def install_seccomp(module):
+    """None, or why the filter could not be installed (reported: the preflight then says so)."""
     try:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_seccomp.py")
-        spec = importlib.util.spec_from_file_location("vigor_sandbox_seccomp", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
         module.install()
-    except Exception as err:  # reported: the caller's preflight says the sandbox runs without it
+    except Exception as err:
         return f"{type(err).__name__}: {err}"
     return None
 
@@ -131,11 +136,12 @@ def main():
     status = os.fdopen(cfg["status_fd"], "w")
     os.set_inheritable(cfg["status_fd"], False)  # the program never sees the status pipe
     try:
+        seccomp = load_seccomp()
         build_root(cfg)
     except Exception as err:  # reported as status "error" by the caller
         status.write(json.dumps({"setup_error": f"{type(err).__name__}: {err}"}))
         return
-    seccomp_error = install_seccomp()
+    seccomp_error = install_seccomp(seccomp)
     pid = os.fork()
     if pid == 0:
         try:
