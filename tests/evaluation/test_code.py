@@ -3,7 +3,7 @@
 import random
 
 from vigor.data import load_records
-from vigor.evaluation.code import build_program, extract_code, grade_code_many
+from vigor.evaluation.code import build_job, extract_code, grade_code_many
 
 
 def test_humaneval_canonical_solutions_pass_and_corrupted_fail():
@@ -35,8 +35,9 @@ def test_fenced_completions_and_full_function_rewrites():
     full = he.prompt + body
     chat = f"Here you go:\n```python\n{full}```\nDone."
     assert extract_code(chat) == full
-    program = build_program(he, chat)
-    assert program.startswith("from typing import List\n\n") and program.count("def has_close_elements") == 1
+    job = build_job(he, chat)
+    assert job.candidate_source.startswith("from typing import List\n\n")
+    assert job.candidate_source.count("def has_close_elements") == 1
     hang = "    while True:\n        pass\n"
     verdicts = grade_code_many([he, he], [chat, hang], timeout_s=2)
     assert verdicts[0].correct and verdicts[1].reason.startswith("timeout")

@@ -251,14 +251,14 @@ def _extra_read_only_paths(python: str, setpriv: str) -> list[str]:
     return extra
 
 
-def _run_weak(source: str, settings: SandboxLimits) -> SandboxResult:
+def _run_weak(source: str, settings: SandboxLimits, *, program_fds=(), started=None) -> SandboxResult:
     workdir = tempfile.mkdtemp(prefix="vigor-sandbox-weak-")
     try:
         with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as f:
             f.write(source)
         env = {**PROGRAM_ENV, "HOME": workdir, "TMPDIR": workdir, "PATH": os.defpath}
         run = _execute([sys.executable, "-I", "-S", "-B", "main.py"], settings, cwd=workdir, env=env,
-                       preexec_fn=_rlimit_setter(settings))
+                       preexec_fn=_rlimit_setter(settings), pass_fds=program_fds, started=started)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if run["timed_out"]:
