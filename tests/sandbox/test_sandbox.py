@@ -143,7 +143,9 @@ def test_command_line_check_and_run(tmp_path, capsys):
     from vigor.cli import main
 
     assert main(["sandbox", "check"]) == 0
-    assert "OS isolation available" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OS isolation available" in out and "; seccomp filter)" in out
+    assert "sandbox: note: memory is capped per process by RLIMIT_AS, not by a cgroup" in out
     program = tmp_path / "prog.py"
     program.write_text("print('from the sandbox')\nraise SystemExit('bye')")
     assert main(["sandbox", "run", str(program), "--timeout-s", "5"]) == 1
