@@ -1,6 +1,8 @@
 """Code benchmarks scored in the real sandbox: reference solutions pass, corrupted ones fail."""
 
 import random
+import re
+import textwrap
 
 from vigor.data import load_records
 from vigor.evaluation.code import build_job, extract_code, grade_code_many
@@ -51,3 +53,91 @@ def test_exiting_zero_before_the_tests_is_not_a_pass():
     verdicts = grade_code_many([he, mbpp, he], [hacks[0], hacks[1], body_hack])
     assert not any(v.correct for v in verdicts), [v.reason for v in verdicts]
     assert "before the tests finished" in verdicts[2].reason
+
+
+# The issue's hostile completions, as a model would write them. HumanEval: the body after the prompt.
+ALWAYS_EQUAL_BODY = ("    class Yes:\n        def __eq__(self, other):\n            return True\n"
+                     "        def __ne__(self, other):\n            return False\n    return Yes()\n")
+FRAME_WALK_BODY = textwrap.indent(textwrap.dedent("""
+    import os, sys
+    frame = sys._getframe()
+    while frame is not None:  # every string constant up the stack, where the old marker lived
+        for const in frame.f_code.co_consts:
+            if isinstance(const, str):
+                print(const)
+        frame = frame.f_back
+    sys.stdout.flush()
+    os._exit(0)"""), "    ")
+OWN_SOURCE_BODY = "    import os, sys\n    print(open(sys.argv[0]).read(), flush=True)\n    os._exit(0)\n"
+EXCEPTHOOK_BODY = ("    import sys\n    sys.excepthook = lambda *a: print(open(sys.argv[0]).read(), flush=True)\n"
+                   "    raise RuntimeError('wrong')\n")
+ATEXIT_BODY = "    import atexit, sys\n    atexit.register(lambda: print(open(sys.argv[0]).read()))\n    return None\n"
+
+
+def mbpp_hostile(record, body: str) -> str:
+    """The same attack as a whole MBPP solution: the tested function with that body."""
+    defined = re.findall(r"^def\s+(\w+)", record.meta["reference_code"], re.MULTILINE)
+    name = next(n for n in defined if re.search(rf"\b{n}\(", record.tests))
+    return f"def {name}(*args, **kwargs):\n{body}"
+
+
+def test_hostile_completions_fail_on_humaneval_and_mbpp_and_a_chatty_correct_one_passes():
+    he = random.Random().sample(load_records("humaneval"), 2)
+    mbpp = random.Random().sample(load_records("mbpp"), 2)
+    bodies = [ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, OWN_SOURCE_BODY, EXCEPTHOOK_BODY, ATEXIT_BODY]
+    records, completions = [], []
+    for body in bodies:
+        records += he + mbpp
+        completions += [body, body] + [mbpp_hostile(r, body) for r in mbpp]
+    # Correct, but prints 120 KB first (over the 64 KB output cap).
+    chatty = "    print('x' * 120_000)\n"
+    records += he + mbpp
+    completions += [chatty + r.meta["canonical_solution"] for r in he]
+    completions += [f"print('x' * 120_000)\n{r.meta['reference_code']}" for r in mbpp]
+    verdicts = grade_code_many(records, completions)
+    hostile, honest = verdicts[:-4], verdicts[-4:]
+    assert not [(r.id, v.reason) for r, v in zip(records, hostile) if v.correct]
+    assert all(v.correct for v in honest), [(r.id, v.reason) for r, v in zip(records[-4:], honest)]
+    assert all("not plain data" in v.reason for v in hostile[:4]), [v.reason for v in hostile[:4]]
+    assert all(v.reason.startswith("failed:") for v in hostile)
+
+
+def test_hostile_predictions_through_vigor_eval(tmp_path):
+    import json
+
+    from vigor.cli import main
+
+    he = load_records("humaneval", limit=3)
+    completions = [ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, "    print('x' * 120_000)\n" + he[2].meta["canonical_solution"]]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": r.id, "completion": c}) + "\n" for r, c in zip(he, completions)))
+    assert main(["eval", "--benchmark", "humaneval", "--predictions", str(preds), "--limit", "3",
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    samples = [json.loads(line) for line in (tmp_path / "out" / "humaneval.samples.jsonl").read_text().splitlines()]
+    assert [s["correct"] for s in samples] == [False, False, True], [s["reason"] for s in samples]
+    assert "not plain data" in samples[0]["reason"] and "before the tests finished" in samples[1]["reason"]
+    mbpp = load_records("mbpp", limit=2)
+    preds.write_text("".join(json.dumps({"id": r.id, "completion": mbpp_hostile(r, ALWAYS_EQUAL_BODY)}) + "\n"
+                             for r in mbpp))
+    assert main(["eval", "--benchmark", "mbpp", "--predictions", str(preds), "--limit", "2",
+                 "--output-dir", str(tmp_path / "mbpp")]) == 0
+    summary = json.loads((tmp_path / "mbpp" / "summary.json").read_text())
+    assert summary["mbpp"]["accuracy"] == 0.0
+
+
+def test_the_accuracy_reward_uses_the_same_proxy_grader():
+    import math
+
+    from vigor.rewards import build_rollouts, make_reward
+
+    he = load_records("humaneval", limit=1)[0]
+    gold = {"tests": he.tests, "entry_point": he.entry_point, "problem": he.prompt}
+    mbpp = {r.id: r for r in load_records("mbpp")}["367"]  # setup code builds trees with the solution's class
+    mbpp_gold = {"tests": mbpp.tests, "test_setup_code": mbpp.meta["test_setup_code"]}
+    texts = [he.meta["canonical_solution"], ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, mbpp.meta["reference_code"],
+             mbpp_hostile(mbpp, ALWAYS_EQUAL_BODY)]
+    golds = [gold] * 3 + [mbpp_gold] * 2
+    rollouts = build_rollouts([[5]] * 5, [[6, 2]] * 5, eos_token_ids=2, pad_token_id=0, completions=texts,
+                              golds=golds)
+    raw = make_reward("accuracy").score(rollouts)
+    assert raw.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0] and not any(math.isnan(x) for x in raw.tolist())
