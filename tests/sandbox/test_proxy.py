@@ -219,3 +219,16 @@ def test_stateful_exceptions_keywords_references_and_fetched_values():
     assert (hog.status, hog.reason) == ("memory", "memory limit of 256 MB exceeded (MemoryError)")
     killed = run_tests_with_proxy("import os\ndef f(x):\n    os.kill(os.getpid(), 9)\n", "assert f(1)\n")
     assert (killed.status, killed.reason) == ("failed", "candidate: killed by signal SIGKILL")
+
+
+def test_weak_mode_keeps_the_two_processes_apart(monkeypatch):
+    from vigor.sandbox import FORCE_WEAK_ENV, SandboxUnavailable
+
+    monkeypatch.setenv(FORCE_WEAK_ENV, "1")
+    with pytest.raises(SandboxUnavailable):
+        run_tests_with_proxy(DOUBLE, TESTS)
+    with pytest.warns(RuntimeWarning, match="weak mode"):
+        ok = run_tests_with_proxy(DOUBLE, TESTS, allow_weak=True)
+        rigged = run_tests_with_proxy(HOSTILE["__eq__ always True"], TESTS, allow_weak=True)
+    assert ok.passed and not ok.tests.isolated
+    assert not rigged.passed and "not plain data" in rigged.reason
