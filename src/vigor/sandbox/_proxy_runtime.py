@@ -41,8 +41,8 @@ class CandidateGone(Exception):
 
 # ---------------------------------------------------------------- codec (exact builtin types only)
 
-def encode(value, refs=None, depth=0):
-    """Plain data -> JSON-able tree. refs: {id(obj): name} of Remote objects allowed (test side)."""
+def encode(value, allow_remote=False, depth=0):
+    """Plain data -> JSON-able tree; allow_remote (test side): a Remote becomes a reference by name."""
     if depth > MAX_DEPTH:
         raise PlainDataError(f"nested deeper than {MAX_DEPTH}")
     kind = type(value)
@@ -57,13 +57,14 @@ def encode(value, refs=None, depth=0):
     if kind is bytes:
         return {"b": value.hex()}
     if kind is list:
-        return [encode(v, refs, depth + 1) for v in value]
+        return [encode(v, allow_remote, depth + 1) for v in value]
     if kind in (tuple, set, frozenset):
         tag = {tuple: "t", set: "s", frozenset: "z"}[kind]
-        return {tag: [encode(v, refs, depth + 1) for v in value]}
+        return {tag: [encode(v, allow_remote, depth + 1) for v in value]}
     if kind is dict:
-        return {"d": [[encode(k, refs, depth + 1), encode(v, refs, depth + 1)] for k, v in value.items()]}
-    if refs is not None and kind is Remote:
+        return {"d": [[encode(k, allow_remote, depth + 1), encode(v, allow_remote, depth + 1)]
+                      for k, v in value.items()]}
+    if allow_remote and kind is Remote:
         return {"r": value._remote_name}
     raise PlainDataError(f"a {kind.__module__}.{kind.__qualname__} object is not plain data "
                          "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
@@ -233,9 +234,8 @@ class Remote:
         return f"<candidate {self._remote_name}>"
 
     def __call__(self, *args, **kwargs):
-        refs = {}
-        request = {"call": self._remote_name, "args": [encode(a, refs) for a in args],
-                   "kwargs": {k: encode(v, refs) for k, v in kwargs.items()}}
+        request = {"call": self._remote_name, "args": [encode(a, True) for a in args],
+                   "kwargs": {k: encode(v, True) for k, v in kwargs.items()}}
         reply = _exchange(request, f"{self._remote_name}()")
         if "raised" in reply:
             raise _rebuilt_exception(*reply["raised"])
