@@ -110,33 +110,36 @@ def _run_pair(candidate_source, setup_source, test_source, remote_names, fetched
     candidate_proc: list = []
 
     def close_host_copies(which):  # once started the child holds them; EOF must follow its exit
-        def started(proc):
+        for handle in owned[which]:
+            handle.close() if hasattr(handle, "close") else os.close(handle)
+        owned[which] = []
+
+    def started(which):
+        def callback(proc):
             if which == "candidate":
                 candidate_proc.append(proc)
-            for handle in owned[which]:
-                handle.close() if hasattr(handle, "close") else os.close(handle)
-            owned[which] = []
-        return started
+            close_host_copies(which)
+        return callback
 
     outcome: dict = {}
 
     def run_candidate():
         outcome["candidate"] = _run_one(candidate_main, settings, isolated, (candidate_end.fileno(),),
-                                        close_host_copies("candidate"))
+                                        started("candidate"))
+        close_host_copies("candidate")  # also when it never started: the tests then see EOF at once
 
     start = time.monotonic()
     thread = threading.Thread(target=run_candidate, daemon=True)
     try:
         thread.start()
-        tests = _run_one(tests_main, settings, isolated, (tests_end.fileno(), verdict_write),
-                         close_host_copies("tests"))
+        tests = _run_one(tests_main, settings, isolated, (tests_end.fileno(), verdict_write), started("tests"))
+        close_host_copies("tests")
         stopped = _stop(candidate_proc)
         thread.join()
         verdict = _read_all(verdict_read)
     finally:
         for which in owned:
-            for handle in owned[which]:
-                handle.close() if hasattr(handle, "close") else os.close(handle)
+            close_host_copies(which)
         os.close(verdict_read)
     candidate = outcome["candidate"]
     status, reason = _judge(tests, candidate, verdict == TESTS_DONE, stopped)
