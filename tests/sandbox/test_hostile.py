@@ -136,9 +136,7 @@ def test_seccomp_denies_every_listed_call_with_eperm_and_threads_and_forks_still
     from vigor.sandbox.runner import MEMORY_ACCOUNTING
 
     assert isolation_gaps() == [MEMORY_ACCOUNTING]  # the filter installs on this machine
-    import platform
-
-    _, numbers = _seccomp.ARCHITECTURES[platform.machine()]
+    _, numbers = _seccomp.ARCHITECTURES[os.uname().machine]
     probe = textwrap.dedent(f"""
         import ctypes, os, threading, subprocess
         libc = ctypes.CDLL(None, use_errno=True)

@@ -56,8 +56,7 @@ def test_codec_round_trips_plain_data_exactly():
     rng = random.Random(seed)
     for i in range(400):
         value = random_plain(rng)
-        tree = wire.encode(value)
-        back = wire.decode(__import__("json").loads(__import__("json").dumps(tree)))
+        back = wire.decode(wire.encode(value))
         assert same(value, back), f"seed {seed} value {i}: {value!r} -> {back!r}"
 
 
@@ -73,7 +72,7 @@ def test_codec_refuses_anything_that_is_not_exact_plain_data():
     import collections
 
     for value in (Yes(), SneakyInt(3), [1, SneakyInt(2)], collections.Counter(a=1), {1: Yes()}, range(3),
-                  bytearray(b"x"), (x for x in ())):
+                  bytearray(b"x"), (x for x in ()), wire.Remote("f")):
         with pytest.raises(wire.PlainDataError, match="is not plain data"):
             wire.encode(value)
     nested = []
@@ -81,13 +80,16 @@ def test_codec_refuses_anything_that_is_not_exact_plain_data():
         nested = [nested]
     with pytest.raises(wire.PlainDataError, match="nested deeper"):
         wire.encode(nested)
-    for tree, message in [(3, "malformed value"), (1.5, "malformed value"), ({"i": 3}, "expected a string"),
-                          ({"i": "zz"}, "malformed 'i'"), ({"q": []}, "unknown value tag"),
-                          ({"i": "1", "f": "1"}, "malformed value"), ({"d": [[[], None]]}, "malformed 'd'"),
-                          ({"r": "f"}, "unknown value tag"), ({"s": "abc"}, "expected a list")]:
+    u32 = lambda n: n.to_bytes(4, "big")  # noqa: E731
+    for data, message in [(b"x", "unknown value tag"), (b"i" + u32(2) + b"zz", "malformed 'i'"),
+                          (b"u" + u32(5) + b"ab", "impossible length"), (b"NN", "bytes after the value"),
+                          (b"r" + u32(1) + b"f", "unknown value tag"),  # no references towards the tests
+                          (b"l" + u32(10**6), "impossible length"), (b"s" + u32(1) + b"l" + u32(0), "malformed 's'"),
+                          (b"d" + u32(1) + b"l" + u32(0) + b"N", "malformed 'd'"),
+                          (b"u" + u32(1) + b"\xff", "malformed 'u'"), (b"f" + b"\0" * 7, "truncated")]:
         with pytest.raises(wire.PlainDataError, match=message):
-            wire.decode(tree)  # the tests' side: no references, no other types
-    assert type(wire.decode({"i": "0x5"})) is int and type(wire.decode({"t": []})) is tuple
+            wire.decode(data)  # the tests' side: no references, no other types
+    assert type(wire.decode(wire.encode(True))) is bool and type(wire.decode(b"t" + u32(0))) is tuple
 
 
 def test_free_names_are_what_the_tests_take_from_the_solution():
@@ -173,7 +175,7 @@ def test_hostile_candidates_fail_with_a_reason_and_honest_ones_pass():
         "sys.excepthook prints and exits 0": "RuntimeError: let the hook speak",
         "atexit prints": "the candidate exited (code 0) before the tests finished",
         "writes to every descriptor": "PlainDataError: a message of",  # its garbage reached the channel
-        "forged reply": "PlainDataError: unknown value tag '__class__'",
+        "forged reply": "PlainDataError: unknown value tag b'{'",
     }
     for name, reason in expected.items():
         result = results[name]

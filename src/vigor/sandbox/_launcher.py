@@ -1,7 +1,7 @@
 """Init process of one sandbox: builds the private file system, then runs the program.
 
 Started by `vigor.sandbox.runner` as `unshare --mount --pid --net --ipc --uts --fork
-[--map-root-user] python -I -S -B _launcher.py CONFIG_JSON`, so it is PID 1 of a fresh
+[--map-root-user] python -I -S -B _launcher.py CONFIG`, so it is PID 1 of a fresh
 PID namespace, alone in a fresh mount and network namespace, and (root) privileged there.
 It imports only the standard library (it runs with -S, before any site-packages).
 
@@ -17,7 +17,7 @@ Steps:
    3, 4, ..., sets the resource limits, then execs `setpriv`, which drops to an unprivileged
    uid (as root) or drops every capability (in a user namespace), sets no_new_privs, and execs
    `python -I -B /tmp/main.py`.
-5. As PID 1 it waits for the child and writes one JSON line to the status fd: exit code or
+5. As PID 1 it waits for the child and writes one dict literal to the status fd: exit code or
    signal, CPU seconds, peak RSS, and why seccomp is off if it is. When PID 1 exits the kernel
    kills every process left in the namespace (fork-bomb children, daemons), so nothing
    outlives the sample.
@@ -25,8 +25,6 @@ Steps:
 
 import ctypes
 import fcntl
-import importlib.util
-import json
 import os
 import resource
 import sys
@@ -94,18 +92,18 @@ def build_root(cfg):
 
 
 def load_seccomp():
-    """The module _seccomp.py, loaded by path (-I leaves this folder off sys.path) before the chroot hides it."""
+    """The namespace of _seccomp.py, run by path (-I leaves this folder off sys.path) before the chroot hides it."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_seccomp.py")
-    spec = importlib.util.spec_from_file_location("vigor_sandbox_seccomp", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with open(path, encoding="utf-8") as f:
+        namespace = {"__name__": "vigor_sandbox_seccomp"}
+        exec(compile(f.read(), path, "exec"), namespace)
+    return namespace
 
 
-def install_seccomp(module):
+def install_seccomp(seccomp):
     """None, or why the filter could not be installed (reported: the preflight then says so)."""
     try:
-        module.install()
+        seccomp["install"]()
     except Exception as err:
         return f"{type(err).__name__}: {err}"
     return None
@@ -132,14 +130,16 @@ def exec_program(cfg):
 
 
 def main():
-    cfg = json.loads(sys.argv[1])
+    # A Python literal that runner.py builds (nothing in it comes from the program); eval of a
+    # literal without builtins, because importing json (and with it re) costs more than the rest.
+    cfg = eval(sys.argv[1], {"__builtins__": {}})
     status = os.fdopen(cfg["status_fd"], "w")
     os.set_inheritable(cfg["status_fd"], False)  # the program never sees the status pipe
     try:
         seccomp = load_seccomp()
         build_root(cfg)
     except Exception as err:  # reported as status "error" by the caller
-        status.write(json.dumps({"setup_error": f"{type(err).__name__}: {err}"}))
+        status.write(repr({"setup_error": f"{type(err).__name__}: {err}"}))
         return
     seccomp_error = install_seccomp(seccomp)
     pid = os.fork()
@@ -157,7 +157,7 @@ def main():
         report["signal"] = os.WTERMSIG(wait_status)
     else:
         report["exitcode"] = os.WEXITSTATUS(wait_status)
-    status.write(json.dumps(report))
+    status.write(repr(report))
     status.flush()
 
 

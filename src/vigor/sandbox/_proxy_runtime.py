@@ -7,24 +7,26 @@
   proxies, runs the benchmark's tests, and only after the last one writes the end-of-tests
   signal on a descriptor that only it holds.
 
-Wire format: one JSON document per message, after its 4-byte big-endian length. Values are plain
-data only, tagged so that decoding rebuilds exact builtin types and nothing else:
-    None, True/False, "str", [list], {"i": hex int}, {"f": float.hex()}, {"c": [re, im]},
-    {"b": hex bytes}, {"t": [tuple]}, {"d": [[key, value], ...]}, {"s": [set]}, {"z": [frozenset]},
-    and, from the tests to the candidate only, {"r": name} (a reference to a candidate object).
-Hex keeps floats bit-exact (-0.0, nan, inf) and ints of any size (decimal conversion is capped).
+Wire format: each message is one plain-data value (a dict with str keys), after its 4-byte
+big-endian length, in a tagged binary encoding that decoding can only turn into exact builtin
+types (no json or re import: each sandbox starts faster):
+    N None | T True | F False | i <len> hex int | f <8 bytes> double | c <16 bytes> complex
+    u <len> UTF-8 str (surrogates pass) | b <len> bytes | l/t/s/z <count> items (list, tuple,
+    set, frozenset) | d <count> key value ... (dict) | r <len> name (a reference to a candidate
+    object: from the tests to the candidate only)
+with <len>/<count> as 4-byte big-endian unsigned ints. Doubles travel as their 8 bytes, so
+-0.0, nan and inf are exact; ints in hex, so any size (decimal conversion is capped).
 """
 
 import builtins
-import json
 import os
 import struct
 import sys
-import traceback
 
 MAX_MESSAGE = 64 << 20  # bytes; a bigger answer is a failure, not a memory exhaustion of the tests
 MAX_DEPTH = 200
 TESTS_DONE = b"vigor-tests-done\n"
+_U32, _DOUBLE, _COMPLEX = struct.Struct(">I"), struct.Struct(">d"), struct.Struct(">dd")
 
 
 class PlainDataError(Exception):
@@ -41,107 +43,132 @@ class CandidateGone(Exception):
 
 # ---------------------------------------------------------------- codec (exact builtin types only)
 
-def encode(value, allow_remote=False, depth=0):
-    """Plain data -> JSON-able tree; allow_remote (test side): a Remote becomes a reference by name."""
+_CONTAINER_TAGS = {list: b"l", tuple: b"t", set: b"s", frozenset: b"z"}
+_CONTAINER_TYPES = {tag: kind for kind, tag in _CONTAINER_TAGS.items()}
+
+
+def encode(value, allow_remote=False):
+    """Plain data -> bytes; allow_remote (test side): a Remote becomes a reference by name."""
+    out = []
+    _encode(value, allow_remote, 0, out)
+    return b"".join(out)
+
+
+def _encode(value, allow_remote, depth, out):
     if depth > MAX_DEPTH:
         raise PlainDataError(f"nested deeper than {MAX_DEPTH}")
     kind = type(value)
-    if value is None or kind is bool or kind is str:
-        return value
-    if kind is int:
-        return {"i": hex(value)}
-    if kind is float:
-        return {"f": value.hex()}
-    if kind is complex:
-        return {"c": [value.real.hex(), value.imag.hex()]}
-    if kind is bytes:
-        return {"b": value.hex()}
-    if kind is list:
-        return [encode(v, allow_remote, depth + 1) for v in value]
-    if kind in (tuple, set, frozenset):
-        tag = {tuple: "t", set: "s", frozenset: "z"}[kind]
-        return {tag: [encode(v, allow_remote, depth + 1) for v in value]}
-    if kind is dict:
-        return {"d": [[encode(k, allow_remote, depth + 1), encode(v, allow_remote, depth + 1)]
-                      for k, v in value.items()]}
-    if allow_remote and kind is Remote:
-        return {"r": value._remote_name}
-    raise PlainDataError(f"a {kind.__module__}.{kind.__qualname__} object is not plain data "
-                         "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
+    if value is None:
+        out.append(b"N")
+    elif kind is bool:
+        out.append(b"T" if value else b"F")
+    elif kind is int:
+        _chunk(out, b"i", format(value, "x").encode())
+    elif kind is float:
+        out += [b"f", _DOUBLE.pack(value)]
+    elif kind is complex:
+        out += [b"c", _COMPLEX.pack(value.real, value.imag)]
+    elif kind is str:
+        _chunk(out, b"u", value.encode("utf-8", "surrogatepass"))
+    elif kind is bytes:
+        _chunk(out, b"b", value)
+    elif kind in _CONTAINER_TAGS:
+        out += [_CONTAINER_TAGS[kind], _U32.pack(len(value))]
+        for item in value:
+            _encode(item, allow_remote, depth + 1, out)
+    elif kind is dict:
+        out += [b"d", _U32.pack(len(value))]
+        for key, item in value.items():
+            _encode(key, allow_remote, depth + 1, out)
+            _encode(item, allow_remote, depth + 1, out)
+    elif allow_remote and kind is Remote:
+        _chunk(out, b"r", value._remote_name.encode())
+    else:
+        raise PlainDataError(f"a {kind.__module__}.{kind.__qualname__} object is not plain data "
+                             "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
 
 
-def decode(tree, resolve=None, depth=0):
-    """JSON tree -> exact builtin values; resolve(name) turns {"r": name} into an object (candidate side)."""
-    if depth > MAX_DEPTH:
-        raise PlainDataError(f"nested deeper than {MAX_DEPTH}")
-    if tree is None or type(tree) is bool or type(tree) is str:
-        return tree
-    if type(tree) is list:
-        return [decode(v, resolve, depth + 1) for v in tree]
-    if type(tree) is not dict or len(tree) != 1:
-        raise PlainDataError(f"malformed value {str(tree)[:80]!r}")
-    (tag, payload), = tree.items()
-    try:
-        if tag == "i":
-            return int(_text(payload), 16)
-        if tag == "f":
-            return float.fromhex(_text(payload))
-        if tag == "c":
-            real, imag = _items(payload)
-            return complex(float.fromhex(_text(real)), float.fromhex(_text(imag)))
-        if tag == "b":
-            return bytes.fromhex(_text(payload))
-        if tag in ("t", "s", "z"):
-            items = [decode(v, resolve, depth + 1) for v in _items(payload)]
-            return {"t": tuple, "s": set, "z": frozenset}[tag](items)
-        if tag == "d":
-            pairs = [_items(pair) for pair in _items(payload)]
-            return {decode(k, resolve, depth + 1): decode(v, resolve, depth + 1) for k, v in pairs}
-        if tag == "r" and resolve is not None:
-            return resolve(_text(payload))
-    except (ValueError, TypeError) as err:  # bad hex, unhashable key, wrong arity
-        raise PlainDataError(f"malformed {tag!r} value: {err}") from None
-    raise PlainDataError(f"unknown value tag {tag!r}")
+def _chunk(out, tag, data):
+    out += [tag, _U32.pack(len(data)), data]
 
 
-def _text(payload):
-    if type(payload) is not str:
-        raise PlainDataError("malformed value: expected a string")
-    return payload
+def decode(data, resolve=None):
+    """bytes -> exact builtin values; resolve(name) turns a reference into an object (candidate side)."""
+    reader = _Reader(data, resolve)
+    value = reader.value(0)
+    if reader.at != len(data):
+        raise PlainDataError("malformed message: bytes after the value")
+    return value
 
 
-def _items(payload):
-    if type(payload) is not list:
-        raise PlainDataError("malformed value: expected a list")
-    return payload
+class _Reader:
+    def __init__(self, data, resolve):
+        self.data, self.at, self.resolve = data, 0, resolve
+
+    def take(self, size):
+        if size > len(self.data) - self.at:
+            raise PlainDataError("malformed message: truncated")
+        self.at += size
+        return self.data[self.at - size:self.at]
+
+    def count(self):
+        (n,) = _U32.unpack(self.take(4))
+        if n > len(self.data) - self.at:  # each item takes at least one byte
+            raise PlainDataError("malformed message: impossible length")
+        return n
+
+    def value(self, depth):
+        if depth > MAX_DEPTH:
+            raise PlainDataError(f"nested deeper than {MAX_DEPTH}")
+        tag = self.take(1)
+        try:
+            if tag in b"NTF":
+                return {b"N": None, b"T": True, b"F": False}[tag]
+            if tag == b"i":
+                return int(self.take(self.count()).decode("ascii"), 16)
+            if tag == b"f":
+                return _DOUBLE.unpack(self.take(8))[0]
+            if tag == b"c":
+                return complex(*_COMPLEX.unpack(self.take(16)))
+            if tag == b"u":
+                return self.take(self.count()).decode("utf-8", "surrogatepass")
+            if tag == b"b":
+                return bytes(self.take(self.count()))
+            if tag in _CONTAINER_TYPES:
+                n = self.count()
+                return _CONTAINER_TYPES[tag](self.value(depth + 1) for _ in range(n))
+            if tag == b"d":
+                n = self.count()
+                return dict((self.value(depth + 1), self.value(depth + 1)) for _ in range(n))
+            if tag == b"r" and self.resolve is not None:
+                return self.resolve(self.take(self.count()).decode("utf-8"))
+        except (ValueError, TypeError) as err:  # bad hex or UTF-8, unhashable key or element
+            raise PlainDataError(f"malformed {tag.decode('latin-1')!r} value: {err}") from None
+        raise PlainDataError(f"unknown value tag {tag!r}")
 
 
 # ---------------------------------------------------------------- framing
 
-def send(fd, message):
-    data = json.dumps(message).encode()
-    os.write(fd, struct.pack(">I", len(data)))
-    view = memoryview(data)
+def send(fd, message, allow_remote=False):
+    data = encode(message, allow_remote)
+    view = memoryview(_U32.pack(len(data)) + data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def receive(fd):
-    """The next message (a dict), or None at end of file."""
+def receive(fd, resolve=None):
+    """The next message (a dict with str keys), or None at end of file."""
     head = _read_exactly(fd, 4)
     if head is None:
         return None
-    (size,) = struct.unpack(">I", head)
+    (size,) = _U32.unpack(head)
     if size > MAX_MESSAGE:
         raise PlainDataError(f"a message of {size} bytes is over the {MAX_MESSAGE}-byte limit")
     body = _read_exactly(fd, size)
     if body is None:
         return None
-    try:
-        message = json.loads(body)
-    except (ValueError, RecursionError) as err:
-        raise PlainDataError(f"malformed message: {err}") from None
-    if type(message) is not dict:
+    message = decode(body, resolve)
+    if type(message) is not dict or not all(type(k) is str for k in message):
         raise PlainDataError("malformed message")
     return message
 
@@ -166,6 +193,8 @@ def serve_candidate(source, setup_source, channel_fd):
         if setup_source:
             exec(compile(setup_source, "test_setup.py", "exec"), namespace)
     except BaseException as err:
+        import traceback
+
         traceback.print_exc()
         send(channel_fd, {"load_error": _one_line(err)})
         sys.stdout.flush()
@@ -177,21 +206,22 @@ def serve_candidate(source, setup_source, channel_fd):
             raise CandidateError(f"the solution defines no {name!r}")
         return namespace[name]
 
-    while (request := receive(channel_fd)) is not None:
+    while True:
         try:
+            request = receive(channel_fd, resolve)
+            if request is None:
+                break
             if "fetch" in request:
-                send(channel_fd, {"value": encode(resolve(request["fetch"]))})
+                send(channel_fd, {"value": resolve(request["fetch"])})
                 continue
-            function = resolve(request["call"])
-            args = decode(request["args"], resolve)
-            kwargs = {k: decode(v, resolve) for k, v in request["kwargs"].items()}
+            function, args, kwargs = resolve(request["call"]), request["args"], request["kwargs"]
             try:
                 value = function(*args, **kwargs)
             except Exception as err:  # the tests decide whether that was expected
                 send(channel_fd, {"raised": [type(err).__name__, str(err)[:2000]]})
                 continue
-            send(channel_fd, {"value": encode(_as_plain(value)), "args_after": [_encode_or_none(a) for a in args],
-                              "kwargs_after": {k: _encode_or_none(v) for k, v in kwargs.items()}})
+            send(channel_fd, {"value": _as_plain(value), "args_after": [_plain_or_none(a) for a in args],
+                              "kwargs_after": {k: _plain_or_none(v) for k, v in kwargs.items()}})
         except (PlainDataError, CandidateError, RecursionError) as err:
             send(channel_fd, {"refused": f"{type(err).__name__}: {err}"})
         sys.stdout.flush()
@@ -207,11 +237,12 @@ def _as_plain(value):
     return value
 
 
-def _encode_or_none(value):
+def _plain_or_none(value):
     try:
-        return encode(value)
+        encode(value)
     except (PlainDataError, RecursionError):
         return None
+    return value
 
 
 def _one_line(err):
@@ -234,25 +265,28 @@ class Remote:
         return f"<candidate {self._remote_name}>"
 
     def __call__(self, *args, **kwargs):
-        request = {"call": self._remote_name, "args": [encode(a, True) for a in args],
-                   "kwargs": {k: encode(v, True) for k, v in kwargs.items()}}
-        reply = _exchange(request, f"{self._remote_name}()")
+        reply = _exchange({"call": self._remote_name, "args": list(args), "kwargs": kwargs}, f"{self._remote_name}()")
         if "raised" in reply:
-            raise _rebuilt_exception(*reply["raised"])
-        for before, after in zip(args, reply.get("args_after") or []):
-            _copy_mutation(before, after)
-        for key, after in (reply.get("kwargs_after") or {}).items():
-            _copy_mutation(kwargs.get(key), after)
-        return decode(reply["value"])
+            raised = reply["raised"]
+            if type(raised) is not list or len(raised) != 2 or not all(type(x) is str for x in raised):
+                raise PlainDataError(f"{self._remote_name}(): malformed reply")
+            raise _rebuilt_exception(*raised)
+        after = reply.get("args_after")
+        for before, value in zip(args, after if type(after) is list else []):
+            _copy_mutation(before, value)
+        after = reply.get("kwargs_after")
+        for key, value in (after if type(after) is dict else {}).items():
+            _copy_mutation(kwargs.get(key), value)
+        return reply["value"]
 
 
 def fetch(name):
     """The value of the candidate's global `name`, as exact builtin plain data."""
-    return decode(_exchange({"fetch": name}, name)["value"])
+    return _exchange({"fetch": name}, name)["value"]
 
 
 def _exchange(request, what):
-    send(Remote.channel_fd, request)
+    send(Remote.channel_fd, request, allow_remote=True)
     reply = receive(Remote.channel_fd)
     if reply is None:
         raise CandidateGone(f"the candidate process ended before answering {what}")
@@ -263,12 +297,9 @@ def _exchange(request, what):
     return reply
 
 
-def _copy_mutation(before, after_tree):
+def _copy_mutation(before, after):
     """A candidate that mutates its list/dict/set argument mutates the tests' copy the same way."""
-    if after_tree is None or type(before) not in (list, dict, set):
-        return
-    after = decode(after_tree)
-    if type(after) is type(before) and after != before:
+    if type(before) in (list, dict, set) and type(after) is type(before) and after != before:
         if type(before) is list:
             before[:] = after
         else:
@@ -304,6 +335,8 @@ def run_tests(source, remote_names, fetched_names, modules, channel_fd, verdict_
             namespace[name] = __import__(name)
         exec(compile(source, "tests.py", "exec"), namespace)
     except BaseException:
+        import traceback
+
         sys.stdout.flush()
         traceback.print_exc()
         sys.stderr.flush()

@@ -19,7 +19,7 @@ since their numbers differ from the table below.
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 
 # Syscall numbers per architecture: (audit arch, {name: number}).
@@ -77,7 +77,7 @@ class _SockFprog(ctypes.Structure):
 
 def install() -> None:
     """Set no_new_privs and install the filter on this process (inherited by children); OSError if impossible."""
-    program = build_filter(platform.machine())
+    program = build_filter(os.uname().machine)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
     code = b"".join(program)

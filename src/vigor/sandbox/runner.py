@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import json
+import ast
 import math
 import os
 import secrets
@@ -204,7 +204,7 @@ def _run_isolated(source: str, settings: SandboxLimits, *, program_fds=(), start
         namespaces = ["--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child"]
         if not as_root:
             namespaces.append("--map-root-user")
-        argv = [shutil.which("unshare"), *namespaces, sys.executable, "-I", "-S", "-B", LAUNCHER, json.dumps(config)]
+        argv = [shutil.which("unshare"), *namespaces, sys.executable, "-I", "-S", "-B", LAUNCHER, repr(config)]
         run = _execute(argv, settings, pass_fds=(status_write, *program_fds), started=started)
         os.close(status_write)  # the launcher has exited: its report is in the pipe, read to EOF
         status_write = None
@@ -231,10 +231,10 @@ def _isolated_result(report: dict, run: dict, settings: SandboxLimits) -> Sandbo
 
 
 def _parse_report(text: str) -> dict:
-    """The launcher's one JSON line; {} when it died before writing it (killed on timeout)."""
+    """The launcher's one dict literal; {} when it died before writing it (killed on timeout)."""
     try:
-        report = json.loads(text)
-    except ValueError:
+        report = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return {}
     return report if isinstance(report, dict) else {}
 
