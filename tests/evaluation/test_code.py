@@ -141,3 +141,23 @@ def test_the_accuracy_reward_uses_the_same_proxy_grader():
                               golds=golds)
     raw = make_reward("accuracy").score(rollouts)
     assert raw.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0] and not any(math.isnan(x) for x in raw.tolist())
+
+
+def test_value_checks_for_cruxeval_style_predictions():
+    from vigor.evaluation.code import PREDICTED, build_value_job, grade_jobs
+
+    f = "def f(text, n):\n    return [text * i for i in range(n)]\n"
+    output_check = f"assert f('ab', 3) == {PREDICTED}"  # output prediction: the model predicts f('ab', 3)
+    input_check = f"assert f(*{PREDICTED}) == ['', 'ab', 'abab']"  # input prediction: the model predicts args
+    predictions = [
+        (output_check, "['', 'ab', 'abab']", True),
+        (output_check, "['', 'ab']", False),
+        (input_check, "'ab', 3", True),
+        (input_check, "'ab', 2", False),
+        (output_check, "type('Y', (), {'__eq__': lambda s, o: True})()", False),  # always-equal object
+        (output_check, "__import__('os')._exit(0)", False),
+        (input_check, "'ab', __import__('os').kill(__import__('os').getpid(), 9)", False),
+    ]
+    results = grade_jobs([build_value_job(f, expression, check) for check, expression, _ in predictions])
+    assert [r.passed for r in results] == [ok for _, _, ok in predictions], [r.reason for r in results]
+    assert "not plain data" in results[4].reason and results[6].reason == "candidate: killed by signal SIGKILL"

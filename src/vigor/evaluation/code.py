@@ -35,12 +35,15 @@ def extract_code(completion: str) -> str:
 @dataclass(frozen=True)
 class CodeJob:
     """What runs where: candidate_source (+ setup_source) in the candidate sandbox, test_source in the
-    test sandbox with remote_names ({test name: solution name}; None = the tests' free names)."""
+    test sandbox with remote_names ({test name: solution name}; None = the tests' free names).
+    Build one with build_job (HumanEval, MBPP) or build_value_job (CRUXEval-style value checks)
+    and grade it with grade_jobs."""
     candidate_source: str
     test_source: str
     setup_source: str = ""
     remote_names: dict | None = field(default=None)
     builtin_overrides: tuple = ()  # builtin names the tests take from the solution (see free_names)
+    fetched_names: dict = field(default_factory=dict)  # {test name: solution name}: values fetched once
 
 
 def build_job(record: PromptRecord, completion: str) -> CodeJob:
@@ -65,6 +68,18 @@ def _top_level_names(reference_code: str) -> tuple:
     return tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
 
 
+PREDICTED = "__vigor_predicted__"  # the name a value check sees the model's value under
+
+
+def build_value_job(trusted_code: str, model_expression: str, check: str) -> CodeJob:
+    """A check of a model-written *value* (CRUXEval: `f(x) == predicted output`, or `f(*predicted input)
+    == y`): the expression is evaluated in the candidate sandbox and fetched as plain data; the
+    benchmark's code and `check`, which reads it as PREDICTED, run in the test sandbox. The
+    expression is parenthesised: "'ab', 3" is the tuple of two arguments."""
+    candidate = f"{PREDICTED} = (\n{model_expression}\n)\n"
+    return CodeJob(candidate, f"{trusted_code}\n\n{check}\n", remote_names={}, fetched_names={PREDICTED: PREDICTED})
+
+
 def _imports(prompt: str) -> str:
     lines = [ln for ln in prompt.splitlines() if re.match(r"(import|from)\s", ln)]
     return "\n".join(lines) + "\n\n" if lines else ""
@@ -77,7 +92,8 @@ def grade_jobs(jobs: list[CodeJob], *, timeout_s: float = 10.0, memory_mb: int =
 
     def run(job: CodeJob):
         return run_tests_with_proxy(job.candidate_source, job.test_source, remote_names=job.remote_names,
-                                    setup_source=job.setup_source, builtin_overrides=job.builtin_overrides,
+                                    fetched_names=job.fetched_names, setup_source=job.setup_source,
+                                    builtin_overrides=job.builtin_overrides,
                                     timeout_s=timeout_s, memory_mb=memory_mb,
                                     allow_weak=allow_weak)
 
