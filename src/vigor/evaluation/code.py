@@ -53,7 +53,8 @@ def build_job(record: PromptRecord, completion: str) -> CodeJob:
         head = _imports(record.prompt) if redefines else record.prompt
         # Some tests call the entry point by name (HumanEval/33 compares with sort_third(...)):
         # after the prompt's stub, that name is the proxy too.
-        tests = f"{record.prompt}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\ncheck({CANDIDATE})\n"
+        tests = (f"{_runnable_prompt(record.prompt)}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\n"
+                 f"check({CANDIDATE})\n")
         return CodeJob(f"{head}{code}\n", tests, remote_names={CANDIDATE: record.entry_point})
     return CodeJob(code, record.tests, setup_source=record.meta.get("test_setup_code", "") or "",
                    builtin_overrides=_top_level_names(record.meta.get("reference_code", "") or ""))
@@ -78,6 +79,18 @@ def build_value_job(trusted_code: str, model_expression: str, check: str) -> Cod
     expression is parenthesised: "'ab', 3" is the tuple of two arguments."""
     candidate = f"{PREDICTED} = (\n{model_expression}\n)\n"
     return CodeJob(candidate, f"{trusted_code}\n\n{check}\n", remote_names={}, fetched_names={PREDICTED: PREDICTED})
+
+
+def _runnable_prompt(prompt: str) -> str:
+    """The prompt as the test sandbox runs it (for its imports and helpers): HumanEval prompts end in a
+    docstring, which is a body; a bare `def f(x):` stub gets `pass`; anything else, its imports only."""
+    for candidate in (prompt, prompt.rstrip() + "\n    pass\n"):
+        try:
+            ast.parse(candidate)
+            return candidate
+        except SyntaxError:
+            pass
+    return _imports(prompt)
 
 
 def _imports(prompt: str) -> str:
