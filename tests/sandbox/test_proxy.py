@@ -211,6 +211,10 @@ def test_stateful_exceptions_keywords_references_and_fetched_values():
     result = run_tests_with_proxy(solution, tests, setup_source=setup, fetched_names={"answer": "predicted"},
                                   remote_names={n: n for n in ("push", "depth", "tree", "check_positive")})
     assert result.passed, (result.reason, result.tests.stderr[-2000:])
+    # A function named like a module is the solution's; a module used as module.attr is imported.
+    modules = run_tests_with_proxy("def random(n):\n    return n + 1\n",
+                                   "assert random(1) == 2 and math.isclose(math.pi, 3.14159, rel_tol=1e-5)\n")
+    assert modules.passed, modules.reason
     missing = run_tests_with_proxy("x = 1\n", "assert f(1) == 1\n")
     assert missing.reason == "PlainDataError: f(): CandidateError: the solution defines no 'f'"
     broken = run_tests_with_proxy("def f(:\n", "assert f(1) == 1\n")
@@ -234,3 +238,18 @@ def test_weak_mode_keeps_the_two_processes_apart(monkeypatch):
         rigged = run_tests_with_proxy(HOSTILE["__eq__ always True"], TESTS, allow_weak=True)
     assert ok.passed and not ok.tests.isolated
     assert not rigged.passed and "not plain data" in rigged.reason
+
+
+def test_a_machine_without_seccomp_is_reported(monkeypatch, capsys):
+    import vigor.sandbox.runner as runner
+    from vigor.cli import main
+    from vigor.sandbox import isolation_gaps, run_python
+
+    monkeypatch.setattr(runner, "_probe_isolation", lambda: (None, "OSError: no seccomp table for the mips"))
+    assert isolation_gaps() == ["no seccomp filter (OSError: no seccomp table for the mips): the program may mount, "
+                                "create namespaces, kernel keys (which outlive it) and memfds (which RLIMIT_AS does "
+                                "not count)"]
+    assert main(["sandbox", "check"]) == 0
+    assert "; no seccomp filter)\nsandbox: note: no seccomp filter (OSError" in capsys.readouterr().out
+    with pytest.warns(RuntimeWarning, match="no seccomp filter"):
+        assert run_python("print(1)").passed

@@ -64,6 +64,14 @@ def free_names(test_source: str, builtin_overrides=()) -> list[str]:
     return sorted(read - bound - (set(dir(builtins)) - set(builtin_overrides)))
 
 
+def _module_like(test_source: str, names) -> list[str]:
+    """Free names that are standard-library modules and that the tests only use as `name.attribute`
+    (`math.isclose(...)` without `import math`); a called `random(...)` is the solution's."""
+    called = {node.func.id for node in ast.walk(ast.parse(test_source))
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    return [n for n in names if n in sys.stdlib_module_names and n not in called]
+
+
 def run_tests_with_proxy(candidate_source: str, test_source: str, *, remote_names: Mapping[str, str] | None = None,
                          fetched_names: Mapping[str, str] | None = None, setup_source: str = "",
                          builtin_overrides=(),
@@ -86,7 +94,7 @@ def run_tests_with_proxy(candidate_source: str, test_source: str, *, remote_name
     modules: list[str] = []
     if remote_names is None:
         names = free_names(test_source, builtin_overrides)
-        modules = [n for n in names if n in sys.stdlib_module_names]
+        modules = [n for n in _module_like(test_source, names) if n not in builtin_overrides]
         remote_names = {n: n for n in names if n not in modules}
     isolated = runner._require_isolation(allow_weak)
     return _run_pair(candidate_source, setup_source, test_source, dict(remote_names), dict(fetched_names or {}),
