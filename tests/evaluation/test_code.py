@@ -107,15 +107,32 @@ def test_hostile_predictions_through_vigor_eval(tmp_path):
 
     from vigor.cli import main
 
-    he = load_records("humaneval", limit=3)
-    completions = [ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, "    print('x' * 120_000)\n" + he[2].meta["canonical_solution"]]
+    he = load_records("humaneval", limit=10)
+    limit_attacks = {  # each would return the right answer if the attack worked
+        "memfd beyond memory_mb": "    import os\n    fd = os.memfd_create('hoard')\n"
+                                  "    for _ in range(40):\n        os.write(fd, b'x' * (16 << 20))\n",
+        "nested namespace tmpfs": "    import ctypes, os\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+                                  "    if libc.unshare(0x10000000 | 0x00020000):\n"
+                                  "        raise OSError(ctypes.get_errno(), 'unshare refused')\n",
+        "add_key": "    import ctypes, os\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+                   "    if libc.syscall(248, b'user', b'vigor-probe', b'x', 1, -4) < 0:\n"
+                   "        raise OSError(ctypes.get_errno(), 'add_key refused')\n",
+    }
+    completions = [ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, OWN_SOURCE_BODY, EXCEPTHOOK_BODY, ATEXIT_BODY]
+    completions += [attack + he[5 + i].meta["canonical_solution"] for i, attack in enumerate(limit_attacks.values())]
+    completions.append("    return 1\nimport sys\nsys.stderr.write('e' * 300_000)\nraise KeyError('the cause')\n")
+    completions.append("    print('x' * 120_000)\n" + he[9].meta["canonical_solution"])
+    he = load_records("humaneval", limit=len(completions))
     preds = tmp_path / "preds.jsonl"
     preds.write_text("".join(json.dumps({"id": r.id, "completion": c}) + "\n" for r, c in zip(he, completions)))
-    assert main(["eval", "--benchmark", "humaneval", "--predictions", str(preds), "--limit", "3",
+    assert main(["eval", "--benchmark", "humaneval", "--predictions", str(preds), "--limit", str(len(he)),
                  "--output-dir", str(tmp_path / "out")]) == 0
     samples = [json.loads(line) for line in (tmp_path / "out" / "humaneval.samples.jsonl").read_text().splitlines()]
-    assert [s["correct"] for s in samples] == [False, False, True], [s["reason"] for s in samples]
-    assert "not plain data" in samples[0]["reason"] and "before the tests finished" in samples[1]["reason"]
+    reasons = [s["reason"] for s in samples]
+    assert [s["correct"] for s in samples] == [False] * (len(he) - 1) + [True], reasons
+    assert "not plain data" in reasons[0] and "before the tests finished" in reasons[1]
+    assert all(r.startswith("failed: PermissionError: [Errno 1]") for r in reasons[5:8]), reasons[5:8]  # EPERM
+    assert reasons[8] == "failed: CandidateError: the solution did not load: KeyError: 'the cause'"
     mbpp = load_records("mbpp", limit=2)
     preds.write_text("".join(json.dumps({"id": r.id, "completion": mbpp_hostile(r, ALWAYS_EQUAL_BODY)}) + "\n"
                              for r in mbpp))
