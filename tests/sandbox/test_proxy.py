@@ -215,6 +215,8 @@ def test_stateful_exceptions_keywords_references_and_fetched_values():
     modules = run_tests_with_proxy("def random(n):\n    return n + 1\n",
                                    "assert random(1) == 2 and math.isclose(math.pi, 3.14159, rel_tol=1e-5)\n")
     assert modules.passed, modules.reason
+    bad_tests = run_tests_with_proxy(DOUBLE, "assert double(1) ==\n")
+    assert (bad_tests.status, bad_tests.reason) == ("error", "the tests do not parse: invalid syntax (<unknown>, line 1)")
     missing = run_tests_with_proxy("x = 1\n", "assert f(1) == 1\n")
     assert missing.reason == "PlainDataError: f(): CandidateError: the solution defines no 'f'"
     broken = run_tests_with_proxy("def f(:\n", "assert f(1) == 1\n")

@@ -93,7 +93,11 @@ def run_tests_with_proxy(candidate_source: str, test_source: str, *, remote_name
     settings = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb, **limits)
     modules: list[str] = []
     if remote_names is None:
-        names = free_names(test_source, builtin_overrides)
+        try:
+            names = free_names(test_source, builtin_overrides)
+        except SyntaxError as err:  # a bad row of a user's data set: this sample is an error, the rest go on
+            unrun = SandboxResult(False, "error", "not run", None, "", "", 0.0, True)
+            return ProxyResult(False, "error", f"the tests do not parse: {err}", unrun, unrun, 0.0)
         modules = [n for n in _module_like(test_source, names) if n not in builtin_overrides]
         remote_names = {n: n for n in names if n not in modules}
     isolated = runner._require_isolation(allow_weak)
