@@ -215,3 +215,51 @@ def test_after_an_output_flood_the_reason_is_still_the_cause():
     for (name, (_, status, reason)), result in zip(cases.items(), results):
         assert (result.status, result.reason) == (status, reason), name
         assert result.stderr.endswith("more bytes cut]") or status == "timeout", name
+
+
+def run_bpf(program: list[bytes], nr: int, arch: int, arg0: int) -> int:
+    """Reference: a direct interpreter of the classic-BPF subset the filter uses, on seccomp_data."""
+    import struct
+
+    data = struct.pack("<iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = struct.unpack("HBBI", program[pc])
+        if code == 0x20:  # ld [k]
+            acc = struct.unpack_from("<I", data, k)[0]
+            pc += 1
+        elif code in (0x15, 0x35, 0x45):  # jeq, jge, jset
+            taken = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+            pc += 1 + (jt if taken else jf)
+        elif code == 0x06:  # ret
+            return k
+        else:
+            raise AssertionError(f"unexpected opcode {code:#x}")
+
+
+def test_the_seccomp_program_matches_its_policy_on_random_calls():
+    import random
+
+    from vigor.sandbox import _seccomp
+
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    for machine, (arch, numbers) in _seccomp.ARCHITECTURES.items():
+        program = _seccomp.build_filter(machine)
+        denied = {numbers[name] for name in _seccomp.DENIED}
+        calls = list(numbers.values()) + [rng.randrange(0, 600) for _ in range(300)]
+        for nr in calls:
+            arg0 = rng.choice([17, 0x10000000 | 17, 0x00020000, 0x40000000 | 17, rng.getrandbits(64)])
+            if nr in denied:
+                expected = eperm
+            elif nr == numbers["clone3"]:
+                expected = enosys
+            elif nr == numbers["clone"]:
+                expected = eperm if arg0 & 0xFFFFFFFF & _seccomp.CLONE_NEW_FLAGS else allow
+            else:
+                expected = allow
+            assert run_bpf(program, nr, arch, arg0) == expected, (seed, machine, nr, hex(arg0))
+        assert run_bpf(program, 1, 0x40000003, 0) == eperm  # a foreign ABI (i386 int 0x80)
+        if machine == "x86_64":
+            assert run_bpf(program, 0x40000000 | 1, arch, 0) == eperm  # x32
