@@ -168,7 +168,7 @@ def test_hostile_candidates_fail_with_a_reason_and_honest_ones_pass():
     for name in honest:
         assert results[name].passed, (name, results[name].reason)
     expected = {
-        "__eq__ always True": "PlainDataError: double(): PlainDataError: a __main__.Yes object is not plain data",
+        "__eq__ always True": "PlainDataError: double(): a __main__.Yes object is not plain data",
         "int subclass": "a __main__.Int object is not plain data",
         "frame walk, print every constant, os._exit(0)": "the candidate exited (code 0) before the tests finished",
         "print its own source and exit 0": "the candidate exited (code 0) before the tests finished",

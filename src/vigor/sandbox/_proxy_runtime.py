@@ -222,7 +222,9 @@ def serve_candidate(source, setup_source, channel_fd):
                 continue
             send(channel_fd, {"value": _as_plain(value), "args_after": [_plain_or_none(a) for a in args],
                               "kwargs_after": {k: _plain_or_none(v) for k, v in kwargs.items()}})
-        except (PlainDataError, CandidateError, RecursionError) as err:
+        except PlainDataError as err:
+            send(channel_fd, {"refused": str(err)})
+        except (CandidateError, RecursionError) as err:
             send(channel_fd, {"refused": f"{type(err).__name__}: {err}"})
         sys.stdout.flush()
 

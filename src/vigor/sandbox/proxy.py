@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import os
 import signal
 import socket
@@ -154,6 +155,8 @@ def _run_pair(candidate_source, setup_source, test_source, remote_names, fetched
             close_host_copies(which)
         os.close(verdict_read)
     candidate = outcome["candidate"]
+    if stopped:  # killed by us, not by a limit: say so instead of "sandbox exited early"
+        candidate = dataclasses.replace(candidate, status="failed", reason="stopped once the tests had ended")
     status, reason = _judge(tests, candidate, verdict == TESTS_DONE, stopped)
     return ProxyResult(status == "passed", status, reason, tests, candidate, time.monotonic() - start)
 
