@@ -145,12 +145,13 @@ def test_hostile_predictions_through_vigor_eval(tmp_path):
 def test_the_accuracy_reward_uses_the_same_proxy_grader():
     import math
 
+    from vigor.data.gold import Gold
     from vigor.rewards import build_rollouts, make_reward
 
     he = load_records("humaneval", limit=1)[0]
-    gold = {"tests": he.tests, "entry_point": he.entry_point, "problem": he.prompt}
+    gold = Gold.from_record(he)
     mbpp = {r.id: r for r in load_records("mbpp")}["367"]  # setup code builds trees with the solution's class
-    mbpp_gold = {"tests": mbpp.tests, "test_setup_code": mbpp.meta["test_setup_code"]}
+    mbpp_gold = Gold.from_record(mbpp)
     texts = [he.meta["canonical_solution"], ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, mbpp.meta["reference_code"],
              mbpp_hostile(mbpp, ALWAYS_EQUAL_BODY)]
     golds = [gold] * 3 + [mbpp_gold] * 2
