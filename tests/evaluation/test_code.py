@@ -75,15 +75,16 @@ ATEXIT_BODY = "    import atexit, sys\n    atexit.register(lambda: print(open(sy
 
 
 def mbpp_hostile(record, body: str) -> str:
-    """The same attack as a whole MBPP solution: the tested function with that body."""
+    """The same attack as a whole MBPP solution: every function the tests call, with that body."""
     defined = re.findall(r"^def\s+(\w+)", record.meta["reference_code"], re.MULTILINE)
-    name = next(n for n in defined if re.search(rf"\b{n}\(", record.tests))
-    return f"def {name}(*args, **kwargs):\n{body}"
+    called = [n for n in defined if re.search(rf"\b{n}\(", record.tests)]
+    assert called, record.id
+    return "".join(f"def {name}(*args, **kwargs):\n{body}" for name in called)
 
 
 def test_hostile_completions_fail_on_humaneval_and_mbpp_and_a_chatty_correct_one_passes():
     he = random.Random().sample(load_records("humaneval"), 2)
-    mbpp = random.Random().sample(load_records("mbpp"), 2)
+    mbpp = random.Random().sample([r for r in load_records("mbpp") if not r.meta.get("test_setup_code")], 2)
     bodies = [ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, OWN_SOURCE_BODY, EXCEPTHOOK_BODY, ATEXIT_BODY]
     records, completions = [], []
     for body in bodies:
