@@ -9,9 +9,10 @@ Added to the harness: code fences and backticks around the answer are dropped.
 Validity (as the harness): an input prediction must call f; an output prediction must not contain `f(<input>)`.
 Stricter than the harness, against one hack: the prediction must parse as ONE expression (and, for inputs, be a
 call of f), so `6 or True` cannot make the assertion hold. Parsing is `ast.parse`: nothing of it runs here.
-Execution (vigor.evaluation.code.run_cruxeval_many, in the sandbox):
-  cruxeval-o:  assert (f(<input>)) == (<predicted output>)
-  cruxeval-i:  assert (<predicted call f(...)>) == (<output>)
+Execution (vigor.evaluation.code.run_cruxeval_many): the model-written side is evaluated in a candidate sandbox and
+only its plain-data value reaches the test sandbox, which checks
+  cruxeval-o:  f(<input>) == <predicted output>
+  cruxeval-i:  <value of the predicted call f(...)> == <output>
 """
 
 from __future__ import annotations

@@ -119,8 +119,9 @@ def markdown_table(summary: dict) -> str:
         lines.append(f"| {name} | {s['n']} | {s['samples']} | {100 * s['accuracy']:.2f} | " + " | ".join(cells) + " |")
     for name, s in summary.items():
         if "prompt_strict" in s:
-            lines.append(f"\n{name}: prompt-level strict {100 * s['prompt_strict']:.2f}, loose "
-                         f"{100 * s['prompt_loose']:.2f}; instruction-level strict {100 * s['instruction_strict']:.2f}, "
+            lines.append(f"\n{name}: prompt-level strict {100 * s['prompt_strict']:.2f}, "
+                         f"loose {100 * s['prompt_loose']:.2f}; "
+                         f"instruction-level strict {100 * s['instruction_strict']:.2f}, "
                          f"loose {100 * s['instruction_loose']:.2f}")
     return "\n".join(lines) + "\n"
 

@@ -82,7 +82,8 @@ def registry() -> dict:
         import langdetect
         from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
     except ImportError as err:
-        raise UsageError(f"ifeval needs the if-verifiable package (Python >= 3.11; a vigor dependency): {err}") from None
+        raise UsageError("ifeval needs the if-verifiable package (Python >= 3.11; a vigor dependency): "
+                         f"{err}") from None
     langdetect.DetectorFactory.seed = 0
     return INSTRUCTION_DICT
 
