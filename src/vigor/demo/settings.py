@@ -1,10 +1,10 @@
 """`DemoSettings` and its presets: how big a `vigor demo` run is.
 
-Measured on 2 CPU cores (shared with other work) with the default SmolLM2-135M-Instruct, one GRPO
-step of G = 8 completions x 160 tokens took ~60 s: sampling ~27 s, the VIGOR gradient norms ~15 s,
-the policy forward + backward ~16 s. Greedy evaluation of 48 problems x 256 tokens took ~4 min.
-With 128 training tokens a step took ~55 s and evaluating 40 problems ~3 min, so the default
-preset (12 steps, 32 problems) takes ~11 + 2 x 2.5 + 1 = ~17 minutes.
+Measured 2026-11-26 (docs/benchmarks.md), default preset, float32, torch kernels limited to AVX2, on 2
+cores shared with ~12 other busy processes: 38.6 min wall, of which the demo got ~26 % of the cores
+(10.2 min of CPU time in all). A training step (G = 8 x 96 tokens) cost ~32 CPU-seconds (~120 s wall
+under that load); a greedy evaluation of 40 problems x 128 tokens ~1 CPU-minute. On an idle 2-core
+machine the default preset should need 5-11 minutes (CPU time / 2 to CPU time; not measured idle).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class DemoSettings:
                                       # that is one step at learning rate 0, so the demo skips it
     temperature: float = 0.9          # sampling temperature during training
     eval_batch_size: int = 16
-    step_budget_s: float = 60.0       # expected seconds per training step on 2 CPU cores (AVX2); the demo
-                                      # warns when a step takes over 3x this
+    step_budget_s: float = 40.0       # expected wall seconds per training step on 2 idle AVX2 cores (~32
+                                      # CPU-seconds measured); the demo warns when a step takes over 3x this
     model: str | None = None          # None = the embedded SmolLM2-135M-Instruct
     seed: int = 0
 
@@ -71,7 +71,7 @@ PRESETS: dict[str, dict] = {
     # a first look in ~5 minutes
     "quick": dict(steps=6, num_generations=4, train_size=32, eval_size=16, max_new_tokens=96,
                   eval_max_new_tokens=192, step_budget_s=30),
-    # the README's demo: at most 20 minutes on 2 CPU cores (measured 15.1 min with set-up, 2026-11-26)
+    # the README's demo: at most 20 minutes on 2 CPU cores without native bf16 (see the docstring)
     "default": dict(),
     # a longer, larger run (hours on a CPU; minutes on a GPU)
     "long": dict(steps=200, num_generations=8, prompts_per_step=2, train_size=59, eval_size=62,
