@@ -100,7 +100,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[3/{stages}] training {settings.steps} steps with reward '{settings.reward}', "
         f"G={settings.num_generations}, {'LoRA' if settings.lora else 'all weights'}")
     tick = time.time()
-    train_model(settings, config, model_path, out, log=log)
+    train_model(settings, model_path, train_path, out, config=config, log=log)
     timings["train"] = time.time() - tick
 
     log(f"[4/{stages}] evaluating the trained model on the same {settings.eval_size} problems")
@@ -141,10 +141,12 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
         gradient_checkpointing=False)  # TRL turns it on; a 135 M model fits easily, recomputing costs time
 
 
-def train_model(settings: DemoSettings, config, model_path: str, out: pathlib.Path, *, log=print) -> None:
+def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, config=None,
+                log=print) -> None:
     from vigor.demo.pace import StepTimeWatch
     from vigor.training import train
 
+    config = config or training_config(settings, model_path, train_path, out)
     watch = StepTimeWatch(settings.step_budget_s, bf16_on_cpu=config.bf16 and config.device.type == "cpu", log=log)
     train(config, callbacks=[watch])
     model_dir = out / "model"
