@@ -41,7 +41,7 @@ def plot_curves(metrics: list[dict], reward_name: str, out_dir) -> list[str]:
     import matplotlib.ticker  # noqa: F401  (MaxNLocator)
 
     curves = {"reward.png": (f"Raw reward '{reward_name}' (mean over the step's completions)", "reward",
-                             [(f"rewards/{reward_name}/raw_mean", reward_name)]), **CURVES}
+                             [(f"rewards/{reward_name}/mean", reward_name)]), **CURVES}
     written = []
     for filename, (title, ylabel, keys) in curves.items():
         lines = [(label, *series(metrics, key)) for key, label in keys]
@@ -80,10 +80,12 @@ def reward_columns(reward_dump: list[dict]) -> tuple[dict[str, np.ndarray], np.n
 def gradnorm_and_correctness(reward_dump: list[dict]) -> dict[str, np.ndarray] | None:
     """Per sampled completion over the run: corrected VIGOR norm ||g|| sqrt(T) (minus its raw reward),
     the uncorrected ||g||, and correctness (None unless both 'vigor' and 'accuracy' were computed)."""
+    from vigor.rewards import length_uncorrected
+
     found = reward_columns(reward_dump)
     if found is None or "vigor" not in found[0] or "accuracy" not in found[0]:
         return None
     columns, lengths = found
     corrected = -columns["vigor"]
-    return {"corrected": corrected, "raw": corrected / np.sqrt(np.maximum(lengths, 1)),
+    return {"corrected": corrected, "raw": length_uncorrected(corrected, lengths),
             "correct": np.nan_to_num(columns["accuracy"], nan=0.0) > 0.5}

@@ -46,7 +46,7 @@ def premise_statistics(reward_dump: list[dict], group_size: int, *, resamples: i
     """Per intrinsic reward computed during training (and VIGOR without its sqrt(T) correction), the
     `signal_summary` of its raw reward against the accuracy monitor's verdict over the training groups.
     None unless the accuracy monitor ran."""
-    from vigor.rewards import REWARDS
+    from vigor.rewards import REWARDS, length_uncorrected
 
     found = reward_columns(reward_dump)
     if found is None or "accuracy" not in found[0]:
@@ -58,7 +58,7 @@ def premise_statistics(reward_dump: list[dict], group_size: int, *, resamples: i
         if name in REWARDS and REWARDS[name].needs != "text":  # model-based: vigor, self_certainty, ...
             scores[name] = values
             if name == "vigor":  # -||g|| sqrt(T) -> -||g||: does the length correction matter?
-                scores["vigor_uncorrected"] = values / np.sqrt(np.maximum(lengths, 1))
+                scores["vigor_uncorrected"] = length_uncorrected(values, lengths)
     return {name: signal_summary(values.reshape(-1, group_size), correct, resamples=resamples)
             for name, values in scores.items()}
 
@@ -78,7 +78,7 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
         plots.append("gradnorm_vs_correct.png")
     premise = premise_statistics(reward_dump, settings.num_generations)
     curves = {}
-    for key in ("gold_accuracy", "entropy", "completions/mean_length", f"rewards/{reward_name}/raw_mean",
+    for key in ("gold_accuracy", "entropy", "completions/mean_length", f"rewards/{reward_name}/mean",
                 "rewards/vigor/grad_norm_corrected_mean"):
         pair = early_late(series(metrics, key)[1])
         if pair is not None:
