@@ -1,10 +1,9 @@
 """`DemoSettings` and its presets: how big a `vigor demo` run is.
 
 Measured 2026-11-26 (docs/benchmarks.md), default preset, float32, torch kernels limited to AVX2, on 2
-cores shared with ~12 other busy processes: 38.6 min wall, of which the demo got ~26 % of the cores
-(10.2 min of CPU time in all). A training step (G = 8 x 96 tokens) cost ~32 CPU-seconds (~120 s wall
-under that load); a greedy evaluation of 40 problems x 128 tokens ~1 CPU-minute. On an idle 2-core
-machine the default preset should need 5-11 minutes (CPU time / 2 to CPU time; not measured idle).
+shared cores: 12.0 min wall at load average 3-7 and 38.8 min at 12-17, 9.5-10.2 min of CPU time either
+way. A training step (G = 8 x 96 tokens) cost ~32 CPU-seconds (18-65 s wall at load 3-7); a greedy
+evaluation of 40 problems x 128 tokens ~1 CPU-minute. An idle 2-core machine should need 5-10 minutes.
 """
 
 from __future__ import annotations
