@@ -37,7 +37,8 @@ def load_prompt_records(config: VigorGRPOConfig):
     if not config.dataset:
         raise ValueError("dataset: none given (a file, folder, shipped benchmark name or hub id)")
     records = load_records(config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
-                           split=config.dataset_split, limit=config.max_samples, seed=config.seed)
+                           split=config.dataset_split, limit=config.max_samples,
+                           seed=config.seed if config.data_seed is None else config.data_seed)
     if not records:
         raise ValueError(f"dataset {config.dataset}: no prompts")
     if config.answer_column and not any(r.answer is not None for r in records):
@@ -55,6 +56,10 @@ def check_before_loading(config: VigorGRPOConfig):
         RewardSet.from_spec(config.reward, config.reward_options())
         records = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
+        if config.eval_benchmark:
+            from vigor.training.heldout import check_heldout
+
+            check_heldout(config)
     except ConfigError:
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
@@ -136,8 +141,17 @@ def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
+    callbacks = list(callbacks or [])
+    if config.eval_benchmark:
+        from vigor.training.heldout import HeldoutEvalCallback
+
+        heldout = next((c for c in callbacks if isinstance(c, HeldoutEvalCallback)), None)
+        if heldout is None:
+            callbacks.append(heldout := HeldoutEvalCallback(config))
     trainer = VigorGRPOTrainer(model.train(), config, reward_set=reward_set, train_dataset=dataset,
                                processing_class=tokenizer, peft_config=peft_config(config), callbacks=callbacks)
+    if config.eval_benchmark:
+        heldout.bind(trainer)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)
     if trainer.collapse_guard.reason:
