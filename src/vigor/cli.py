@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "vigor.analysis.cli",
     "vigor.evaluation.cli",
     "vigor.training.cli",
+    "vigor.compare.cli",
     "vigor.sandbox.cli",
 ]
 

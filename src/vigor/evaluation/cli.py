@@ -18,6 +18,9 @@ def register(subparsers):
     p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=BENCHMARK_HELP)
     p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                    help="score these completions ({'id', 'completion'} per line) instead of generating")
+    p.add_argument("--checkpoints", default=None, metavar="RUN_DIR",
+                   help="evaluate every checkpoint-N of a training run (and its final model); writes "
+                        "checkpoints.md and accuracy_by_step.png")
     p.add_argument("--prompt-column", default=None, help="for a FILE benchmark: the column holding the problem")
     p.add_argument("--answer-column", default=None, help="for a FILE benchmark: the column holding the gold answer")
     p.add_argument("--split", default=None, help="for a dataset folder or hub set with several splits")
@@ -57,6 +60,8 @@ def check_args(args, benchmarks):
     if args.samples > 1 and args.temperature == 0:
         raise UsageError(f"--samples {args.samples} with --temperature 0 repeats one greedy completion; "
                          "set --temperature > 0")
+    if args.checkpoints is not None and (args.predictions is not None or args.model is not None):
+        raise UsageError("--checkpoints evaluates the run's own models: drop --model / --predictions")
     if args.predictions is not None and len(benchmarks) != 1:
         raise UsageError(f"--predictions scores one benchmark at a time, got {len(benchmarks)}: {benchmarks}")
 
@@ -74,6 +79,8 @@ def run(args) -> int:
 
     columns = {"prompt_column": args.prompt_column, "answer_column": args.answer_column, "split": args.split}
     try:
+        if args.checkpoints is not None:
+            return run_checkpoints(args, benchmarks, columns)
         if args.predictions is not None:
             summary = score_predictions(benchmarks[0], args.predictions, output_dir=args.output_dir,
                                         limit=args.limit, timeout_s=args.grader_timeout,
@@ -90,9 +97,22 @@ def run(args) -> int:
         raise UsageError(f"code benchmarks need the sandbox: {str(err).splitlines()[0]} "
                          "(or pass --allow-weak-sandbox)") from None
     except ValueError as err:  # model loading and argument checks below the CLI report bad input this way
-        if str(err).startswith("--model"):
+        if str(err).startswith(("--model", "--checkpoints")):
             raise UsageError(str(err)) from None
         raise
     print(markdown_table(summary), end="")
     print(f"wrote {args.output_dir}/summary.json, results.md and per-sample JSONL", file=sys.stderr)
+    return 0
+
+
+def run_checkpoints(args, benchmarks, columns) -> int:
+    from vigor.evaluation.checkpoints import evaluate_checkpoints
+
+    system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
+    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, samples=args.samples,
+                         temperature=args.temperature, max_new_tokens=args.max_new_tokens, limit=args.limit,
+                         system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
+                         seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
+    print(open(f"{args.output_dir}/checkpoints.md").read(), end="")
+    print(f"wrote {args.output_dir}/checkpoints.md, checkpoints.json, accuracy_by_step.png", file=sys.stderr)
     return 0
