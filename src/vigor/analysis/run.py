@@ -55,11 +55,13 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
     from vigor.analysis.sampling import sample_completions
     from vigor.data import format_prompt
     from vigor.models import load_model_and_tokenizer
+    from vigor.precision import run_banner
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
     lm, tokenizer = load_model_and_tokenizer(model)
+    print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
     prompts = [format_prompt(r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,

@@ -132,11 +132,18 @@ def peft_config(config: VigorGRPOConfig):
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     """Train with GRPO and the configured rewards; return the folder holding the final model."""
     from vigor.models import load_model_and_tokenizer
+    from vigor.precision import autocast_dtype, bf16_on_cpu_warning, run_banner
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
     records, model_path, checkpoint = check_before_loading(config)
+    main_process = os.environ.get("RANK", "0") == "0"
+    if config.bf16 and config.device.type == "cpu" and bf16_on_cpu_warning() and main_process:
+        logger.warning(bf16_on_cpu_warning())
     model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype)
+    if main_process:
+        print(run_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16)),
+              flush=True)
     dataset = build_dataset(records, tokenizer, config)
     spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
