@@ -47,11 +47,16 @@ def test_save_best_keeps_the_best_model(accuracies, best_step, tiny_model_dir, d
 
     out = tmp_path / "run"
     config = VigorGRPOConfig(**tiny_options(tiny_model_dir, train_file, out, max_steps=3, eval_benchmark=[heldout],
-                                            eval_steps=1, save_best=True, save_strategy="steps", save_steps=1))
+                                            eval_steps=1, save_best=True, save_strategy="steps", save_steps=1,
+                                            report_to="tensorboard"))
     train(config, callbacks=[HeldoutEvalCallback(config, evaluate_fn=constructed)])
     assert seen == [0, 1, 2, 3]
     logged = {r["step"]: r["eval/x/accuracy"] for r in read_jsonl(out / "metrics.jsonl") if "eval/x/accuracy" in r}
     assert logged == dict(enumerate(accuracies))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next(out.rglob("events.out.tfevents*")).parent)).Reload()
+    assert {e.step: e.value for e in events.Scalars("eval/x/accuracy")} == pytest.approx(dict(enumerate(accuracies)))
     best = json.loads((out / "best" / "best.json").read_text())
     assert best["step"] == best_step and best["eval/mean_accuracy"] == accuracies[best_step]
     kept = weights(out / "best")

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("compare", help="train with several rewards and seeds, evaluate and compare them",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=preset_help())
+                              epilog=preset_help(), allow_abbrev=False)  # --seed is a field, not --seeds
     p.__class__ = _FieldOptionsParser  # unknown options are config fields, checked later
     p.add_argument("--preset", choices=sorted(PRESETS), help="a ready study (options below override it)")
     p.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",

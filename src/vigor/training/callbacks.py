@@ -25,9 +25,16 @@ def read_metrics(output_dir: str, *, up_to_step: int | None = None) -> list[dict
     return [r for r in records if up_to_step is None or r.get("step", 0) <= up_to_step]
 
 
+def reported_name(key: str) -> str:
+    """The name a logged key gets in TensorBoard and W&B (transformers' `rewrite_logs` turns a leading
+    'eval_' into 'eval/'); metrics.jsonl uses the same names."""
+    return "eval/" + key[len("eval_"):] if key.startswith("eval_") else key
+
+
 class MetricsFileCallback(TrainerCallback):
-    """Appends one JSON object per logged step, with its `step`, to OUTPUT_DIR/metrics.jsonl.
-    On resume, lines of steps after the checkpoint (done again now) are dropped first."""
+    """Appends one JSON object per logged step, with its `step`, to OUTPUT_DIR/metrics.jsonl (keys named
+    as in TensorBoard, see `reported_name`). On resume, lines of steps after the checkpoint (done again
+    now) are dropped first."""
 
     def __init__(self, output_dir: str):
         self.path = os.path.join(output_dir, METRICS_FILE)
@@ -44,7 +51,8 @@ class MetricsFileCallback(TrainerCallback):
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:
             return  # the end-of-training summary is not a step
         record = {"step": state.global_step}
-        record.update({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in logs.items()})
+        record.update({reported_name(k): (None if isinstance(v, float) and not math.isfinite(v) else v)
+                       for k, v in logs.items()})
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")

@@ -6,7 +6,8 @@ At step 0, every `eval_steps` steps and at the last step, the policy is evaluate
   eval/<benchmark>/accuracy   avg@S over the (fixed, seeded) problem subset, S = eval_samples
   eval/mean_accuracy          the unweighted mean over the benchmarks
 
-join that step's log record (metrics.jsonl, TensorBoard, W&B). Every evaluation's per-sample verdicts
+join that step's log record (metrics.jsonl, TensorBoard, W&B; they are logged as 'eval_...', which
+transformers' reporters and vigor's metrics.jsonl write as 'eval/...'). Every evaluation's per-sample verdicts
 are kept in OUTPUT_DIR/eval/step-N/. With `save_best`, the model with the highest eval/mean_accuracy
 (the earliest on ties; step 0 included) is saved in OUTPUT_DIR/best/ with best.json.
 
@@ -65,6 +66,11 @@ def accuracy_metrics(summary: dict) -> dict[str, float]:
     metrics = {f"eval/{file_key(name)}/accuracy": s["accuracy"] for name, s in summary.items()}
     metrics[MEAN_KEY] = sum(metrics.values()) / len(metrics)
     return metrics
+
+
+def logged_names(metrics: dict[str, float]) -> dict[str, float]:
+    """'eval/x' -> 'eval_x': the name to log so that TensorBoard and W&B show 'eval/x' (not 'train/eval/x')."""
+    return {"eval_" + k[len("eval/"):]: v for k, v in metrics.items()}
 
 
 def evaluate_model(model, tokenizer, config, folder: str) -> dict[str, float]:
@@ -154,7 +160,7 @@ class HeldoutEvalCallback(TrainerCallback):
         self._restore_best(state)
         if state.global_step == 0:
             metrics = self._evaluate(state)
-            self.trainer.log(dict(metrics))
+            self.trainer.log(logged_names(metrics))
             self._keep_if_best(state, metrics)
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -162,7 +168,7 @@ class HeldoutEvalCallback(TrainerCallback):
             return
         metrics = self._evaluate(state)
         # joins this step's record: GRPOTrainer.log averages and logs everything in _metrics["train"]
-        for key, value in metrics.items():
+        for key, value in logged_names(metrics).items():
             self.trainer._metrics["train"][key].append(value)
         control.should_log = True
         self._keep_if_best(state, metrics)
