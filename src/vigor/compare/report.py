@@ -135,9 +135,12 @@ def plots(result: dict, out: Path) -> list[str]:
     panels = [(f"held-out accuracy: {'mean over benchmarks' if k == 'mean' else k}", "accuracy",
                {r: result["curves"][r]["accuracy"][k] for r in result["rewards"]}) for k in keys]
     plot_by_step(out / "accuracy_by_step.png", panels)
-    panels = [(title, unit, {r: result["curves"][r]["stability"][key] for r in result["rewards"]
-                             if result["curves"][r]["stability"][key][0]})
-              for key, title, unit in STABILITY]
+    panels = []
+    for key, title, unit in STABILITY:
+        lines = {r: result["curves"][r]["stability"][key] for r in result["rewards"]
+                 if result["curves"][r]["stability"][key][0]}
+        # TRL logs no KL when beta = 0 (there is no reference model)
+        panels.append((title if lines else f"{title}: not logged in these runs", unit, lines))
     plot_by_step(out / "stability.png", panels)
     return ["accuracy_by_step.png", "stability.png"]
 
