@@ -53,6 +53,9 @@ class VigorGRPOConfig(GRPOConfig):
     reward_dump: bool = field(default=False, metadata={
         "help": "Write every gathered raw/shaped reward to rewards.jsonl in output_dir (debugging)."})
     repetition_ngram: int = field(default=4, metadata={"help": "n of the n-gram repetition ratio."})
+    log_completions_every: int = field(default=0, metadata={
+        "help": "Every N steps, one row per sampled completion (prompt, completion, each reward, rank, advantage, "
+                "correctness) to completions.jsonl and TensorBoard/W&B when on; 0 = off. CLI: --log-completions N."})
 
     # --- collapse guard (vigor.training.callbacks.CollapseGuardCallback) --------------------
     # On by default, warn only. Relative checks compare a step with the run's own start: the mean of its
@@ -145,6 +148,8 @@ class VigorGRPOConfig(GRPOConfig):
                 raise ValueError(f"eval_samples={self.eval_samples} needs eval_temperature > 0")
             if self.eval_steps is not None and (self.eval_steps < 1 or self.eval_steps != int(self.eval_steps)):
                 raise ValueError(f"eval_steps must be a whole number of steps >= 1, got {self.eval_steps}")
+        if self.log_completions_every < 0:
+            raise ValueError(f"log_completions_every must be >= 0, got {self.log_completions_every}")
         if self.repetition_ngram < 1:
             raise ValueError(f"repetition_ngram must be >= 1, got {self.repetition_ngram}")
         self.resolve_precision()
