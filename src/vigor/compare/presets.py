@@ -8,11 +8,12 @@ PRESETS: dict[str, dict] = {
     # The paper's comparison in miniature on 2 CPU cores: the embedded SmolLM2-135M-Instruct on the demo task
     # (single-digit addition: it solves ~25 % greedily, so groups mix), four rewards x 2 seeds, 24-token
     # completions, evaluated greedily at steps 0, 4 and 8 on all 62 held-out questions the task has (its
-    # 95 % interval is about +-11 points per run: the task has no more questions). Measured on 2 shared
-    # CPU cores (load ~12): a step ~45 s, an evaluation ~50 s, so ~8 x (6 + 1.7) + 1 = ~63 minutes.
+    # 95 % interval is about +-10 points for 2 pooled seeds, +-11 for one run: the task has no more
+    # questions). Measured: 35 min wall for the whole study on 2 shared CPU cores (it got 41 % of them);
+    # result in docs/results/miniature-compare.md.
     "miniature": {
         "about": "SmolLM2-135M-Instruct on single-digit addition, vigor/self_certainty/random/accuracy x 2 "
-                 "seeds x 8 steps, 62 held-out problems (~1 hour on 2 CPU cores)",
+                 "seeds x 8 steps, 62 held-out problems (35 min measured on 2 busy CPU cores)",
         "rewards": ["vigor", "self_certainty", "random", "accuracy"],
         "seeds": [0, 1],
         "baseline": "self_certainty",

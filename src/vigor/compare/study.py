@@ -80,7 +80,9 @@ def check_manifest(out: Path, config, rewards: list[str], seeds: list[int], benc
             raise StudyError(f"--output-dir {out} is not empty and holds no {MANIFEST}; choose an empty or new folder")
         return new
     old = json.loads(path.read_text())
-    for key in sorted(set(old["identity"]) | set(new["identity"]), key=lambda k: (k != "model_name_or_path", k != "dataset", k)):
+    # settings both invocations know (a field added by a newer vigor is not a difference), model and data first
+    shared = (set(old["identity"]) & set(new["identity"])) | {"model_name_or_path", "dataset", "dataset_sha256"}
+    for key in sorted(shared, key=lambda k: (k != "model_name_or_path", k != "dataset", k)):
         before, now = old["identity"].get(key), new["identity"].get(key)
         if before != now:
             raise StudyError(f"--output-dir {out} holds a different study ({key} was {before!r}, now {now!r}); "
