@@ -65,6 +65,25 @@ def test_save_best_keeps_the_best_model(accuracies, best_step, tiny_model_dir, d
     assert all(torch.equal(kept[k], reference[k]) for k in kept), f"best/ is not the step-{best_step} model"
 
 
+def test_a_run_stopped_early_is_evaluated_where_it_stopped(tiny_model_dir, data_files, tmp_path):
+    from vigor.training import TrainingStopped, VigorGRPOConfig, train
+    from vigor.training.heldout import HeldoutEvalCallback
+
+    train_file, heldout = data_files
+
+    def constructed(model, tokenizer, config, folder):
+        step = int(folder.rsplit("step-", 1)[1])
+        return {"eval/x/accuracy": step / 10, "eval/mean_accuracy": step / 10}
+
+    out = tmp_path / "run"
+    config = VigorGRPOConfig(**tiny_options(tiny_model_dir, train_file, out, max_steps=3, eval_benchmark=[heldout],
+                                            eval_steps=2, collapse_max_length=0.5, collapse_stop=True))
+    with pytest.raises(TrainingStopped, match="at step 1"):
+        train(config, callbacks=[HeldoutEvalCallback(config, evaluate_fn=constructed)])
+    logged = {r["step"]: r["eval/x/accuracy"] for r in read_jsonl(out / "metrics.jsonl") if "eval/x/accuracy" in r}
+    assert logged == {0: 0.0, 1: 0.1}
+
+
 def test_train_cli_parses_and_checks_the_eval_options(tiny_model_dir, data_files, tmp_path, capsys):
     import argparse
 

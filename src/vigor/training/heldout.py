@@ -100,6 +100,7 @@ class HeldoutEvalCallback(TrainerCallback):
         self.evaluate_fn = evaluate_fn or evaluate_model
         self.trainer = None
         self.best: float | None = None
+        self.last_step: int | None = None  # the last step evaluated
 
     def bind(self, trainer) -> "HeldoutEvalCallback":
         self.trainer = trainer
@@ -111,6 +112,7 @@ class HeldoutEvalCallback(TrainerCallback):
 
     def _evaluate(self, state) -> dict[str, float]:
         trainer = self.trainer
+        self.last_step = state.global_step
         folder = step_dir(self.config.output_dir, state.global_step)
         metrics = None
         if trainer.accelerator.is_main_process:
@@ -172,3 +174,10 @@ class HeldoutEvalCallback(TrainerCallback):
             self.trainer._metrics["train"][key].append(value)
         control.should_log = True
         self._keep_if_best(state, metrics)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """A run stopped early (the collapse guard, a time limit) is evaluated where it stopped."""
+        if self.last_step is not None and state.global_step > self.last_step:
+            metrics = self._evaluate(state)
+            self.trainer.log(logged_names(metrics))
+            self._keep_if_best(state, metrics)
