@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from vigor.models import ATTN_IMPLEMENTATIONS
 from vigor.rewards.intrinsic import TRUNCATED_POLICIES
 from vigor.rewards.shaping import ADVANTAGE_SCALES, SHAPINGS
 
@@ -70,6 +71,17 @@ class VigorGRPOConfig(GRPOConfig):
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt (None = peft's default for the architecture, or 'all-linear')."})
 
+    # --- GPU: attention kernel and rollout speed --------------------------------------
+    # TRL's own fields pick the rollout engine: `cache_implementation: static` (a fixed-size KV
+    # cache), `use_transformers_continuous_batching: true` (paged, continuously batched
+    # `generate_batch`; `use_transformers_paged` is its deprecated alias) or `use_vllm`. Plain
+    # `generate` stays the default until a GPU measurement shows a faster exact option.
+    attn_implementation: str = field(default="sdpa", metadata={
+        "help": f"Attention kernel the model is loaded with, one of {ATTN_IMPLEMENTATIONS}."})
+    compile_generation: bool = field(default=False, metadata={
+        "help": "torch.compile the decoding step of rollouts (needs cache_implementation 'static'; the first "
+                "steps pay the compilation)."})
+
     # --- reference recipe defaults overriding TRL's --------------------------------------
     beta: float = 0.01
     loss_type: str = "bnpo"
@@ -102,6 +114,12 @@ class VigorGRPOConfig(GRPOConfig):
                              f"got {self.num_generations}")
         if self.grad_norm_micro_batch_size is not None and self.grad_norm_micro_batch_size < 1:
             raise ValueError(f"grad_norm_micro_batch_size must be >= 1, got {self.grad_norm_micro_batch_size}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+        if self.compile_generation and (self.cache_implementation != "static" or self.use_vllm
+                                        or self.use_transformers_continuous_batching or self.use_transformers_paged):
+            raise ValueError("compile_generation compiles plain generate with a static cache: set cache_implementation "
+                             "'static' and leave use_vllm / use_transformers_continuous_batching off")
         if self.repetition_ngram < 1:
             raise ValueError(f"repetition_ngram must be >= 1, got {self.repetition_ngram}")
         if self.bf16 is None and not self.use_cpu:
