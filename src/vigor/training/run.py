@@ -50,9 +50,11 @@ def check_before_loading(config: VigorGRPOConfig):
     Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import RewardSet
+    from vigor.training.backends import check_backends
 
     try:
-        RewardSet.from_spec(config.reward, config.reward_options())
+        rewards = RewardSet.from_spec(config.reward, config.reward_options()).rewards
+        check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
     except ConfigError:
@@ -131,7 +133,8 @@ def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     from vigor.training.trainer import VigorGRPOTrainer
 
     records, model_path, checkpoint = check_before_loading(config)
-    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype)
+    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype,
+                                                attn_implementation=config.attn_implementation)
     dataset = build_dataset(records, tokenizer, config)
     spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
