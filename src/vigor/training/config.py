@@ -127,7 +127,11 @@ class VigorGRPOConfig(GRPOConfig):
 
             # TRL turns bf16 on by default, which transformers rejects on a machine without a GPU.
             self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-        super().__post_init__()
+        super().__post_init__()  # sets bf16 when left None, and use_transformers_paged -> continuous batching
+        if self.use_transformers_continuous_batching and (self.bf16 or self.fp16) and self.model_dtype == "float32":
+            raise ValueError("use_transformers_continuous_batching with bf16 casts the policy to half precision in place "
+                             "(TRL 1.16 never casts it back): set model_dtype bfloat16 (or bf16 false), or use another "
+                             "rollout engine")
 
     def reward_options(self) -> dict[str, dict]:
         """Constructor options of each reward, from this config."""
