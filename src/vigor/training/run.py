@@ -126,8 +126,10 @@ def peft_config(config: VigorGRPOConfig):
                       target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
 
 
-def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
-    """Train with GRPO and the configured rewards; return the folder holding the final model."""
+def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None):
+    """Check everything cheap, then load the model and build the trainer; returns (trainer,
+    checkpoint to resume from or None). `trainer_class` (a VigorGRPOTrainer subclass) is for
+    instrumentation such as `vigor bench step`."""
     from vigor.models import load_model_and_tokenizer
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
@@ -139,8 +141,15 @@ def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
-    trainer = VigorGRPOTrainer(model.train(), config, reward_set=reward_set, train_dataset=dataset,
-                               processing_class=tokenizer, peft_config=peft_config(config), callbacks=callbacks)
+    trainer = (trainer_class or VigorGRPOTrainer)(
+        model.train(), config, reward_set=reward_set, train_dataset=dataset, processing_class=tokenizer,
+        peft_config=peft_config(config), callbacks=callbacks)
+    return trainer, checkpoint
+
+
+def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
+    """Train with GRPO and the configured rewards; return the folder holding the final model."""
+    trainer, checkpoint = build_trainer(config, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)
     if trainer.collapse_guard.reason:
