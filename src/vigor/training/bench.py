@@ -40,8 +40,9 @@ def register(subparsers) -> None:
     p.__class__ = _FieldOptionsParser  # unknown options are vigor train fields
     p.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",
                    help="model folder or hub id (default: the embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--dataset", default="gsm_symbolic", metavar="PATH_OR_NAME",
-                   help="prompts (default: procedural GSM8K-style problems)")
+    p.add_argument("--dataset", default=None, metavar="PATH_OR_NAME",
+                   help="prompts (default: the recipe's, else procedural GSM8K-style problems)")
+    p.add_argument("--config", metavar="RECIPE.yaml", help="YAML file of vigor train fields, as for vigor train")
     p.add_argument("--reward", default="vigor", help="the reward to measure (default vigor)")
     p.add_argument("--baseline-reward", default="random", help="the rule reward to compare with (default random)")
     p.add_argument("--steps", type=int, default=3, help="timed steps (default 3)")
@@ -52,10 +53,16 @@ def register(subparsers) -> None:
 
 def _train_args(args, reward: str, output_dir: str) -> argparse.Namespace:
     """The `vigor train` command line of one benchmarked run."""
+    extra = []
+    dataset = args.dataset
+    if dataset is None and args.config is None:  # procedural problems need a count
+        dataset = "gsm_symbolic"
+        if not any(o.split("=")[0] in ("--max-samples", "--max_samples") for o in args.field_options):
+            extra = ["--max-samples", "256"]
     return argparse.Namespace(
-        model=args.model, dataset=args.dataset, reward=reward, output_dir=output_dir, config=None,
+        model=args.model, dataset=dataset, reward=reward, output_dir=output_dir, config=args.config,
         max_steps=args.warmup + args.steps, num_generations=None, resume=None,
-        field_options=["--save-strategy", "no", "--report-to", "none", "--warmup-steps", "0",
+        field_options=["--save-strategy", "no", "--report-to", "none", "--warmup-steps", "0", *extra,
                        *args.field_options])
 
 
