@@ -5,7 +5,7 @@ Runs `--warmup-steps` untimed then `--steps` timed GRPO steps of `vigor train` t
 subprocess so its peak memory is its own, and prints the mean seconds per step by phase side
 by side with their ratio:
 
-  generation     rollouts (`_generate`: tokenize, generate, decode)
+  generation     rollouts (`_generate`: tokenize, generate, decode); also as tokens/s
   reward         `_calculate_rewards` (VIGOR: one batched gradient-norm pass)
   other          the rest of generate-and-score (old/reference log-probs, gathers, padding)
   policy update  the rest of the step: loss, backward, optimizer step
@@ -102,7 +102,7 @@ def _run_child(reward: str, train_args: argparse.Namespace, warmup: int) -> dict
 
 def summarise(steps: list[dict]) -> dict:
     """Mean seconds per step of each phase and of the whole step."""
-    keys = (*PHASES, "step")
+    keys = (*PHASES, "step", "generated_tokens")
     return {k: sum(s[k] for s in steps) / len(steps) for k in keys}
 
 
@@ -120,6 +120,8 @@ def format_table(results: dict) -> str:
     lines.append(f"{'peak memory MiB':<16}{measured['peak_memory_mib']:>{width}.0f}  "
                  f"{baseline['peak_memory_mib']:>{width}.0f}  "
                  f"{measured['peak_memory_mib'] / baseline['peak_memory_mib']:>7.2f}")
+    lines.append(f"{'gen. tokens/s':<16}{m['generated_tokens'] / m['generation']:>{width}.1f}  "
+                 f"{b['generated_tokens'] / b['generation']:>{width}.1f}")
     update = m["policy update"]
     lines.append(f"{name_m} reward / policy update: {m['reward'] / update if update > 0 else float('nan'):.2f}; "
                  f"{name_m} step / {name_b} step: {m['step'] / b['step']:.2f}")
@@ -152,14 +154,14 @@ def _timed_trainer_class():
 
         def on_step_begin(self, args, state, control, **kwargs):
             _sync()
-            self.current = dict.fromkeys(("generation", "reward", "prepare"), 0.0)
+            self.current = dict.fromkeys(("generation", "reward", "prepare", "tokens"), 0.0)
             self.started = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
             _sync()
             total = time.perf_counter() - self.started
             c = self.current
-            self.steps.append({"generation": c["generation"], "reward": c["reward"],
+            self.steps.append({"generation": c["generation"], "reward": c["reward"], "generated_tokens": c["tokens"],
                                "other": c["prepare"] - c["generation"] - c["reward"],
                                "policy update": total - c["prepare"], "step": total})
             self.current = None
@@ -175,7 +177,9 @@ def _timed_trainer_class():
                 self.clock.add(phase, time.perf_counter() - start)
 
         def _generate(self, prompts):
-            return self._timed("generation", super()._generate, prompts)
+            out = self._timed("generation", super()._generate, prompts)
+            self.clock.add("tokens", sum(len(ids) for ids in out[1]))  # completion token ids of this process
+            return out
 
         def _calculate_rewards(self, *a, **kw):
             return self._timed("reward", super()._calculate_rewards, *a, **kw)
