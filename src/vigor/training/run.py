@@ -80,6 +80,7 @@ def build_dataset(records, tokenizer, config: VigorGRPOConfig):
     from datasets import Dataset
 
     from vigor.data import format_prompt
+    from vigor.data.gold import Gold, gold_columns
 
     prompts = [format_prompt(r.prompt, tokenizer, system_prompt=config.system_prompt) for r in records]
     if config.max_prompt_length:
@@ -92,15 +93,8 @@ def build_dataset(records, tokenizer, config: VigorGRPOConfig):
             logger.warning("dropped %d of %d prompts longer than %d tokens", len(records) - len(kept),
                            len(records), config.max_prompt_length)
         records, prompts = [records[i] for i in kept], [prompts[i] for i in kept]
-    rows = [{"prompt": p} for p in prompts]
-    if any(r.answer is not None for r in records):
-        for row, r in zip(rows, records):
-            row["answer"] = None if r.answer is None else str(r.answer)
-    if any(r.tests for r in records):  # code: what the sandboxed test program is built from
-        for row, r in zip(rows, records):
-            row.update(tests=r.tests, entry_point=r.entry_point, problem=r.prompt,
-                       test_setup_code=r.meta.get("test_setup_code"))
-    return Dataset.from_list(rows)
+    columns = gold_columns([Gold.from_record(r) for r in records])  # the trainer rebuilds each Gold from them
+    return Dataset.from_list([{"prompt": p, **gold} for p, gold in zip(prompts, columns)])
 
 
 def has_gold(records) -> bool:
