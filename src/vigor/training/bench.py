@@ -51,24 +51,33 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _train_args(args, reward: str, output_dir: str) -> argparse.Namespace:
-    """The `vigor train` command line of one benchmarked run."""
-    extra = []
+def _train_argv(args, reward: str, output_dir: str) -> list[str]:
+    """The `vigor train` command line of one benchmarked run (the user's fields come last, so win)."""
+    argv = ["train", "--reward", reward, "--output-dir", output_dir, "--max-steps", str(args.warmup + args.steps)]
+    if args.model is not None:
+        argv += ["--model", args.model]
+    if args.config is not None:
+        argv += ["--config", args.config]
     dataset = args.dataset
     if dataset is None and args.config is None:  # procedural problems need a count
         dataset = "gsm_symbolic"
         if not any(o.split("=")[0] in ("--max-samples", "--max_samples") for o in args.field_options):
-            extra = ["--max-samples", "256"]
-    return argparse.Namespace(
-        model=args.model, dataset=dataset, reward=reward, output_dir=output_dir, config=args.config,
-        max_steps=args.warmup + args.steps, num_generations=None, resume=None,
-        field_options=["--save-strategy", "no", "--report-to", "none", "--warmup-steps", "0", *extra,
-                       *args.field_options])
+            argv += ["--max-samples", "256"]
+    if dataset is not None:
+        argv += ["--dataset", dataset]
+    return argv + ["--save-strategy", "no", "--report-to", "none", "--warmup-steps", "0", *args.field_options]
+
+
+def _train_config(argv: list[str]):
+    """The VigorGRPOConfig `vigor train` would build from `argv` (raises UsageError)."""
+    from vigor.cli import build_parser
+    from vigor.training.cli import build_config
+
+    return build_config(build_parser().parse_args(argv))
 
 
 def run(args) -> int:
     from vigor.cli import UsageError
-    from vigor.training.cli import build_config
     from vigor.training.run import ConfigError, check_before_loading
 
     if args.steps < 1 or args.warmup < 0:
@@ -76,14 +85,14 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="vigor-bench-step-") as tmp:
         runs = {}
         for role, reward in (("measured", args.reward), ("baseline", args.baseline_reward)):
-            train_args = _train_args(args, reward, os.path.join(tmp, role))
-            config = build_config(train_args)  # every input error, before any model loads
+            argv = _train_argv(args, reward, os.path.join(tmp, role))
+            config = _train_config(argv)  # every input error, before any model loads
             try:
                 check_before_loading(config)
             except ConfigError as err:
                 raise UsageError(str(err)) from None
-            runs[role] = (reward, train_args)
-        results = {role: _run_child(reward, train_args, args.warmup) for role, (reward, train_args) in runs.items()}
+            runs[role] = (reward, argv)
+        results = {role: _run_child(reward, argv, args.warmup) for role, (reward, argv) in runs.items()}
     print(format_table(results))
     if args.json_out:
         with open(args.json_out, "w") as f:
@@ -91,8 +100,8 @@ def run(args) -> int:
     return 0
 
 
-def _run_child(reward: str, train_args: argparse.Namespace, warmup: int) -> dict:
-    spec = json.dumps({"reward": reward, "warmup": warmup, "train_args": vars(train_args)})
+def _run_child(reward: str, argv: list[str], warmup: int) -> dict:
+    spec = json.dumps({"reward": reward, "warmup": warmup, "argv": argv})
     proc = subprocess.run([sys.executable, "-m", "vigor.training.bench", spec], stdout=subprocess.PIPE, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -195,10 +204,9 @@ def _child(spec: dict) -> dict:
 
     import torch
 
-    from vigor.training.cli import build_config
     from vigor.training.run import build_trainer
 
-    config = build_config(argparse.Namespace(**spec["train_args"]))
+    config = _train_config(spec["argv"])
     StepClock, TimedTrainer = _timed_trainer_class()
     clock = StepClock()
     trainer, _ = build_trainer(config, callbacks=[clock], trainer_class=TimedTrainer)
