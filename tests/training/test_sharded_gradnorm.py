@@ -1,5 +1,7 @@
 """Under FSDP2 (`fully_shard` per decoder layer and on the whole model, 2 CPU processes over
-gloo) the engine returns the unsharded model's per-sample gradient norms and leaves `.grad` alone.
+gloo) the engine returns the unsharded model's per-sample gradient norms and leaves `.grad` alone,
+and the trainer's reward call (`RewardSet.score`: VIGOR and self-certainty from one pass) gives
+the unsharded rewards.
 
 Each process builds the same random model and batch (same seed), computes the unsharded norms,
 shards a copy and computes them again; process 0 compares. Tolerances: 1e-9 relative in
@@ -32,6 +34,7 @@ def _worker(rank, world, port, seed, dtype, arch, results):
     from torch.distributed.tensor import DTensor
 
     from vigor.gradnorm import per_sample_grad_norms
+    from vigor.rewards import RewardSet, build_rollouts
     from vigor.tiny import tiny_causal_lm
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -50,6 +53,13 @@ def _worker(rank, world, port, seed, dtype, arch, results):
         loss_mask[2, 16:] = 0  # a shorter completion
         loss_mask *= attention_mask
         unsharded = per_sample_grad_norms(model, input_ids, attention_mask, loss_mask)
+        # the trainer's call: every reward of a step from one engine pass (VIGOR + a logit reward)
+        rewards = RewardSet.from_spec("vigor,self_certainty", {"vigor": {"shaping": "none"}})
+        prompts = [[int(t) for t in input_ids[b, :12]] for b in range(batch)]
+        completions = [[int(t) for t in input_ids[b, 12:12 + 3 + b]] for b in range(batch)]
+        rollouts = build_rollouts(prompts, completions, eos_token_ids=[2], pad_token_id=0,
+                                  completions=["x"] * batch)
+        unsharded_rewards = rewards.score(rollouts, model)
 
         sharded = copy.deepcopy(model)
         mesh = init_device_mesh("cpu", (world,))
@@ -58,8 +68,10 @@ def _worker(rank, world, port, seed, dtype, arch, results):
         fully_shard(sharded, mesh=mesh)
         assert all(isinstance(p, DTensor) for p in sharded.parameters()), "fully_shard left a plain tensor"
         got = per_sample_grad_norms(sharded, input_ids, attention_mask, loss_mask)
+        got_rewards = rewards.score(rollouts, sharded)
         grads_untouched = all(p.grad is None for p in sharded.parameters())
-        results[rank] = (unsharded.tolist(), got.tolist(), grads_untouched)
+        results[rank] = (unsharded.tolist(), got.tolist(), grads_untouched, unsharded_rewards.tolist(),
+                         got_rewards.tolist())
     finally:
         dist.destroy_process_group()
 
@@ -74,10 +86,15 @@ def test_fsdp2_norms_equal_unsharded(dtype, arch):
         mp.spawn(_worker, args=(world, _free_port(), seed, dtype, arch, results), nprocs=world, join=True)
         results = dict(results)
     for rank in range(world):
-        unsharded, got, grads_untouched = results[rank]
+        unsharded, got, grads_untouched, unsharded_rewards, got_rewards = results[rank]
         unsharded, got = torch.tensor(unsharded, dtype=torch.float64), torch.tensor(got, dtype=torch.float64)
         assert (unsharded > 0).all(), f"seed {seed}: a zero norm makes the comparison vacuous"
         rel = ((got - unsharded).abs() / unsharded).max().item()
         print(f"{arch} {dtype} rank {rank}: max relative difference {rel:.1e}")
         assert rel <= TOLERANCE[dtype], f"seed {seed} rank {rank}: relative difference {rel:.2e}"
         assert grads_untouched, f"seed {seed} rank {rank}: the engine filled .grad"
+        unsharded_rewards = torch.tensor(unsharded_rewards, dtype=torch.float64)
+        got_rewards = torch.tensor(got_rewards, dtype=torch.float64)
+        assert not torch.isnan(unsharded_rewards).any() and (unsharded_rewards[:, 0] < 0).all()
+        torch.testing.assert_close(got_rewards, unsharded_rewards, rtol=TOLERANCE[dtype], atol=0,
+                                   msg=f"seed {seed} rank {rank}: rewards differ under FSDP2")
