@@ -11,7 +11,7 @@ TINY = dict(use_cpu=True, per_device_train_batch_size=4, num_generations=4, max_
             system_prompt="", disable_tqdm=True, monitor_accuracy=False)
 
 
-@pytest.mark.slow  # two training subprocesses: ~75 s on 2 cores
+@pytest.mark.slow  # two training subprocesses: 11 s on the quiet 2-core machine, 48-75 s loaded
 def test_bench_step_times_both_rewards_by_phase(tiny_model_dir, prompts_file, tmp_path, capsys):
     from vigor.cli import main
     from vigor.training.bench import PHASES, summarise
