@@ -36,6 +36,8 @@ def register(subparsers):
     p.add_argument("--allow-weak-sandbox", action="store_true",
                    help="run code benchmarks even where the sandbox cannot isolate programs (unsafe; see vigor.sandbox)")
     p.add_argument("--output-dir", default="eval_results", metavar="DIR")
+    p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default), eager, "
+                   "flash_attention_2 (needs flash-attn and a GPU)")
     p.set_defaults(func=run)
 
 
@@ -90,14 +92,15 @@ def run(args) -> int:
             summary = evaluate(args.model, benchmarks, samples=args.samples, temperature=args.temperature,
                                max_new_tokens=args.max_new_tokens, limit=args.limit, output_dir=args.output_dir,
                                system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
+                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
+                               attn_implementation=args.attn_implementation)
     except (DataError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except SandboxUnavailable as err:
         raise UsageError(f"code benchmarks need the sandbox: {str(err).splitlines()[0]} "
                          "(or pass --allow-weak-sandbox)") from None
     except ValueError as err:  # model loading and argument checks below the CLI report bad input this way
-        if str(err).startswith(("--model", "--checkpoints")):
+        if str(err).startswith(("--model", "--checkpoints", "--attn-implementation")):
             raise UsageError(str(err)) from None
         raise
     print(markdown_table(summary), end="")

@@ -119,7 +119,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
              max_new_tokens: int = 512, limit: int | None = None, output_dir=None, system_prompt="boxed",
              batch_size: int = 8, tokenizer=None, timeout_s: float = 5.0, seed: int = 0,
              progress: bool = True, allow_weak_sandbox: bool = False, columns: dict | None = None,
-             subset_seed: int | None = None) -> dict:
+             subset_seed: int | None = None, attn_implementation: str = "sdpa") -> dict:
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports."""
     from tqdm.auto import tqdm
 
@@ -133,6 +133,10 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
     if any(kind == "code" for _, kind in loaded.values()):
         check_sandbox(allow_weak_sandbox)
     use_vllm = isinstance(model_or_path, (str, Path)) and vllm_available()
+    if not use_vllm:
+        from vigor.models import check_attn_implementation
+
+        check_attn_implementation(attn_implementation, on_cuda=False)  # HF generation here runs on the CPU
     if isinstance(model_or_path, (str, Path)) or model_or_path is None:
         from vigor.models import load_model_and_tokenizer, resolve_model_path
 
@@ -142,7 +146,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
             model_path = resolve_model_path(model_or_path)
             model, tokenizer = load_vllm(model_path, seed=seed), AutoTokenizer.from_pretrained(model_path)
         else:
-            model, tokenizer = load_model_and_tokenizer(model_or_path)
+            model, tokenizer = load_model_and_tokenizer(model_or_path, attn_implementation=attn_implementation)
     else:
         model = model_or_path
         if tokenizer is None:

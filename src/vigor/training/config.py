@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from vigor.models import ATTN_IMPLEMENTATIONS
 from vigor.rewards.intrinsic import TRUNCATED_POLICIES
 from vigor.rewards.shaping import ADVANTAGE_SCALES, SHAPINGS
 
@@ -102,6 +103,17 @@ class VigorGRPOConfig(GRPOConfig):
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt (None = peft's default for the architecture, or 'all-linear')."})
 
+    # --- GPU: attention kernel and rollout speed --------------------------------------
+    # TRL's own fields pick the rollout engine: `cache_implementation: static` (a fixed-size KV
+    # cache), `use_transformers_continuous_batching: true` (paged, continuously batched
+    # `generate_batch`; `use_transformers_paged` is its deprecated alias) or `use_vllm`. Plain
+    # `generate` stays the default until a GPU measurement shows a faster exact option.
+    attn_implementation: str = field(default="sdpa", metadata={
+        "help": f"Attention kernel the model is loaded with, one of {ATTN_IMPLEMENTATIONS}."})
+    compile_generation: bool = field(default=False, metadata={
+        "help": "torch.compile the decoding step of rollouts (needs cache_implementation 'static'; the first "
+                "steps pay the compilation)."})
+
     # --- reference recipe defaults overriding TRL's --------------------------------------
     beta: float = 0.01
     loss_type: str = "bnpo"
@@ -148,12 +160,22 @@ class VigorGRPOConfig(GRPOConfig):
                 raise ValueError(f"eval_samples={self.eval_samples} needs eval_temperature > 0")
             if self.eval_steps is not None and (self.eval_steps < 1 or self.eval_steps != int(self.eval_steps)):
                 raise ValueError(f"eval_steps must be a whole number of steps >= 1, got {self.eval_steps}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+        if self.compile_generation and (self.cache_implementation != "static" or self.use_vllm
+                                        or self.use_transformers_continuous_batching or self.use_transformers_paged):
+            raise ValueError("compile_generation compiles plain generate with a static cache: set cache_implementation "
+                             "'static' and leave use_vllm / use_transformers_continuous_batching off")
         if self.log_completions_every < 0:
             raise ValueError(f"log_completions_every must be >= 0, got {self.log_completions_every}")
         if self.repetition_ngram < 1:
             raise ValueError(f"repetition_ngram must be >= 1, got {self.repetition_ngram}")
         self.resolve_precision()
-        super().__post_init__()
+        super().__post_init__()  # maps use_transformers_paged -> use_transformers_continuous_batching
+        if self.use_transformers_continuous_batching and (self.bf16 or self.fp16) and self.model_dtype == "float32":
+            raise ValueError("use_transformers_continuous_batching with bf16 casts the policy to half precision in place "
+                             "(TRL 1.16 never casts it back): set model_dtype bfloat16 (or bf16 false), or use another "
+                             "rollout engine")
 
     def resolve_precision(self) -> None:
         """float32 on a CPU unless bf16 is asked for explicitly; bf16 on a GPU that supports it.
