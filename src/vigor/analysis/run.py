@@ -49,7 +49,7 @@ def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
                  num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
                  system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
-                 resamples: int = 1000, seed: int = 0, progress: bool = True) -> dict:
+                 resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa") -> dict:
     check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
@@ -60,7 +60,7 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
     start = time.time()
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
-    lm, tokenizer = load_model_and_tokenizer(model)
+    lm, tokenizer = load_model_and_tokenizer(model, attn_implementation=attn_implementation)
     print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
     prompts = [format_prompt(r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
     prompt_ids, completion_ids = sample_completions(
