@@ -49,17 +49,19 @@ def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
                  num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
                  system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
-                 resamples: int = 1000, seed: int = 0, progress: bool = True) -> dict:
+                 resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa") -> dict:
     check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
     from vigor.data import format_prompt
     from vigor.models import load_model_and_tokenizer
+    from vigor.precision import run_banner
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
-    lm, tokenizer = load_model_and_tokenizer(model)
+    lm, tokenizer = load_model_and_tokenizer(model, attn_implementation=attn_implementation)
+    print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
     prompts = [format_prompt(r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
@@ -153,13 +155,7 @@ def markdown_report(result: dict) -> str:
         "of signal and correctness over all completions pooled. Top-1: how often the top-scored completion "
         "of a prompt is correct, against chance (the prompt's fraction correct). Brackets: 95 % bootstrap "
         f"intervals over prompts ({s['bootstrap_resamples']} resamples).", "",
-        "| signal | AUROC | mixed prompts | Spearman | top-1 correct | chance | lift | verdict |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, m in result["signals"].items():
-        lines.append(f"| {name} | {_ci(m['auroc'], m['auroc_ci'])} | {m['n_groups_mixed']} | "
-                     f"{_ci(m['spearman'], m['spearman_ci'])} | {_ci(m['top1_correct'], m['top1_correct_ci'])} | "
-                     f"{m['chance']:.3f} | {_ci(m['top1_lift'], m['top1_lift_ci'], signed=True)} | {verdict(m)} |")
+    ] + signal_table(result["signals"])
     vigor = result["signals"]["vigor"]
     lines += ["", f"**VIGOR here:** {verdict(vigor)}."]
     if 0 < vigor["n_groups_mixed"] < 10:
@@ -167,6 +163,19 @@ def markdown_report(result: dict) -> str:
                      "use more prompts (--num-prompts) for a firmer answer.")
     lines += ["", "![corrected gradient norm against correctness](gradnorm_vs_correct.png)", ""]
     return "\n".join(lines)
+
+
+def signal_table(signals: dict[str, dict]) -> list[str]:
+    """Markdown table rows, one per signal (a `signal_summary` each). Below MIN_MIXED_GROUPS mixed
+    prompts the AUROC is not printed: the verdict says there are too few to tell."""
+    lines = ["| signal | AUROC | mixed prompts | Spearman | top-1 correct | chance | lift | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in signals.items():
+        area = _ci(m["auroc"], m["auroc_ci"]) if m["n_groups_mixed"] >= MIN_MIXED_GROUPS else "-"
+        lines.append(f"| {name} | {area} | {m['n_groups_mixed']} | "
+                     f"{_ci(m['spearman'], m['spearman_ci'])} | {_ci(m['top1_correct'], m['top1_correct_ci'])} | "
+                     f"{m['chance']:.3f} | {_ci(m['top1_lift'], m['top1_lift_ci'], signed=True)} | {verdict(m)} |")
+    return lines
 
 
 def plot_gradnorm_vs_correct(raw, corrected, correct, path) -> None:

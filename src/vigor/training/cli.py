@@ -70,8 +70,9 @@ def read_recipe(path: str, fields: set[str]) -> dict:
     return values
 
 
-def build_config(args):
-    """The VigorGRPOConfig of a parsed command line (raises UsageError on any problem)."""
+def build_config(args, defaults: dict | None = None):
+    """The VigorGRPOConfig of a parsed command line (raises UsageError on any problem).
+    `defaults` (e.g. a preset's fields) sit below --config and the command line."""
     import dataclasses
 
     from transformers import HfArgumentParser
@@ -80,9 +81,10 @@ def build_config(args):
     from vigor.training.config import VigorGRPOConfig
 
     fields = {f.name for f in dataclasses.fields(VigorGRPOConfig) if f.init}
-    values = read_recipe(args.config, fields) if args.config else {}
+    values = dict(defaults or {})
+    values.update(read_recipe(args.config, fields) if args.config else {})
     values.update({field: getattr(args, option) for option, field in MAIN_OPTIONS.items()
-                   if getattr(args, option) is not None})
+                   if getattr(args, option, None) is not None})  # other commands' namespaces may lack some
     given = set(values)
     for token in args.field_options:
         name = token.split("=", 1)[0]
