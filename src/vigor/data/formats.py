@@ -14,6 +14,7 @@ Record id: `unique_id` or `task_id` when the row has one, else the record's inde
 
 from __future__ import annotations
 
+from vigor.data.answers import after_hashes, last_boxed, normalise_gold
 from vigor.data.records import DataError, PromptRecord
 
 LAYOUTS = {
@@ -74,8 +75,6 @@ def _own_id(row) -> str | None:
 
 
 def _math_answer(row, *, at, **_):
-    from vigor.evaluation.answers import normalise_gold
-
     if row["answer"] is None or str(row["answer"]).strip() == "":
         raise DataError(f"{at}: empty 'answer'")
     return PromptRecord(_own_id(row), row["problem"], normalise_gold(row["answer"]),
@@ -83,8 +82,6 @@ def _math_answer(row, *, at, **_):
 
 
 def _math_solution(row, *, at, **_):
-    from vigor.evaluation.answers import last_boxed
-
     gold = last_boxed(row["solution"])
     if gold is None:
         raise DataError(f"{at}: 'solution' has no \\boxed{{...}} final answer")
@@ -92,8 +89,6 @@ def _math_solution(row, *, at, **_):
 
 
 def _gsm8k(row, *, at, **_):
-    from vigor.evaluation.answers import after_hashes
-
     gold = after_hashes(str(row["answer"]))
     if gold is None:
         raise DataError(f"{at}: GSM8K 'answer' does not end with '#### <final answer>'")
@@ -122,8 +117,6 @@ def _mbpp_sanitized(row, *, at, **_):
 
 
 def _columns(row, *, at, prompt_column, answer_column):
-    from vigor.evaluation.answers import normalise_gold
-
     answer = None
     if answer_column:
         answer = normalise_gold(row[answer_column])
