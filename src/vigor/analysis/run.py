@@ -34,11 +34,14 @@ def check_settings(*, num_prompts: int, num_generations: int, max_new_tokens: in
 
 def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
     """The first `num_prompts` records with a gold answer (the training split for a procedural set)."""
-    from vigor.data import load_records
+    from vigor.data import load_records_and_format
 
     source = dataset or DEFAULT_DATASET
     procedural = source == DEFAULT_DATASET or source.startswith("reasoning-gym:")
-    records = load_records(source, limit=num_prompts, seed=seed, split="train" if procedural else None)
+    records, data_format = load_records_and_format(source, limit=num_prompts, seed=seed,
+                                                   split="train" if procedural else None)
+    if data_format is not None:
+        print(f"vigor analyze: data {source}: {len(records)} rows, {data_format.describe()}", flush=True)
     with_answer = [r for r in records if r.answer not in (None, "")]
     if not with_answer:
         raise ValueError(f"--dataset {source}: none of its first {len(records)} records has a gold answer; "
@@ -60,7 +63,7 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
     lm, tokenizer = load_model_and_tokenizer(model)
-    prompts = [format_prompt(r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
+    prompts = [format_prompt(r.messages or r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
         temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)

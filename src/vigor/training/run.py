@@ -1,8 +1,9 @@
 """`train(config) -> output folder`: check everything cheap first, then load, build and train.
 
-Prompts are given to TRL as text with the chat template already applied (`vigor.data.format_prompt`,
-with the reference system prompt presets), so a base model without a template gets the plain
-prompt and the reward sees exactly the tokens the policy was sampled from.
+Prompts are given to TRL as text with the chat template already applied once (`vigor.data.format_prompt`,
+with the reference system prompt presets; a conversational row is templated as given), so a base model
+without a template gets the plain prompt and the reward sees exactly the tokens the policy was sampled from.
+The tokenizer alone templates and measures the prompts before the weights load.
 """
 
 from __future__ import annotations
@@ -31,34 +32,37 @@ def last_checkpoint(output_dir: str) -> str | None:
 
 
 def load_prompt_records(config: VigorGRPOConfig):
-    """The prompt records, checked: at least one prompt, and a full group's worth of batch."""
-    from vigor.data import load_records
+    """(records, their DataFormat), checked: at least one prompt, and a full group's worth of batch."""
+    from vigor.data import load_records_and_format
 
     if not config.dataset:
         raise ValueError("dataset: none given (a file, folder, shipped benchmark name or hub id)")
-    records = load_records(config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
-                           split=config.dataset_split, limit=config.max_samples, seed=config.seed)
+    records, data_format = load_records_and_format(
+        config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
+        split=config.dataset_split, limit=config.max_samples, seed=config.seed)
     if not records:
         raise ValueError(f"dataset {config.dataset}: no prompts")
     if config.answer_column and not any(r.answer is not None for r in records):
         raise ValueError(f"dataset {config.dataset}: answer column {config.answer_column!r} has no values")
-    return records
+    return records, data_format
 
 
 def check_before_loading(config: VigorGRPOConfig):
-    """Everything that can be checked without the model; returns (records, model path, checkpoint).
-    Any problem raises ConfigError with a one-line message."""
+    """Everything that can be checked without the model's weights; returns (records, their templated prompts,
+    model path, checkpoint). Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import RewardSet
 
     try:
         RewardSet.from_spec(config.reward, config.reward_options())
-        records = load_prompt_records(config)
+        records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
     except ConfigError:
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
         raise ConfigError(str(err).strip().splitlines()[0]) from err
+    if os.environ.get("RANK", "0") == "0":
+        print(f"vigor train: data {config.dataset}: {len(records)} rows, {data_format.describe()}", flush=True)
     if any(r.tests for r in records) and "accuracy" in reward_spec(config, records):
         from vigor.evaluation.evaluate import check_sandbox
 
@@ -66,30 +70,77 @@ def check_before_loading(config: VigorGRPOConfig):
             check_sandbox(allow_weak=False)
         except Exception as err:  # the sandbox's own error says what is missing
             raise ConfigError(f"dataset {config.dataset} has code tests but {err}") from err
+    records, prompts = templated_prompts(records, model_path, config)
     checkpoint = None
     if config.resume:
         checkpoint = last_checkpoint(config.output_dir)
         if checkpoint is None:
             raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
-    return records, model_path, checkpoint
+    return records, prompts, model_path, checkpoint
 
 
-def build_dataset(records, tokenizer, config: VigorGRPOConfig):
-    from datasets import Dataset
+def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
+    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
+    A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
+    long_prompts='drop', is left out with a warning."""
+    from transformers import AutoConfig, AutoTokenizer
 
     from vigor.data import format_prompt
+    from vigor.data.lengths import prompts_over
 
-    prompts = [format_prompt(r.prompt, tokenizer, system_prompt=config.system_prompt) for r in records]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        model_config = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--model {config.model_name_or_path}: cannot read its tokenizer or config: {reason}") from err
+    prompts = []
+    for r in records:
+        try:
+            prompts.append(format_prompt(r.messages or r.prompt, tokenizer, system_prompt=config.system_prompt))
+        except Exception as err:  # a template that rejects a conversation (roles, order): name the row
+            raise ConfigError(f"{_row(r)}: the chat template rejects this prompt: {str(err).splitlines()[0]}") from err
+    budget, what = prompt_budget(config, model_config)
+    over = prompts_over(prompts, tokenizer, budget) if budget is not None else {}
+    if over and (config.long_prompts == "error" or len(over) == len(records)):
+        first, size = next(iter(over.items()))
+        advice = ("pass --long-prompts drop to train on the others" if len(over) < len(records) else
+                  "no prompt fits")
+        raise ConfigError(f"{_row(records[first])}: prompt of {size} is longer than {what} "
+                          f"({len(over)} of {len(records)} prompts are); {advice}")
+    if over:
+        logger.warning("dropped %d of %d prompts longer than %s (first: %s)", len(over), len(records), what,
+                       _row(records[next(iter(over))]))
+    kept = [i for i in range(len(records)) if i not in over]
+    return [records[i] for i in kept], [prompts[i] for i in kept]
+
+
+def prompt_budget(config: VigorGRPOConfig, model_config) -> tuple[int | None, str]:
+    """(most tokens a templated prompt may have, what sets it): max_prompt_length, and the model's context less
+    max_completion_length (a longer prompt plus its completion would run past the positions the model has)."""
+    text_config = model_config.get_text_config()
+    context = next((getattr(text_config, key) for key in ("max_position_embeddings", "n_positions", "max_seq_len")
+                    if isinstance(getattr(text_config, key, None), int)), None)
+    completion = config.max_completion_length or 0
+    budgets = []
+    if context is not None:
+        if completion >= context:
+            raise ConfigError(f"max_completion_length={completion} leaves no room for a prompt in the model's "
+                              f"context of {context} tokens")
+        budgets.append((context - completion, f"the model's context of {context} tokens less "
+                                              f"max_completion_length={completion}"))
     if config.max_prompt_length:
-        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-        kept = [i for i, n in enumerate(lengths) if n <= config.max_prompt_length]
-        if not kept:
-            raise ConfigError(f"dataset {config.dataset}: every prompt is longer than "
-                              f"max_prompt_length={config.max_prompt_length} tokens")
-        if len(kept) < len(records):
-            logger.warning("dropped %d of %d prompts longer than %d tokens", len(records) - len(kept),
-                           len(records), config.max_prompt_length)
-        records, prompts = [records[i] for i in kept], [prompts[i] for i in kept]
+        budgets.append((config.max_prompt_length, f"max_prompt_length={config.max_prompt_length} tokens"))
+    return min(budgets) if budgets else (None, "")
+
+
+def _row(record) -> str:
+    return record.where or f"{record.source} prompt {record.id}"
+
+
+def build_dataset(records, prompts):
+    from datasets import Dataset
+
     rows = [{"prompt": p} for p in prompts]
     if any(r.answer is not None for r in records):
         for row, r in zip(rows, records):
@@ -130,9 +181,9 @@ def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
-    records, model_path, checkpoint = check_before_loading(config)
+    records, prompts, model_path, checkpoint = check_before_loading(config)
     model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype)
-    dataset = build_dataset(records, tokenizer, config)
+    dataset = build_dataset(records, prompts)
     spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
