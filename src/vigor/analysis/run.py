@@ -49,6 +49,24 @@ def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
     return source, with_answer
 
 
+def fitting_prompts(model: str | None, records, *, system_prompt: str | None, max_new_tokens: int):
+    """(records, templated prompts), by the model's tokenizer alone, before its weights load; a prompt that with
+    max_new_tokens overruns the model's context is a one-line error naming its row."""
+    from vigor.data import format_prompt
+    from vigor.data.lengths import fit_prompts
+    from vigor.models import load_tokenizer_and_context
+
+    tokenizer, context = load_tokenizer_and_context(model)
+    prompts = [format_prompt(r.messages or r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
+    if context is None:
+        return records, prompts
+    if max_new_tokens >= context:
+        raise ValueError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the model's context "
+                         f"of {context} tokens")
+    return fit_prompts(records, prompts, tokenizer, context - max_new_tokens,
+                       f"the model's context of {context} tokens less --max-new-tokens {max_new_tokens}")
+
+
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
                  num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
                  system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
@@ -56,14 +74,13 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
     check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
-    from vigor.data import format_prompt
     from vigor.models import load_model_and_tokenizer
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
+    records, prompts = fitting_prompts(model, records, system_prompt=system_prompt, max_new_tokens=max_new_tokens)
     lm, tokenizer = load_model_and_tokenizer(model)
-    prompts = [format_prompt(r.messages or r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
         temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)

@@ -9,6 +9,12 @@ length alone; every other prompt is tokenized and counted exactly.
 
 from __future__ import annotations
 
+import logging
+
+from vigor.data.records import DataError
+
+logger = logging.getLogger("vigor.data")
+
 # Room for normalisers that shorten text before tokenizing (NFKC, stripped accents or whitespace): the character
 # bound only has to catch prompts that are absurdly long, the exact count does the rest.
 SLACK = 4
@@ -29,3 +35,26 @@ def prompts_over(prompts: list[str], tokenizer, max_tokens: int) -> dict[int, st
         ids = tokenizer([prompts[i] for i in rest], add_special_tokens=False)["input_ids"]
         over.update({i: f"{len(t)} tokens" for i, t in zip(rest, ids) if len(t) > max_tokens})
     return dict(sorted(over.items()))
+
+
+def fit_prompts(records, prompts: list[str], tokenizer, max_tokens: int, what: str, *, drop: bool = False,
+                drop_hint: str = ""):
+    """(records, prompts) of at most `max_tokens` tokens each. A longer prompt is a one-line DataError naming its
+    row and `what` sets the limit (e.g. "max_prompt_length=512 tokens"), unless `drop`: then the long ones are
+    left out with a warning (an error still when none is left). `drop_hint` says how to drop them instead."""
+    over = prompts_over(prompts, tokenizer, max_tokens)
+    if over and (not drop or len(over) == len(records)):
+        first, size = next(iter(over.items()))
+        advice = f"; {drop_hint}" if drop_hint and not drop and len(over) < len(records) else ""
+        raise DataError(f"{row_name(records[first])}: prompt of {size} is longer than {what} "
+                        f"({len(over)} of {len(records)} prompts are){advice}")
+    if over:
+        logger.warning("dropped %d of %d prompts longer than %s (first: %s)", len(over), len(records), what,
+                       row_name(records[next(iter(over))]))
+    kept = [i for i in range(len(records)) if i not in over]
+    return [records[i] for i in kept], [prompts[i] for i in kept]
+
+
+def row_name(record) -> str:
+    """Where a record came from, for messages: FILE:LINE, else its source and id."""
+    return record.where or f"{record.source} prompt {record.id}"

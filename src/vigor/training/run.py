@@ -83,44 +83,34 @@ def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
     """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
     A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
     long_prompts='drop', is left out with a warning."""
-    from transformers import AutoConfig, AutoTokenizer
-
     from vigor.data import format_prompt
-    from vigor.data.lengths import prompts_over
+    from vigor.data.lengths import fit_prompts, row_name
+    from vigor.models import load_tokenizer_and_context
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model_config = AutoConfig.from_pretrained(model_path)
-    except (OSError, ValueError, KeyError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"--model {config.model_name_or_path}: cannot read its tokenizer or config: {reason}") from err
+        tokenizer, context = load_tokenizer_and_context(model_path)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
     prompts = []
     for r in records:
         try:
             prompts.append(format_prompt(r.messages or r.prompt, tokenizer, system_prompt=config.system_prompt))
         except Exception as err:  # a template that rejects a conversation (roles, order): name the row
-            raise ConfigError(f"{_row(r)}: the chat template rejects this prompt: {str(err).splitlines()[0]}") from err
-    budget, what = prompt_budget(config, model_config)
-    over = prompts_over(prompts, tokenizer, budget) if budget is not None else {}
-    if over and (config.long_prompts == "error" or len(over) == len(records)):
-        first, size = next(iter(over.items()))
-        advice = ("pass --long-prompts drop to train on the others" if len(over) < len(records) else
-                  "no prompt fits")
-        raise ConfigError(f"{_row(records[first])}: prompt of {size} is longer than {what} "
-                          f"({len(over)} of {len(records)} prompts are); {advice}")
-    if over:
-        logger.warning("dropped %d of %d prompts longer than %s (first: %s)", len(over), len(records), what,
-                       _row(records[next(iter(over))]))
-    kept = [i for i in range(len(records)) if i not in over]
-    return [records[i] for i in kept], [prompts[i] for i in kept]
+            raise ConfigError(f"{row_name(r)}: the chat template rejects this prompt: {str(err).splitlines()[0]}"
+                              ) from err
+    budget, what = prompt_budget(config, context)
+    if budget is None:
+        return records, prompts
+    try:
+        return fit_prompts(records, prompts, tokenizer, budget, what, drop=config.long_prompts == "drop",
+                           drop_hint="pass --long-prompts drop to train on the others")
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
-def prompt_budget(config: VigorGRPOConfig, model_config) -> tuple[int | None, str]:
+def prompt_budget(config: VigorGRPOConfig, context: int | None) -> tuple[int | None, str]:
     """(most tokens a templated prompt may have, what sets it): max_prompt_length, and the model's context less
     max_completion_length (a longer prompt plus its completion would run past the positions the model has)."""
-    text_config = model_config.get_text_config()
-    context = next((getattr(text_config, key) for key in ("max_position_embeddings", "n_positions", "max_seq_len")
-                    if isinstance(getattr(text_config, key, None), int)), None)
     completion = config.max_completion_length or 0
     budgets = []
     if context is not None:
@@ -132,10 +122,6 @@ def prompt_budget(config: VigorGRPOConfig, model_config) -> tuple[int | None, st
     if config.max_prompt_length:
         budgets.append((config.max_prompt_length, f"max_prompt_length={config.max_prompt_length} tokens"))
     return min(budgets) if budgets else (None, "")
-
-
-def _row(record) -> str:
-    return record.where or f"{record.source} prompt {record.id}"
 
 
 def build_dataset(records, prompts):
