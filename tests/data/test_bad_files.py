@@ -133,3 +133,19 @@ def test_prompts_over_matches_the_exact_count_and_skips_tokenizing_huge_prompts(
     got = prompts_over(["short", "z" * (bound + 1), "q" * 11], tok, 10)
     assert got == {1: f"{bound + 1:,} characters", 2: "11 tokens"}
     assert calls == [11], "the over-long prompt was tokenized"
+
+
+def test_csv_row_longer_than_its_header(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("question,answer\nq0,0\nq1,1,extra\n")
+    assert one_line_error(path).endswith("ragged.csv:3: 3 fields, but the header has 2")
+
+
+def test_truncated_saved_dataset_folder(tmp_path):
+    import datasets
+
+    folder = tmp_path / "saved"
+    datasets.Dataset.from_list(GOOD * 100).save_to_disk(str(folder))
+    [arrow] = folder.glob("*.arrow")
+    arrow.write_bytes(arrow.read_bytes()[:arrow.stat().st_size // 2])
+    assert "not a readable saved dataset" in one_line_error(folder)

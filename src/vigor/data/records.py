@@ -116,6 +116,9 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict]]:
     reader = csv.DictReader(line for _, line in text_lines(path))
     try:
         for row in reader:
+            if None in row:  # DictReader files the cells past the header under the key None
+                raise DataError(f"{path}:{reader.line_num}: {len(reader.fieldnames) + len(row[None])} fields, but the "
+                                f"header has {len(reader.fieldnames)}")
             yield reader.line_num, dict(row)
     except csv.Error as err:
         if "field larger than field limit" in str(err):
@@ -144,7 +147,13 @@ def _read_hf_folder(path: Path, split: str | None) -> Iterator[tuple[int, dict]]
     if not ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
         raise DataError(f"{path}: a folder must be a Hugging Face dataset saved with save_to_disk "
                         "(no dataset_info.json or dataset_dict.json inside)")
-    ds = datasets.load_from_disk(str(path))
+    import pyarrow as pa
+
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except (OSError, ValueError, pa.ArrowException) as err:  # a truncated or corrupt .arrow file, a bad state.json
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: not a readable saved dataset: {reason}") from None
     if isinstance(ds, datasets.DatasetDict):
         if split is None and len(ds) == 1:
             split = next(iter(ds))
