@@ -242,3 +242,15 @@ def test_verl_parquet_trains_and_prints_its_format(tiny_model_dir, tmp_path, cap
            "gold: 'reward_model.ground_truth', data source 'data_source'" in stdout
     [metrics] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert "gold_accuracy" in metrics
+
+
+def test_analyze_reads_a_trl_conversational_file_and_prints_its_format(tiny_model_dir, tmp_path, capsys):
+    rows = [{"prompt": [{"role": "user", "content": f"{i}+{i}="}], "answer": str(2 * i)} for i in range(2)]
+    path = tmp_path / "trl.jsonl"
+    path.write_bytes(jsonl(rows))
+    out = tmp_path / "analysis"
+    assert main(analyze_argv(tiny_model_dir, path, out, "--bootstrap", "10")) == 0
+    assert f"vigor analyze: data {path}: 2 rows, format TRL conversational; prompt: 'prompt' (chat messages); " \
+           "gold: 'answer'" in capsys.readouterr().out
+    completions = json.loads((out / "analysis.json").read_text())["completions"]
+    assert [c["gold"] for c in completions] == ["0", "0", "2", "2"]
