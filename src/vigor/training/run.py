@@ -9,9 +9,12 @@ The tokenizer alone templates and measures the prompts before the weights load.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 
 from vigor.training.config import VigorGRPOConfig
+
+logger = logging.getLogger("vigor.training")
 
 
 class ConfigError(ValueError):
