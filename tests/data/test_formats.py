@@ -58,6 +58,12 @@ def test_verl_rows(tmp_path, suffix):
     assert records[1].meta == {"data_source": "openai/gsm8k", "ability": "math",
                                "extra_info": {"split": "train", "index": 1}}
     assert records[1].messages == verl_rows()[1]["prompt"]
+    # a verl row with an answer-like column still takes its gold from reward_model, unless told otherwise
+    with_solution = [{**row, "solution": "worked solution"} for row in verl_rows()]
+    path = write(tmp_path, "verl-solution" + suffix, with_solution)
+    assert [r.answer for r in load_records(path)] == ["1000", "1001", "1002"]
+    records, fmt = load_records_and_format(path, answer_column="solution")
+    assert fmt.name == "TRL conversational" and records[0].answer == "worked solution"
 
 
 def test_plain_text_and_benchmark_formats_are_described(tmp_path):

@@ -92,7 +92,9 @@ def rows_to_records(rows, *, where: str, source: str, prompt_column: str | None 
 
 
 def choose_layout(row: dict, prompt_column: str | None, answer_column: str | None, *, at: str):
-    """(layout, prompt column, answer column) of a file, from its first row."""
+    """(layout, prompt column, answer column) of a file, from its first row. The answer column is guessed only
+    along with the prompt column, and a verl row's gold is `reward_model.ground_truth` unless one is given."""
+    guess_answer = prompt_column is None
     if prompt_column is None:
         layout = detect_layout(row)
         if layout is not None:
@@ -101,9 +103,10 @@ def choose_layout(row: dict, prompt_column: str | None, answer_column: str | Non
         if prompt_column is None:
             raise DataError(f"{at}: cannot tell which column holds the prompt (columns: {sorted(row)}); "
                             "pass prompt_column=... (--prompt-column)")
-        answer_column = answer_column or next((c for c in ANSWER_COLUMN_GUESSES if c in row), None)
     if "reward_model" in row and answer_column is None:
         return "verl", prompt_column, None
+    if guess_answer:
+        answer_column = answer_column or next((c for c in ANSWER_COLUMN_GUESSES if c in row), None)
     return ("chat" if is_chat(row.get(prompt_column)) else "columns"), prompt_column, answer_column
 
 
