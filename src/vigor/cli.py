@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from vigor import __version__
-from vigor.errors import UsageError  # re-exported: `from vigor.cli import UsageError`
+from vigor.errors import UsageError  # caught here; every subcommand imports it from vigor.errors
 
 COMMAND_MODULES = [
     "vigor.demo.cli",

@@ -108,7 +108,7 @@ def test_lora_demo_with_another_reward_on_a_tiny_model(tiny_model_dir, tmp_path)
     assert not (run / "model" / "adapter_config.json").exists()
     assert (run / "lora_adapters" / "adapter_config.json").exists()
     metrics = read_jsonl(run / "metrics.jsonl")
-    assert any("rewards/self_certainty/raw_mean" in r for r in metrics)
+    assert any("rewards/self_certainty/mean" in r for r in metrics)
     assert any("rewards/vigor/grad_norm_corrected_mean" in r for r in metrics)  # the weight-0 monitor
 
 

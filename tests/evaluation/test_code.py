@@ -6,8 +6,8 @@ from vigor.data import load_records
 from vigor.evaluation.code import build_program, extract_code, grade_code_many
 
 
-def test_humaneval_canonical_solutions_pass_and_corrupted_fail():
-    records = random.Random().sample(load_records("humaneval"), 12)  # a fresh subset each run
+def test_humaneval_canonical_solutions_pass_and_corrupted_fail(fresh_seed):
+    records = random.Random(fresh_seed).sample(load_records("humaneval"), 12)  # a fresh subset each run
     canonical = [r.meta["canonical_solution"] for r in records]
     # Return None before the canonical body runs: no HumanEval task expects None from every test
     # (a subtler corruption, e.g. in a helper function, can still be right by accident).
@@ -18,10 +18,10 @@ def test_humaneval_canonical_solutions_pass_and_corrupted_fail():
     assert all(v.reason.startswith("failed") for v in verdicts[12:])
 
 
-def test_mbpp_reference_code_passes_its_tests():
+def test_mbpp_reference_code_passes_its_tests(fresh_seed):
     mbpp = load_records("mbpp")
     by_id = {r.id: r for r in mbpp}
-    records = [by_id["367"]] + random.Random().sample(mbpp, 9)  # 367 needs its setup code after the solution
+    records = [by_id["367"]] + random.Random(fresh_seed).sample(mbpp, 9)  # 367 needs its setup code after the solution
     verdicts = grade_code_many(records, [r.meta["reference_code"] for r in records])
     assert all(v.correct for v in verdicts), [(r.id, v.reason) for r, v in zip(records, verdicts) if not v.correct]
     always_true = records[0].meta["reference_code"] + "\ndef is_tree_balanced(root):\n    return True\n"

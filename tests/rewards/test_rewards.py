@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 
-from vigor.rewards import (REWARDS, GroupView, RewardSet, build_rollouts, group_advantages, make_reward,
-                           parse_reward_spec, rank_shape, repetition_ratio, token_statistics)
+from vigor.rewards import (REWARDS, GroupView, RewardSet, build_rollouts, group_advantages, length_corrected,
+                           length_uncorrected, make_reward, parse_reward_spec, rank_shape, ranked_last,
+                           repetition_ratio, token_statistics)
+from vigor.data.gold import Gold
 from vigor.tiny import char_tokenizer, tiny_causal_lm
 
 EOS, PAD = 2, 0
@@ -119,7 +121,7 @@ def test_vigor_metrics_undo_the_length_correction():
     raw = torch.tensor([-4.0, -9.0])
     view = GroupView(lengths=torch.tensor([4, 9]), truncated=torch.zeros(2, dtype=torch.bool),
                      empty=torch.zeros(2, dtype=torch.bool))
-    m = make_reward("vigor").metrics(raw, view)
+    m = {k.removeprefix("rewards/vigor/"): v for k, v in make_reward("vigor").metrics(raw, view).items()}
     assert m["grad_norm_mean"] == pytest.approx(2.5) and m["grad_norm_corrected_mean"] == pytest.approx(6.5)
     assert m["grad_norm_min"] == pytest.approx(2.0) and m["grad_norm_max"] == pytest.approx(3.0)
 
@@ -138,14 +140,16 @@ def test_majority_vote_over_whole_groups():
 def test_accuracy_grades_math_and_code_and_skips_missing_gold():
     stub = "def add(a, b):\n"
     tests = "def check(f):\n    assert f(1, 2) == 3\n"
-    code = {"tests": tests, "entry_point": "add", "problem": stub}
+    code = Gold(tests=tests, entry_point="add", problem=stub)
     texts = ["the answer is \\boxed{\\frac{1}{2}}", "\\boxed{0.5}", "\\boxed{3}", "\\boxed{2}",
              "    return a + b\n", "    return a - b\n"]
-    golds = [{"answer": "1/2"}, {"answer": "\\frac12"}, {"answer": "4"}, {}, code, code]
+    golds = [Gold(answer="1/2"), Gold(answer="\\frac12"), Gold(answer="4"), Gold(), code, code]
     r = build_rollouts([[5]] * 6, [[6, EOS]] * 6, eos_token_ids=EOS, pad_token_id=PAD, completions=texts,
                        golds=golds)
-    raw = make_reward("accuracy").score(r)
+    accuracy = make_reward("accuracy")
+    raw = accuracy.score(r)
     assert raw[[0, 1, 2, 4, 5]].tolist() == [1.0, 1.0, 0.0, 1.0, 0.0] and math.isnan(raw[3])
+    assert accuracy.metrics(raw, None) == {"gold_accuracy": pytest.approx(3 / 5)}  # over completions with a gold
 
 
 def test_random_reward_is_seeded():
@@ -213,3 +217,25 @@ def test_vigor_and_logit_rewards_share_one_forward(model, micro_batch_size):
     keep = [0, 1, 3, 4, 5]
     slow_vigor = slow_vigor_raw(model, prompts, completions)
     assert raw[keep, 0].tolist() == pytest.approx([slow_vigor[i] for i in keep], rel=1e-4)
+
+
+def test_length_correction_is_one_formula_for_torch_and_numpy():
+    """length_corrected(n, T) = n * sqrt(T) and its inverse, on fresh random norms and lengths."""
+    lengths = torch.randint(0, 50, (20,))
+    norms = torch.rand(20, dtype=torch.float64) * 5
+    slow = torch.tensor([n * math.sqrt(t) for n, t in zip(norms.tolist(), lengths.tolist())], dtype=torch.float64)
+    corrected = length_corrected(norms, lengths.double())
+    assert torch.allclose(corrected, slow, rtol=1e-12, atol=0)
+    assert torch.allclose(torch.from_numpy(length_corrected(norms.numpy(), lengths.numpy())), slow, rtol=1e-12)
+    back = length_uncorrected(corrected, lengths.double())
+    assert torch.allclose(back[lengths > 0], norms[lengths > 0], rtol=1e-12)
+    assert bool((back[lengths == 0] == 0).all())
+
+
+def test_ranked_last_policies():
+    view = GroupView(lengths=torch.tensor([3, 4, 1]), truncated=torch.tensor([False, True, False]),
+                     empty=torch.tensor([False, False, True]))
+    assert ranked_last(view, "keep").tolist() == [False, False, True]
+    assert ranked_last(view, "last").tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="truncated must be one of"):
+        ranked_last(view, "drop")

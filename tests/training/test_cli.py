@@ -37,6 +37,9 @@ def error_of(argv, capsys, monkeypatch):
      "generation_batch_size (4) must be divisible by num_generations (3)"),
     (["--prompt-column", "question"], "no 'question' field"),
     (["--reward", "vigor,verifier"], "unknown reward 'verifier'"),
+    (["--reward", "vigor,missing_rewards.py:fmt:0.5"], "no such file 'missing_rewards.py'"),
+    (["--reward", "vigor,no_such_package_xyz.rewards:fmt"], "cannot import module 'no_such_package_xyz.rewards'"),
+    (["--log-completions", "-1"], "log_completions_every must be >= 0"),
     (["--beta", "much"], "--beta: invalid float value: 'much'"),
     (["--shaping", "softmax"], "shaping must be one of"),
     (["--resume"], "--resume: no checkpoint-N folder in"),
@@ -62,12 +65,19 @@ def test_bad_model_and_data(base, tmp_path, capsys, monkeypatch):
     assert "--output-dir is required" in error_of(base[:5], capsys, monkeypatch)
 
 
+def test_bad_reward_functions(base, tmp_path, capsys, monkeypatch):
+    path = tmp_path / "my_rewards.py"
+    path.write_text("def fmt(completions):\n    return [0.0] * len(completions)\n")
+    assert "wrong signature (completions)" in error_of(base + ["--reward", f"vigor,{path}:fmt"], capsys, monkeypatch)
+    assert "has no function 'other'" in error_of(base + ["--reward", f"vigor,{path}:other"], capsys, monkeypatch)
+
+
 def test_help_is_fast_and_lists_the_main_options():
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "vigor.cli", "train", "--help"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     for option in ("--model", "--dataset", "--reward", "--output-dir", "--config", "--max-steps",
-                   "--num-generations", "--resume"):
+                   "--num-generations", "--resume", "--log-completions"):
         assert option in out.stdout
     assert "trl" not in {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines()}
 
@@ -113,7 +123,9 @@ def test_model_without_value_means_the_default_and_precedence(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("reward: self_certainty\nbeta: 0.5\nnum_generations: 4\nuse_cpu: true\n")
     args = build_parser().parse_args(["train", "--model", "--dataset", "d.jsonl", "--output-dir", str(tmp_path),
-                                      "--config", str(recipe), "--beta", "0.25", "--per-device-train-batch-size", "4"])
+                                      "--config", str(recipe), "--beta", "0.25", "--per-device-train-batch-size", "4",
+                                      "--log-completions", "5"])
     config = build_config(args)
+    assert config.log_completions_every == 5
     assert config.model_name_or_path == "default"
     assert (config.reward, config.beta, config.num_generations) == ("self_certainty", 0.25, 4)

@@ -32,7 +32,7 @@ def run(cmd, timeout=240):
 def test_two_processes_rank_over_the_whole_group(tiny_model_dir, prompts_file, tmp_path):
     # accelerate 1.15 `launch --cpu` starts a single process; torchrun gives the same env accelerate reads.
     options = tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "out", per_device_train_batch_size=4,
-                               num_generations=8, max_steps=2, reward_dump=True)
+                               num_generations=8, max_steps=2, reward_dump=True, log_completions_every=1)
     proc = run([os.path.join(VENV_BIN, "torchrun"), "--standalone", "--nproc-per-node", "2",
                 "-m", "vigor.cli", "train", *as_cli_args(options)])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -47,6 +47,9 @@ def test_two_processes_rank_over_the_whole_group(tiny_model_dir, prompts_file, t
         assert advantages == pytest.approx([-1.4287, -1.0205, -0.6123, -0.2041, 0.2041, 0.6123, 1.0205, 1.4287],
                                            abs=1e-4)
     assert [r["step"] for r in read_jsonl(tmp_path / "out" / "metrics.jsonl")] == [1, 2]
+    rows = read_jsonl(tmp_path / "out" / "completions.jsonl")  # gathered from both processes, written once
+    assert [r["step"] for r in rows] == [0] * 8 + [1] * 8
+    assert [r["completion"] for r in rows] == [c for dump in dumps for c in dump["completions"]]
 
 
 KILL_AFTER_CHECKPOINT = textwrap.dedent("""
@@ -71,7 +74,8 @@ def test_killed_run_resumes_with_same_data_order_and_optimizer(tiny_model_dir, p
 
     from vigor.training import VigorGRPOConfig, train
 
-    common = dict(max_steps=4, save_strategy="steps", save_steps=1, learning_rate=5e-3, reward_dump=True)
+    common = dict(max_steps=4, save_strategy="steps", save_steps=1, learning_rate=5e-3, reward_dump=True,
+                  log_completions_every=1)
     straight = train(VigorGRPOConfig(**tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "a", **common)))
 
     options = tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "b", **common)
@@ -81,6 +85,9 @@ def test_killed_run_resumes_with_same_data_order_and_optimizer(tiny_model_dir, p
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert os.path.isdir(tmp_path / "b" / "checkpoint-2") and not os.path.isdir(tmp_path / "b" / "checkpoint-3")
 
+    with open(tmp_path / "b" / "completions.jsonl", "a") as f:  # as if killed after sampling step 2
+        f.write('{"step": 2, "completion": "sampled before the kill"}\n')
+
     from vigor.cli import main
     assert main(["train", *as_cli_args(options), "--resume"]) == 0
 
@@ -89,6 +96,9 @@ def test_killed_run_resumes_with_same_data_order_and_optimizer(tiny_model_dir, p
     # same prompts, same samples, same optimiser moments: the resumed run ends where the straight one does
     dumps_a, dumps_b = read_jsonl(tmp_path / "a" / "rewards.jsonl"), read_jsonl(tmp_path / "b" / "rewards.jsonl")
     assert [d["step"] for d in dumps_b] == [d["step"] for d in dumps_a] == [0, 1, 2, 3]
+    rows_a, rows_b = read_jsonl(tmp_path / "a" / "completions.jsonl"), read_jsonl(tmp_path / "b" / "completions.jsonl")
+    assert [r["step"] for r in rows_b] == [r["step"] for r in rows_a] == [s for s in range(4) for _ in range(4)]
+    assert [r["completion"] for r in rows_b] == [r["completion"] for r in rows_a]
     torch.testing.assert_close(torch.tensor([d["raw"] for d in dumps_b]), torch.tensor([d["raw"] for d in dumps_a]),
                                rtol=1e-5, atol=1e-6)
     final_a, final_b = load_file(os.path.join(straight, "model.safetensors")), \

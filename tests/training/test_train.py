@@ -33,7 +33,7 @@ def test_every_reward_trains_and_logs(reward, tiny_model_dir, prompts_file, tmp_
         assert key in record, key
     assert any(k.startswith(f"rewards/{reward}/") for k in record)
     if reward == "vigor":
-        for key in ("grad_norm_mean", "grad_norm_corrected_mean", "raw_std"):
+        for key in ("grad_norm_mean", "grad_norm_corrected_mean", "std", "shaped_mean", "advantage_std"):
             assert f"rewards/vigor/{key}" in record
     [dump] = read_jsonl(os.path.join(out, "rewards.jsonl"))
     column = dump["rewards"].index(reward)

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 def main(args) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see vigor.demo.cli: spinning threads stall shared CPUs
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
 
     try:
         from vigor.analysis.run import check_settings, run_analysis

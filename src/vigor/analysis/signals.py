@@ -26,7 +26,7 @@ def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_id
     and `empty` flags, all as arrays of length N."""
     from tqdm.auto import tqdm
 
-    from vigor.rewards import RewardSet, build_rollouts
+    from vigor.rewards import RewardSet, build_rollouts, length_corrected
 
     # one engine pass per micro-batch gives the norms and, through its forward, the token statistics
     rewards = RewardSet.from_spec("vigor,self_certainty,neg_entropy,logprob", {"vigor": {"length_correction": False}})
@@ -48,8 +48,7 @@ def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_id
     stats = {name: raw[name] for name in ("self_certainty", "neg_entropy", "logprob")}
     vigor_uncorrected = raw["vigor"]
     length = np.concatenate(lengths).astype(np.float64)
-    # the length correction: ||g|| * sqrt(T), T = completion tokens incl. EOS (same as VigorReward)
-    vigor = vigor_uncorrected * np.sqrt(length)
+    vigor = length_corrected(vigor_uncorrected, length)  # the same correction as VigorReward
     out = {"vigor": vigor, "vigor_uncorrected": vigor_uncorrected, "length": length,
            **stats}
     out["grad_norm"] = -vigor_uncorrected

@@ -56,7 +56,7 @@ def main(args) -> int:
     # OpenMP threads that spin while waiting slow CPU generation ~10x when another process competes
     # for the cores (measured on 2 cores); passive waiting costs nothing when the machine is idle.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
     from vigor.demo.settings import preset_settings
 
     try:

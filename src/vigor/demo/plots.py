@@ -41,7 +41,7 @@ def plot_curves(metrics: list[dict], reward_name: str, out_dir) -> list[str]:
     import matplotlib.ticker  # noqa: F401  (MaxNLocator)
 
     curves = {"reward.png": (f"Raw reward '{reward_name}' (mean over the step's completions)", "reward",
-                             [(f"rewards/{reward_name}/raw_mean", reward_name)]), **CURVES}
+                             [(f"rewards/{reward_name}/mean", reward_name)]), **CURVES}
     written = []
     for filename, (title, ylabel, keys) in curves.items():
         lines = [(label, *series(metrics, key)) for key, label in keys]
@@ -69,6 +69,8 @@ def gradnorm_and_correctness(reward_dump: list[dict], group_size: int) -> dict[s
     """Per sampled completion over the run: raw and corrected VIGOR norm, correctness, step and
     group id, from rewards.jsonl (None unless both 'vigor' and 'accuracy' were computed).
     The vigor column holds -||g|| sqrt(T) (length-corrected raw reward)."""
+    from vigor.rewards import length_uncorrected
+
     rows = {k: [] for k in ("corrected", "raw", "correct", "step", "group")}
     group_offset = 0
     for record in reward_dump:
@@ -79,7 +81,7 @@ def gradnorm_and_correctness(reward_dump: list[dict], group_size: int) -> dict[s
         corrected = -raw[:, names.index("vigor")]
         lengths = np.array(record["lengths"], dtype=float)
         rows["corrected"].append(corrected)
-        rows["raw"].append(corrected / np.sqrt(np.maximum(lengths, 1)))
+        rows["raw"].append(length_uncorrected(corrected, lengths))
         rows["correct"].append(raw[:, names.index("accuracy")])
         rows["step"].append(np.full(len(raw), record["step"]))
         rows["group"].append(group_offset + np.arange(len(raw)) // group_size)

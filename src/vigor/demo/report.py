@@ -58,7 +58,7 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
         training_auroc = signal_summary(-dump["corrected"].reshape(-1, settings.num_generations),
                                         correct.reshape(-1, settings.num_generations), resamples=1000)
     curves = {}
-    for key in ("gold_accuracy", "entropy", "completions/mean_length", f"rewards/{reward_name}/raw_mean",
+    for key in ("gold_accuracy", "entropy", "completions/mean_length", f"rewards/{reward_name}/mean",
                 "rewards/vigor/grad_norm_corrected_mean"):
         pair = early_late(series(metrics, key)[1])
         if pair is not None:

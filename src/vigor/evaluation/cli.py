@@ -42,7 +42,7 @@ def parse_benchmarks(values: list[str]) -> list[str]:
 
 
 def check_args(args, benchmarks):
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
 
     if not benchmarks:
         raise UsageError("--benchmark: give at least one benchmark name or file")
@@ -62,7 +62,7 @@ def check_args(args, benchmarks):
 
 
 def run(args) -> int:
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
     from vigor.data import DataError
     from vigor.sandbox import SandboxUnavailable
 

@@ -74,7 +74,7 @@ def _settings(args) -> dict:
 
 
 def run(args) -> int:
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
 
     s = _settings(args)
     if s["batch"] < 1 or s["prompt_len"] < 1 or s["completion_len"] < 1 or s["repeats"] < 1:

@@ -1,8 +1,19 @@
-"""The reward interface and its registry (one small class per reward, Opacus-style).
+"""The reward contract, its registry, and the VIGOR length correction and ranking policies.
 
-A reward scores the completions of the local process (`score`, which may use the policy), then,
-once the raw scores of every process are gathered so that whole groups are present, turns
-them into the values whose group advantage trains the policy (`shape`).
+A reward goes through four steps; RewardSet (vigor.rewards.combine) calls them in this order:
+
+1. inputs, declared by `needs` (RewardSet prepares exactly that, nothing else):
+   'text'       `score` reads the decoded completions, their typed gold (`Rollouts.golds`, a
+                `vigor.data.gold.Gold` each) and, for TRL reward functions, `Rollouts.reward_kwargs`;
+   'logits'     `score` reads `stats[<statistic>]`, per-completion token means of one no-grad
+                forward shared by every such reward;
+   'gradients'  RewardSet first calls `grad_norms` (one engine pass, whose forward also feeds the
+                'logits' rewards), then `score` reads `stats[self.name]`.
+2. `score`: raw reward of each local completion (float64 [n]; NaN where it does not apply).
+3. after the gather over processes (whole groups present): `shape` (default: the raw values),
+   whose GRPO group advantage trains the policy, and `reported` (default: the raw values), the
+   value logged as this reward (`reward`, `rewards/<name>/mean`, completions.jsonl).
+4. `metrics`: extra scalars to log, keyed by their full log name.
 """
 
 from __future__ import annotations
@@ -14,6 +25,9 @@ import torch
 
 from vigor.rewards.rollouts import Rollouts
 
+NEEDS = ("text", "logits", "gradients")
+TRUNCATED_POLICIES = ("keep", "last")
+
 
 @dataclass
 class GroupView:
@@ -23,28 +37,62 @@ class GroupView:
     empty: torch.Tensor      # [N] bool
 
 
+def length_corrected(norm, lengths):
+    """VIGOR's length correction, ||g|| * sqrt(T) (T = completion tokens incl. EOS): the norm of the
+    gradient of a token *mean* shrinks like 1/sqrt(T) for independent token gradients, which would
+    reward length. Works on torch tensors and numpy arrays alike."""
+    return norm * lengths ** 0.5
+
+
+def length_uncorrected(corrected, lengths):
+    """The inverse of `length_corrected` (T = 0, an empty completion with no token, counts as 1)."""
+    return corrected / (lengths + (lengths == 0)) ** 0.5
+
+
+def ranked_last(view: GroupView, truncated: str) -> torch.Tensor:
+    """Completions that rank last in their group whatever their score: the empty ones always (their norm
+    means nothing; the reference does the same), the truncated ones too when `truncated == 'last'`."""
+    if truncated not in TRUNCATED_POLICIES:
+        raise ValueError(f"truncated must be one of {TRUNCATED_POLICIES}, got {truncated!r}")
+    return view.empty | view.truncated if truncated == "last" else view.empty.clone()
+
+
 class Reward:
-    """Base class. `needs` says what `score` reads: 'text' (decoded completions and columns),
-    'logits' (the per-token statistics of one shared no-grad forward), or 'gradients' (the policy)."""
+    """Base class of every reward; see the module docstring for the contract."""
 
     name: ClassVar[str] = ""
     needs: ClassVar[str] = "text"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.needs not in NEEDS:
+            raise TypeError(f"reward class {cls.__name__}: needs must be one of {NEEDS}, got {cls.needs!r}")
+        if cls.needs == "gradients" and cls.grad_norms is Reward.grad_norms:
+            raise TypeError(f"reward class {cls.__name__} needs gradients but does not define grad_norms")
+
+    def grad_norms(self, rollouts: Rollouts, model, *, logits_callback=None) -> torch.Tensor:
+        """needs == 'gradients' only: the per-completion gradient norms (float64 [n]); the engine passes
+        each micro-batch's logits to `logits_callback`, so the 'logits' rewards share its forward."""
+        raise TypeError(f"reward {self.name!r} needs {self.needs!r}, not gradients: grad_norms is not defined")
 
     def score(self, rollouts: Rollouts, *, model=None, stats: dict | None = None) -> torch.Tensor:
         """Raw reward per local completion, float64 [n]; NaN where the reward does not apply."""
         raise NotImplementedError
 
     def shape(self, raw: torch.Tensor, view: GroupView, group_size: int) -> torch.Tensor:
-        """Values whose GRPO advantage is used; default: the raw rewards."""
+        """Values whose GRPO group advantage is used; default: the raw rewards."""
+        return raw
+
+    def reported(self, raw: torch.Tensor, shaped: torch.Tensor) -> torch.Tensor:
+        """The value logged as this reward, as a user reads it; default: the raw reward."""
         return raw
 
     def metrics(self, raw: torch.Tensor, view: GroupView) -> dict[str, float]:
-        """Scalars logged every step under rewards/<name>/..."""
-        valid = raw[~torch.isnan(raw)].double()
-        if valid.numel() == 0:
-            return {}
-        return {"raw_mean": valid.mean().item(),
-                "raw_std": valid.std().item() if valid.numel() > 1 else 0.0}
+        """Extra scalars logged every step, by full log key (mean and std are logged for every reward)."""
+        return {}
+
+    def metric_key(self, key: str) -> str:
+        return f"rewards/{self.name}/{key}"
 
 
 REWARDS: dict[str, type[Reward]] = {}
@@ -59,6 +107,12 @@ def register_reward(cls: type[Reward]) -> type[Reward]:
 
 
 def make_reward(name: str, **options) -> Reward:
+    """A registered reward by name, or a TRL reward function by 'path.py:function' / 'package.module:function'."""
+    if ":" in name:
+        from vigor.rewards.functions import FunctionReward
+
+        return FunctionReward.from_target(name)
     if name not in REWARDS:
-        raise ValueError(f"unknown reward {name!r}; choose from {sorted(REWARDS)}")
+        raise ValueError(f"unknown reward {name!r}; choose from {sorted(REWARDS)}, or give a TRL reward "
+                         f"function as path.py:function or package.module:function")
     return REWARDS[name](**options)

@@ -9,24 +9,42 @@ another's ranks.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from vigor.rewards.base import GroupView, Reward, make_reward
+from vigor.rewards.base import REWARDS, GroupView, Reward, make_reward
 from vigor.rewards.rollouts import Rollouts, StatisticsCollector, token_statistics
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_reward_spec(spec: str | list) -> list[tuple[str, float]]:
-    """'vigor' / 'vigor,accuracy:0' / ['vigor', 'accuracy:0.5'] -> [(name, weight), ...] (weight 1 by default)."""
+    """'vigor' / 'vigor,accuracy:0' / ['vigor', 'my_rewards.py:fmt:0.5'] -> [(reward, weight), ...].
+
+    A reward is a registered name or a TRL reward function, 'path.py:function' or
+    'package.module:function'; the weight (1 by default) is a last ':number'."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out = []
     for item in items:
-        name, _, weight = str(item).strip().partition(":")
-        if not name:
-            raise ValueError(f"empty reward name in {spec!r}")
-        try:
-            out.append((name, float(weight) if weight else 1.0))
-        except ValueError:
-            raise ValueError(f"reward {name!r}: weight {weight!r} is not a number") from None
+        parts = str(item).strip().split(":")
+        weight = parts.pop() if len(parts) > 1 and (_is_number(parts[-1]) or parts[0] in REWARDS) else None
+        target = ":".join(parts)
+        if not parts[0] or len(parts) > 2 or (len(parts) == 2 and not parts[1]):
+            raise ValueError(f"reward {str(item).strip()!r}: expected NAME[:WEIGHT], path.py:function[:WEIGHT] "
+                             f"or package.module:function[:WEIGHT]")
+        if weight is not None and not _is_number(weight):
+            raise ValueError(f"reward {target!r}: weight {weight!r} is not a number")
+        value = float(weight) if weight is not None else 1.0
+        if not math.isfinite(value):
+            raise ValueError(f"reward {target!r}: weight {weight!r} is not finite")
+        out.append((target, value))
     if not out:
         raise ValueError("no reward given")
     return out
@@ -39,7 +57,7 @@ class RewardSet:
             raise ValueError(f"{len(rewards)} rewards but {len(weights)} weights")
         names = [r.name for r in rewards]
         if len(set(names)) != len(names):
-            raise ValueError(f"a reward is listed twice: {names}")
+            raise ValueError(f"a reward is listed twice (TRL reward functions are named by their __name__): {names}")
         self.rewards, self.weights = rewards, [float(w) for w in weights]
         self.statistics_temperature, self.micro_batch_size = statistics_temperature, micro_batch_size
 
@@ -83,6 +101,19 @@ class RewardSet:
         return shaped, advantages
 
     def combined_advantage(self, advantages: torch.Tensor) -> torch.Tensor:
-        """sum_k w_k A_k, a reward that did not apply (NaN) contributing 0."""
+        """sum_k w_k A_k, a reward that did not apply (NaN) contributing 0, and 0 where none applied
+        (TRL's "unscorable" completion: no learning signal)."""
         weights = torch.tensor(self.weights, dtype=advantages.dtype)
         return torch.nan_to_num(advantages, nan=0.0) @ weights
+
+    def reported(self, raw: torch.Tensor, shaped: torch.Tensor) -> torch.Tensor:
+        """[N, R] the value of each reward as a user reads it (`Reward.reported`: the raw reward, or
+        majority vote's 0/1)."""
+        return torch.stack([r.reported(raw[:, k], shaped[:, k]).double() for k, r in enumerate(self.rewards)], dim=1)
+
+    def weighted_reward(self, reported: torch.Tensor) -> torch.Tensor:
+        """[N] sum_k w_k r_k over the rewards that apply (TRL's `reward`), NaN where none applies."""
+        weights = torch.tensor(self.weights, dtype=reported.dtype)
+        out = (reported * weights).nansum(dim=1)
+        out[torch.isnan(reported).all(dim=1)] = torch.nan
+        return out

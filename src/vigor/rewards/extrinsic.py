@@ -25,25 +25,27 @@ class Accuracy(Reward):
         self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
 
     def score(self, rollouts, *, model=None, stats=None):
-        from vigor.data import PromptRecord
         from vigor.evaluation import grade_math_many
         from vigor.evaluation.code import grade_code_many
 
-        golds = [g or {} for g in (rollouts.golds or [None] * len(rollouts))]
+        kinds = [g.kind if g is not None else None for g in (rollouts.golds or [None] * len(rollouts))]
         out = torch.full((len(rollouts),), torch.nan, dtype=torch.float64)
-        code = [i for i, g in enumerate(golds) if g.get("tests")]
-        math = [i for i, g in enumerate(golds) if not g.get("tests") and str(g.get("answer") or "").strip()]
+        code = [i for i, kind in enumerate(kinds) if kind == "code"]
+        math = [i for i, kind in enumerate(kinds) if kind == "math"]
         if math:
-            verdicts = grade_math_many([(rollouts.completions[i], str(golds[i]["answer"])) for i in math],
+            verdicts = grade_math_many([(rollouts.completions[i], rollouts.golds[i].answer) for i in math],
                                        timeout_s=self.timeout_s)
             out[math] = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float64)
         if code:
-            records = [PromptRecord(id=str(i), prompt=golds[i].get("problem") or "", tests=golds[i]["tests"],
-                                    entry_point=golds[i].get("entry_point"),
-                                    meta={"test_setup_code": golds[i].get("test_setup_code") or ""}) for i in code]
+            records = [rollouts.golds[i].code_record(str(i)) for i in code]
             verdicts = grade_code_many(records, [rollouts.completions[i] for i in code], timeout_s=self.code_timeout_s)
             out[code] = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float64)
         return out
+
+    def metrics(self, raw, view):
+        """`gold_accuracy`: the share of the step's completions with a gold that are right."""
+        valid = raw[~torch.isnan(raw)]
+        return {"gold_accuracy": valid.mean().item()} if valid.numel() else {}
 
 
 def answer_key(answer: str | None) -> float:
@@ -78,8 +80,12 @@ class MajorityVote(Reward):
                 out[start: start + group_size] = (raw[start: start + group_size] == winner).double()
         return out
 
+    def reported(self, raw, shaped):
+        """The 0/1 agreement with the majority (the raw score is only a hash of the answer)."""
+        return shaped
+
     def metrics(self, raw, view):
-        return {"answered": (~torch.isnan(raw)).double().mean().item()}
+        return {self.metric_key("answered"): (~torch.isnan(raw)).double().mean().item()}
 
 
 @register_reward

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from vigor.rewards.base import GroupView, Reward, register_reward
+from vigor.rewards.base import (TRUNCATED_POLICIES, GroupView, Reward, length_corrected, length_uncorrected,
+                                ranked_last, register_reward)
 from vigor.rewards.shaping import SHAPINGS, place_last, shape_rewards
 
-TRUNCATED_POLICIES = ("keep", "last")
+__all__ = ["TRUNCATED_POLICIES", "VigorReward", "SelfCertainty", "NegEntropy", "LogProb"]
 
 
 @register_reward
@@ -42,30 +43,29 @@ class VigorReward(Reward):
     def score(self, rollouts, *, model=None, stats=None):
         # RewardSet.score runs the engine once (sharing its forward); alone, compute here.
         norms = stats[self.name] if stats and self.name in stats else self.grad_norms(rollouts, model)
-        norms = norms.clone()
         if self.length_correction:
-            norms = norms * rollouts.completion_lengths.double().sqrt()
-        raw = -norms
+            norms = length_corrected(norms, rollouts.completion_lengths.double())
+        raw = -norms.clone()
         raw[rollouts.empty] = torch.nan  # no meaningful norm: placed last by `shape`
         return raw
 
     def shape(self, raw, view, group_size):
-        last = view.empty | (view.truncated if self.truncated == "last" else torch.zeros_like(view.empty))
-        return shape_rewards(place_last(raw, last, group_size), group_size, self.shaping)
+        return shape_rewards(place_last(raw, ranked_last(view, self.truncated), group_size), group_size,
+                             self.shaping)
 
     def metrics(self, raw, view: GroupView):
-        out = super().metrics(raw, view)
+        """Statistics of the positive norms, raw ||g|| and corrected ||g|| sqrt(T), over the non-empty completions."""
+        out = {}
         valid = ~torch.isnan(raw)
         if not bool(valid.any()):
             return out
-        sqrt_t = view.lengths[valid].double().sqrt()
-        given = -raw[valid]
-        norm = given / sqrt_t if self.length_correction else given
-        for key, values in (("grad_norm", norm), ("grad_norm_corrected", norm * sqrt_t)):
-            out[f"{key}_mean"] = values.mean().item()
-            out[f"{key}_std"] = values.std().item() if values.numel() > 1 else 0.0
-            out[f"{key}_min"] = values.min().item()
-            out[f"{key}_max"] = values.max().item()
+        lengths, given = view.lengths[valid].double(), -raw[valid]
+        norm = length_uncorrected(given, lengths) if self.length_correction else given
+        for key, values in (("grad_norm", norm), ("grad_norm_corrected", length_corrected(norm, lengths))):
+            out[self.metric_key(f"{key}_mean")] = values.mean().item()
+            out[self.metric_key(f"{key}_std")] = values.std().item() if values.numel() > 1 else 0.0
+            out[self.metric_key(f"{key}_min")] = values.min().item()
+            out[self.metric_key(f"{key}_max")] = values.max().item()
         return out
 
 

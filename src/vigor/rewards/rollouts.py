@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from vigor.data.gold import Gold
+
 from vigor.gradnorm.common import iter_chunks, model_mode_for_norms, real_token_positions
 
 
@@ -25,10 +27,11 @@ class Rollouts:
     empty: torch.Tensor              # [n] bool: no token before the EOS (or no token at all)
     completion_width: int            # C
     completions: list[str]           # decoded text
-    golds: list[dict] | None = None  # per completion: 'answer' (math) or 'tests' (+ 'entry_point', 'problem',
-                                     # 'test_setup_code') for code; None/missing where unknown
+    golds: list[Gold] | None = None  # per completion; None where nothing is known
     step: int = 0                    # optimizer step, seeds the random reward
     process_index: int = 0
+    reward_kwargs: dict | None = None  # what TRL calls a reward function with: prompts, completions,
+                                       # completion_ids, each dataset column, trainer_state, log_extra, ...
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
@@ -43,11 +46,14 @@ def cut_at_eos(ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
 
 
 def build_rollouts(prompt_ids: list[list[int]], completion_ids: list[list[int]], *, eos_token_ids,
-                   pad_token_id: int, completions: list[str], golds=None, step: int = 0,
-                   process_index: int = 0, device=None) -> Rollouts:
+                   pad_token_id: int, completions: list[str], golds: list[Gold | None] | None = None,
+                   step: int = 0, process_index: int = 0, reward_kwargs: dict | None = None,
+                   device=None) -> Rollouts:
     """Pack token-id lists into a `Rollouts` (see the module docstring for the layout)."""
     if len(prompt_ids) != len(completion_ids):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
+    if golds is not None and not all(g is None or isinstance(g, Gold) for g in golds):
+        raise TypeError("golds must be vigor.data.gold.Gold records (or None)")
     eos = {int(e) for e in ([eos_token_ids] if isinstance(eos_token_ids, int) else eos_token_ids)}
     cut = [cut_at_eos(c, eos) for c in completion_ids]
     width_p = max(len(p) for p in prompt_ids)
@@ -66,7 +72,7 @@ def build_rollouts(prompt_ids: list[list[int]], completion_ids: list[list[int]],
     truncated = torch.tensor([not found for _, found in cut], dtype=torch.bool)
     content = torch.tensor([len(c) - (1 if found else 0) for c, found in cut])
     rollouts = Rollouts(input_ids, attention_mask, loss_mask, lengths, truncated, content == 0,
-                        width_c, list(completions), golds, step, process_index)
+                        width_c, list(completions), golds, step, process_index, reward_kwargs)
     if device is not None:
         for name in ("input_ids", "attention_mask", "loss_mask"):
             setattr(rollouts, name, getattr(rollouts, name).to(device))

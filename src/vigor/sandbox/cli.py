@@ -33,7 +33,7 @@ def check_command(args) -> int:
 
 
 def run_command(args) -> int:
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
     from vigor.sandbox import SandboxUnavailable, run_python
 
     try:

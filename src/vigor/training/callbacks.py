@@ -12,22 +12,35 @@ from transformers import TrainerCallback
 logger = logging.getLogger("vigor.training")
 
 METRICS_FILE = "metrics.jsonl"
+SAMPLED_FILES = ("rewards.jsonl", "completions.jsonl")  # one record per sampling, keyed by its step
+
+
+def keep_records(path: str, keep) -> None:
+    """Rewrite the JSONL file `path` (if any) with only the records for which `keep(record)` is true."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip() and keep(json.loads(line))]
+    with open(path, "w") as f:
+        f.writelines(lines)
 
 
 class MetricsFileCallback(TrainerCallback):
     """Appends one JSON object per logged step, with its `step`, to OUTPUT_DIR/metrics.jsonl.
-    On resume, lines of steps after the checkpoint (done again now) are dropped first."""
+    On resume, what the run does again is dropped first: metrics of steps after the checkpoint, and
+    rows of rewards.jsonl / completions.jsonl sampled at or after it (their `step` counts the
+    optimizer steps done before sampling). A fresh run in the same folder starts them anew."""
 
     def __init__(self, output_dir: str):
+        self.output_dir = output_dir
         self.path = os.path.join(output_dir, METRICS_FILE)
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero or not os.path.exists(self.path):
+        if not state.is_world_process_zero:
             return
-        with open(self.path) as f:
-            lines = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
-        with open(self.path, "w") as f:
-            f.writelines(lines)
+        keep_records(self.path, lambda record: record.get("step", 0) <= state.global_step)
+        for name in SAMPLED_FILES:
+            keep_records(os.path.join(self.output_dir, name), lambda record: record["step"] < state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:

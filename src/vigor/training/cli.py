@@ -14,6 +14,7 @@ import os
 MAIN_OPTIONS = {  # command-line name -> config field
     "model": "model_name_or_path", "dataset": "dataset", "reward": "reward", "output_dir": "output_dir",
     "max_steps": "max_steps", "num_generations": "num_generations", "resume": "resume",
+    "log_completions": "log_completions_every",
 }
 
 
@@ -36,12 +37,16 @@ def register(subparsers) -> None:
     parser.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",
                         help="model folder or hub id (no value: the embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--dataset", metavar="PATH_OR_NAME", help="data file/folder, benchmark name or hub id")
-    parser.add_argument("--reward", help="reward(s) with weights, e.g. vigor or vigor,accuracy:0.5 "
-                                         "(vigor, self_certainty, neg_entropy, logprob, majority_vote, random, accuracy)")
+    parser.add_argument("--reward", help="reward(s) with weights, e.g. vigor or vigor,accuracy:0.5,my_rewards.py:fmt:0.2 "
+                                         "(vigor, self_certainty, neg_entropy, logprob, majority_vote, random, accuracy, "
+                                         "or a TRL reward function as path.py:function or package.module:function)")
     parser.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="checkpoints, metrics.jsonl, logs")
     parser.add_argument("--config", metavar="RECIPE.yaml", help="YAML file whose keys are config fields")
     parser.add_argument("--max-steps", dest="max_steps", type=int, metavar="N")
     parser.add_argument("--num-generations", dest="num_generations", type=int, metavar="G")
+    parser.add_argument("--log-completions", dest="log_completions", type=int, metavar="N",
+                        help="every N steps, write each sampled completion with its rewards, rank and advantage "
+                             "to completions.jsonl (and TensorBoard/W&B when on)")
     parser.add_argument("--resume", action="store_const", const=True, default=None,
                         help="continue from the last checkpoint in the output folder")
     parser.set_defaults(func=run)
@@ -50,7 +55,7 @@ def register(subparsers) -> None:
 def read_recipe(path: str, fields: set[str]) -> dict:
     import yaml
 
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
 
     try:
         with open(path) as f:
@@ -97,7 +102,7 @@ def build_config(args):
 
     from transformers import HfArgumentParser
 
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
     from vigor.training.config import VigorGRPOConfig
 
     fields = {f.name for f in dataclasses.fields(VigorGRPOConfig) if f.init}
@@ -133,7 +138,7 @@ def build_config(args):
 
 
 def run(args) -> int:
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
 
     config = build_config(args)
     from vigor.training.run import ConfigError, TrainingStopped, train

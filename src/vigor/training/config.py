@@ -59,6 +59,9 @@ class VigorGRPOConfig(GRPOConfig):
     reward_dump: bool = field(default=False, metadata={
         "help": "Write every gathered raw/shaped reward to rewards.jsonl in output_dir (debugging)."})
     repetition_ngram: int = field(default=4, metadata={"help": "n of the n-gram repetition ratio."})
+    log_completions_every: int = field(default=0, metadata={
+        "help": "Every N steps, one row per sampled completion (prompt, completion, each reward, rank, advantage, "
+                "correctness) to completions.jsonl and TensorBoard/W&B when on; 0 = off. CLI: --log-completions N."})
 
     # --- collapse guard ---------------------------------------------------------------
     collapse_min_entropy: float | None = field(default=None, metadata={"help": "Warn when entropy falls below."})
@@ -110,6 +113,8 @@ class VigorGRPOConfig(GRPOConfig):
             raise ValueError(f"long_prompts must be one of {LONG_PROMPT_POLICIES}, got {self.long_prompts!r}")
         if self.grad_norm_micro_batch_size is not None and self.grad_norm_micro_batch_size < 1:
             raise ValueError(f"grad_norm_micro_batch_size must be >= 1, got {self.grad_norm_micro_batch_size}")
+        if self.log_completions_every < 0:
+            raise ValueError(f"log_completions_every must be >= 0, got {self.log_completions_every}")
         if self.repetition_ngram < 1:
             raise ValueError(f"repetition_ngram must be >= 1, got {self.repetition_ngram}")
         if self.bf16 is None and not self.use_cpu:

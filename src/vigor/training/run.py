@@ -127,15 +127,10 @@ def prompt_budget(config: VigorGRPOConfig, context: int | None) -> tuple[int | N
 def build_dataset(records, prompts):
     from datasets import Dataset
 
-    rows = [{"prompt": p} for p in prompts]
-    if any(r.answer is not None for r in records):
-        for row, r in zip(rows, records):
-            row["answer"] = None if r.answer is None else str(r.answer)
-    if any(r.tests for r in records):  # code: what the sandboxed test program is built from
-        for row, r in zip(rows, records):
-            row.update(tests=r.tests, entry_point=r.entry_point, problem=r.prompt,
-                       test_setup_code=r.meta.get("test_setup_code"))
-    return Dataset.from_list(rows)
+    from vigor.data.gold import Gold, gold_columns
+
+    columns = gold_columns([Gold.from_record(r) for r in records])  # the trainer rebuilds each Gold from them
+    return Dataset.from_list([{"prompt": p, **gold} for p, gold in zip(prompts, columns)])
 
 
 def has_gold(records) -> bool:

@@ -5,7 +5,8 @@ TRL 1.16 calls `_calculate_rewards(inputs, prompts, completions, completion_ids)
 normalises per group. We override that method only:
 
 1. score the local completions with every reward (one no-grad forward for the logit-based
-   rewards, the gradient-norm engine on the unwrapped policy for VIGOR);
+   rewards, the gradient-norm engine on the unwrapped policy for VIGOR, TRL reward functions
+   called as TRL calls them);
 2. gather the raw scores of all processes, so each group of G completions is whole;
 3. shape each reward (VIGOR's ranks) and turn it into its own GRPO group advantage A_k;
 4. hand TRL the columns A_k. With TRL's own scaling switched off (`self.scale_rewards = "none"`),
@@ -14,33 +15,65 @@ normalises per group. We override that method only:
    each A_k is scaled ('group' std by default, 'batch' or 'none').
 
 `_generate` is wrapped only to keep the prompt token ids, which `_calculate_rewards` is not given.
-TRL's own `rewards/<name>/mean|std` therefore describe the per-reward advantages; the raw rewards
-are logged as `rewards/<name>/raw_mean|raw_std` (plus VIGOR's gradient-norm statistics).
+TRL then logs `reward`, `reward_std` and `rewards/<name>/mean|std` from the columns it was handed,
+the advantages (about 0 by construction); `_generate_and_score_completions` puts back the values
+users read there: the weighted raw reward and each reward's raw mean and std (see the README's
+table of logged keys). `check_trl_seams` fails loudly when these private seams change shape.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
+import math
 import os
 import warnings
 
 import torch
 import trl
-from accelerate.utils import gather
+from accelerate.utils import gather, gather_object
 from trl import GRPOTrainer
 
+from vigor.data.gold import Gold
 from vigor.rewards import GroupView, RewardSet, build_rollouts, repetition_ratio
 from vigor.training.callbacks import CollapseGuardCallback, MetricsFileCallback
+from vigor.training.completions import completion_rows, write_completions
 from vigor.training.config import VigorGRPOConfig
 
+logger = logging.getLogger("vigor.training")
 
 TESTED_TRL_VERSION = "1.16.0"  # `_calculate_rewards` / `_generate` are private seams: re-check on upgrade
 if trl.__version__ != TESTED_TRL_VERSION:
     warnings.warn(f"vigor's trainer was tested with trl=={TESTED_TRL_VERSION}, found trl=={trl.__version__}",
                   stacklevel=2)
 
-# Dataset columns handed to the rewards as the gold of each completion (see vigor.rewards.Rollouts).
-GOLD_COLUMNS = ("answer", "tests", "entry_point", "problem", "test_setup_code")
+CALCULATE_REWARDS_PARAMETERS = ("self", "inputs", "prompts", "completions", "completion_ids_list")
+GENERATE_RETURN_LENGTH = 8  # prompt_ids, completion_ids, tool_mask, completions, logprobs, extra, images, tool_images
+
+
+class TRLSeamError(RuntimeError):
+    """TRL's private methods that vigor overrides changed shape: vigor must be updated for this TRL."""
+
+
+def check_trl_seams(trainer_class=GRPOTrainer) -> None:
+    """Raise TRLSeamError unless `_calculate_rewards` and `_generate` look as in TRL 1.16."""
+    found = tuple(inspect.signature(trainer_class._calculate_rewards).parameters)
+    if found != CALCULATE_REWARDS_PARAMETERS:
+        raise TRLSeamError(f"trl {trl.__version__}: GRPOTrainer._calculate_rewards{found} is not "
+                           f"{CALCULATE_REWARDS_PARAMETERS} (tested with trl=={TESTED_TRL_VERSION})")
+    if tuple(inspect.signature(trainer_class._generate).parameters) != ("self", "prompts"):
+        raise TRLSeamError(f"trl {trl.__version__}: GRPOTrainer._generate takes "
+                           f"{tuple(inspect.signature(trainer_class._generate).parameters)}, not (self, prompts)")
+
+
+def check_generate_output(out, n_prompts: int) -> None:
+    if not (isinstance(out, tuple) and len(out) == GENERATE_RETURN_LENGTH and isinstance(out[0], list)
+            and len(out[0]) == n_prompts and all(isinstance(ids, list) for ids in out[0])):
+        shape = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
+        raise TRLSeamError(f"trl {trl.__version__}: GRPOTrainer._generate returned {shape}; vigor expects a tuple of "
+                           f"{GENERATE_RETURN_LENGTH} starting with the prompt token-id lists "
+                           f"(tested with trl=={TESTED_TRL_VERSION})")
 
 
 def _scored_by_trainer(name: str):
@@ -52,9 +85,15 @@ def _scored_by_trainer(name: str):
     return reward_func
 
 
+def completion_text(completion) -> str:
+    """TRL's completion: text, or for conversational data a list of messages whose last is the answer."""
+    return completion[-1]["content"] if isinstance(completion, list) else completion
+
+
 class VigorGRPOTrainer(GRPOTrainer):
     def __init__(self, model, args: VigorGRPOConfig, *, reward_set: RewardSet | None = None, callbacks=None,
                  **kwargs):
+        check_trl_seams()
         self.reward_set = reward_set or RewardSet.from_spec(
             args.reward, args.reward_options(), statistics_temperature=args.reward_temperature,
             micro_batch_size=args.grad_norm_micro_batch_size)
@@ -64,6 +103,7 @@ class VigorGRPOTrainer(GRPOTrainer):
         super().__init__(model=model, reward_funcs=[_scored_by_trainer(n) for n in self.reward_set.names],
                          args=args, callbacks=callbacks, **kwargs)
         self.scale_rewards = "none"  # the columns are already advantages; see the module docstring
+        self._reported_rewards = None
         plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
         if plugin is not None and plugin.zero_stage == 3 and any(r.needs == "gradients" for r in self.reward_set.rewards):
             raise ValueError("the vigor reward needs whole parameters on every process: use DeepSpeed ZeRO-2 "
@@ -71,20 +111,31 @@ class VigorGRPOTrainer(GRPOTrainer):
 
     def _generate(self, prompts):
         out = super()._generate(prompts)
+        check_generate_output(out, len(prompts))
         self._prompt_ids = out[0]
         return out
+
+    def _reward_function_kwargs(self, inputs, prompts, completions, completion_ids_list) -> dict:
+        """The keyword arguments TRL 1.16's `_calculate_rewards` calls a reward function with."""
+        keys = [key for key in inputs[0] if key not in ("prompt", "completion", "completion_ids")]
+        kwargs = {key: [example[key] for example in inputs] for key in keys}
+        kwargs.update(prompts=prompts, completions=completions, completion_ids=completion_ids_list,
+                      trainer_state=self.state, log_extra=self._log_completion_extra, log_metric=self._log_metric)
+        if getattr(self, "environments", None) is not None:
+            kwargs["environments"] = self.environments
+        return kwargs
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         device = self.accelerator.device
         mode = "train" if self.model.training else "eval"
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
-        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        texts = [completion_text(c) for c in completions]
         rollouts = build_rollouts(
             self._prompt_ids, completion_ids_list, eos_token_ids=self.eos_token_ids,
             pad_token_id=self._tokenizer.pad_token_id, completions=texts,
-            golds=[{k: x[k] for k in GOLD_COLUMNS if x.get(k) is not None} for x in inputs],
-            step=self.state.global_step,
-            process_index=self.accelerator.process_index, device=device)
+            golds=[Gold.from_row(x) for x in inputs], step=self.state.global_step,
+            process_index=self.accelerator.process_index, device=device,
+            reward_kwargs=self._reward_function_kwargs(inputs, prompts, completions, completion_ids_list))
         policy = self.accelerator.unwrap_model(self.model)
         raw_local = self.reward_set.score(rollouts, policy)
         n = self.args.repetition_ngram
@@ -96,31 +147,80 @@ class VigorGRPOTrainer(GRPOTrainer):
         facts = gather(facts_local.to(device)).cpu()
         view = GroupView(lengths=facts[:, 0].long(), truncated=facts[:, 1].bool(), empty=facts[:, 2].bool())
         shaped, advantages = self.reward_set.advantages(raw, view, group_size, scale=self.args.scale_rewards)
-        self._log_reward_metrics(mode, raw, view, facts[:, 3])
-        if self.args.reward_dump and self.accelerator.is_main_process:
-            self._dump(raw, shaped, advantages, view, len(prompts))
+        unscorable = torch.isnan(advantages).all(dim=1)
+        if bool(unscorable.any()):  # TRL warns the same way
+            logger.warning("step %d: no reward applies to %d of %d completions (None / not applicable); their "
+                           "advantage is 0", self.state.global_step, int(unscorable.sum()), len(unscorable))
+        reported = self.reward_set.reported(raw, shaped)
+        combined = self.reward_set.combined_advantage(advantages)
+        self._reported_rewards = (mode, reported)  # put into TRL's logs by _generate_and_score_completions
+        self._log_reward_metrics(mode, raw, shaped, advantages, combined, view, facts[:, 3])
+        step, every = self.state.global_step, self.args.log_completions_every
+        log_rows = mode == "train" and every > 0 and step % every == 0
+        if self.args.reward_dump or log_rows:  # every process takes part in the gather
+            all_prompts, all_texts = gather_object(list(prompts)), gather_object(texts)
+            if self.accelerator.is_main_process and self.args.reward_dump:
+                self._dump(raw, shaped, advantages, view, len(prompts), all_prompts, all_texts)
+            if self.accelerator.is_main_process and log_rows:
+                rows = completion_rows(step, all_prompts, all_texts, self.reward_set.names, reported, combined,
+                                       group_size)
+                write_completions(rows, self.args.output_dir, step, self.callback_handler.callbacks)
         return advantages.float().to(device)
 
-    def _log_reward_metrics(self, mode, raw, view, repetition):
+    def _generate_and_score_completions(self, inputs):
+        """TRL's, then its logged rewards replaced by the values users read (TRL logged the advantages)."""
+        mode = "train" if self.model.training else "eval"
+        metrics, names = self._metrics[mode], self.reward_set.names
+        keys = ["reward", "reward_std", *(f"rewards/{n}/{s}" for n in names for s in ("mean", "std"))]
+        before = {key: len(metrics[key]) for key in keys}
+        out = super()._generate_and_score_completions(inputs)
+        grown = [key for key in keys if len(metrics[key]) != before[key] + 1]
+        if grown:
+            raise TRLSeamError(f"trl {trl.__version__}: _generate_and_score_completions no longer logs {grown[0]!r} "
+                               f"once per call (tested with trl=={TESTED_TRL_VERSION})")
+        _, reported = self._reported_rewards
+        weighted = self.reward_set.weighted_reward(reported)
+        metrics["reward"][-1], metrics["reward_std"][-1] = _nanmean(weighted), _nanstd(weighted)
+        for k, name in enumerate(names):
+            metrics[f"rewards/{name}/mean"][-1] = _nanmean(reported[:, k])
+            metrics[f"rewards/{name}/std"][-1] = _nanstd(reported[:, k])
+            table = self._logs["rewards"][name]  # TRL's completions table (its own log_completions)
+            for i in range(1, min(len(table), len(reported)) + 1):
+                table[-i] = reported[-i, k].item()
+        return out
+
+    def _log_reward_metrics(self, mode, raw, shaped, advantages, combined, view, repetition):
         metrics = self._metrics[mode]
         for k, reward in enumerate(self.reward_set.rewards):
             for key, value in reward.metrics(raw[:, k], view).items():
-                metrics[f"rewards/{reward.name}/{key}"].append(value)
-            if reward.name == "accuracy":
-                valid = raw[:, k][~torch.isnan(raw[:, k])]
-                if valid.numel():
-                    metrics["gold_accuracy"].append(valid.mean().item())
+                metrics[key].append(value)
+            metrics[reward.metric_key("shaped_mean")].append(_nanmean(shaped[:, k]))
+            metrics[reward.metric_key("shaped_std")].append(_nanstd(shaped[:, k]))
+            metrics[reward.metric_key("advantage_std")].append(_nanstd(advantages[:, k]))
+        metrics["advantages/std"].append(_nanstd(combined))
+        metrics["advantages/abs_mean"].append(combined.abs().mean().item())
         metrics["completions/truncation_rate"].append(view.truncated.double().mean().item())
         metrics["completions/empty_rate"].append(view.empty.double().mean().item())
         metrics["completions/repetition_ratio"].append(repetition.mean().item())
 
-    def _dump(self, raw, shaped, advantages, view, local_count):
+    def _dump(self, raw, shaped, advantages, view, local_count, prompts, completions):
         record = {"step": self.state.global_step, "rewards": self.reward_set.names,
                   "weights": self.reward_set.weights, "local_count": local_count,
                   "process": [i // local_count for i in range(raw.shape[0])],
                   "raw": raw.tolist(), "shaped": shaped.tolist(), "advantages": advantages.tolist(),
                   "lengths": view.lengths.tolist(), "truncated": view.truncated.tolist(),
-                  "empty": view.empty.tolist()}
+                  "empty": view.empty.tolist(), "prompts": prompts, "completions": completions}
         os.makedirs(self.args.output_dir, exist_ok=True)
         with open(os.path.join(self.args.output_dir, "rewards.jsonl"), "a") as f:
             f.write(json.dumps(record, allow_nan=True) + "\n")
+
+
+def _nanmean(values: torch.Tensor) -> float:
+    valid = values[~torch.isnan(values)]
+    return valid.mean().item() if valid.numel() else math.nan
+
+
+def _nanstd(values: torch.Tensor) -> float:
+    """Unbiased std of the non-NaN entries (TRL's `nanstd`); NaN when fewer than two."""
+    valid = values[~torch.isnan(values)]
+    return valid.std().item() if valid.numel() > 1 else math.nan
