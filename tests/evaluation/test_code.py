@@ -1,9 +1,11 @@
 """Code benchmarks scored in the real sandbox: reference solutions pass, corrupted ones fail."""
 
 import random
+import re
+import textwrap
 
 from vigor.data import load_records
-from vigor.evaluation.code import build_program, extract_code, grade_code_many
+from vigor.evaluation.code import build_job, extract_code, grade_code_many
 
 
 def test_humaneval_canonical_solutions_pass_and_corrupted_fail(fresh_seed):
@@ -35,8 +37,9 @@ def test_fenced_completions_and_full_function_rewrites():
     full = he.prompt + body
     chat = f"Here you go:\n```python\n{full}```\nDone."
     assert extract_code(chat) == full
-    program = build_program(he, chat)
-    assert program.startswith("from typing import List\n\n") and program.count("def has_close_elements") == 1
+    job = build_job(he, chat)
+    assert job.candidate_source.startswith("from typing import List\n\n")
+    assert job.candidate_source.count("def has_close_elements") == 1
     hang = "    while True:\n        pass\n"
     verdicts = grade_code_many([he, he], [chat, hang], timeout_s=2)
     assert verdicts[0].correct and verdicts[1].reason.startswith("timeout")
@@ -50,3 +53,130 @@ def test_exiting_zero_before_the_tests_is_not_a_pass():
     verdicts = grade_code_many([he, mbpp, he], [hacks[0], hacks[1], body_hack])
     assert not any(v.correct for v in verdicts), [v.reason for v in verdicts]
     assert "before the tests finished" in verdicts[2].reason
+
+
+# The issue's hostile completions, as a model would write them. HumanEval: the body after the prompt.
+ALWAYS_EQUAL_BODY = ("    class Yes:\n        def __eq__(self, other):\n            return True\n"
+                     "        def __ne__(self, other):\n            return False\n    return Yes()\n")
+FRAME_WALK_BODY = textwrap.indent(textwrap.dedent("""
+    import os, sys
+    frame = sys._getframe()
+    while frame is not None:  # every string constant up the stack, where the old marker lived
+        for const in frame.f_code.co_consts:
+            if isinstance(const, str):
+                print(const)
+        frame = frame.f_back
+    sys.stdout.flush()
+    os._exit(0)"""), "    ")
+OWN_SOURCE_BODY = "    import os, sys\n    print(open(sys.argv[0]).read(), flush=True)\n    os._exit(0)\n"
+EXCEPTHOOK_BODY = ("    import sys\n    sys.excepthook = lambda *a: print(open(sys.argv[0]).read(), flush=True)\n"
+                   "    raise RuntimeError('wrong')\n")
+ATEXIT_BODY = "    import atexit, sys\n    atexit.register(lambda: print(open(sys.argv[0]).read()))\n    return None\n"
+
+
+def mbpp_hostile(record, body: str) -> str:
+    """The same attack as a whole MBPP solution: every function the tests call, with that body."""
+    defined = re.findall(r"^def\s+(\w+)", record.meta["reference_code"], re.MULTILINE)
+    called = [n for n in defined if re.search(rf"\b{n}\(", record.tests)]
+    assert called, record.id
+    return "".join(f"def {name}(*args, **kwargs):\n{body}" for name in called)
+
+
+def test_hostile_completions_fail_on_humaneval_and_mbpp_and_a_chatty_correct_one_passes():
+    he = random.Random().sample(load_records("humaneval"), 2)
+    mbpp = random.Random().sample([r for r in load_records("mbpp") if not r.meta.get("test_setup_code")], 2)
+    bodies = [ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, OWN_SOURCE_BODY, EXCEPTHOOK_BODY, ATEXIT_BODY]
+    records, completions = [], []
+    for body in bodies:
+        records += he + mbpp
+        completions += [body, body] + [mbpp_hostile(r, body) for r in mbpp]
+    # Correct, but prints 120 KB first (over the 64 KB output cap).
+    chatty = "    print('x' * 120_000)\n"
+    records += he + mbpp
+    completions += [chatty + r.meta["canonical_solution"] for r in he]
+    completions += [f"print('x' * 120_000)\n{r.meta['reference_code']}" for r in mbpp]
+    verdicts = grade_code_many(records, completions)
+    hostile, honest = verdicts[:-4], verdicts[-4:]
+    assert not [(r.id, v.reason) for r, v in zip(records, hostile) if v.correct]
+    assert all(v.correct for v in honest), [(r.id, v.reason) for r, v in zip(records[-4:], honest)]
+    assert all("not plain data" in v.reason for v in hostile[:4]), [v.reason for v in hostile[:4]]
+    assert all(v.reason.startswith("failed:") for v in hostile)
+
+
+def test_hostile_predictions_through_vigor_eval(tmp_path):
+    import json
+
+    from vigor.cli import main
+
+    he = load_records("humaneval", limit=10)
+    limit_attacks = {  # each would return the right answer if the attack worked
+        "memfd beyond memory_mb": "    import os\n    fd = os.memfd_create('hoard')\n"
+                                  "    for _ in range(40):\n        os.write(fd, b'x' * (16 << 20))\n",
+        "nested namespace tmpfs": "    import ctypes, os\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+                                  "    if libc.unshare(0x10000000 | 0x00020000):\n"
+                                  "        raise OSError(ctypes.get_errno(), 'unshare refused')\n",
+        "add_key": "    import ctypes, os\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+                   "    if libc.syscall(248, b'user', b'vigor-probe', b'x', 1, -4) < 0:\n"
+                   "        raise OSError(ctypes.get_errno(), 'add_key refused')\n",
+    }
+    completions = [ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, OWN_SOURCE_BODY, EXCEPTHOOK_BODY, ATEXIT_BODY]
+    completions += [attack + he[5 + i].meta["canonical_solution"] for i, attack in enumerate(limit_attacks.values())]
+    completions.append("    return 1\nimport sys\nsys.stderr.write('e' * 300_000)\nraise KeyError('the cause')\n")
+    completions.append("    print('x' * 120_000)\n" + he[9].meta["canonical_solution"])
+    he = load_records("humaneval", limit=len(completions))
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": r.id, "completion": c}) + "\n" for r, c in zip(he, completions)))
+    assert main(["eval", "--benchmark", "humaneval", "--predictions", str(preds), "--limit", str(len(he)),
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    samples = [json.loads(line) for line in (tmp_path / "out" / "humaneval.samples.jsonl").read_text().splitlines()]
+    reasons = [s["reason"] for s in samples]
+    assert [s["correct"] for s in samples] == [False] * (len(he) - 1) + [True], reasons
+    assert "not plain data" in reasons[0] and "before the tests finished" in reasons[1]
+    assert all(r.startswith("failed: PermissionError: [Errno 1]") for r in reasons[5:8]), reasons[5:8]  # EPERM
+    assert reasons[8] == "failed: CandidateError: the solution did not load: KeyError: 'the cause'"
+    mbpp = load_records("mbpp", limit=2)
+    preds.write_text("".join(json.dumps({"id": r.id, "completion": mbpp_hostile(r, ALWAYS_EQUAL_BODY)}) + "\n"
+                             for r in mbpp))
+    assert main(["eval", "--benchmark", "mbpp", "--predictions", str(preds), "--limit", "2",
+                 "--output-dir", str(tmp_path / "mbpp")]) == 0
+    summary = json.loads((tmp_path / "mbpp" / "summary.json").read_text())
+    assert summary["mbpp"]["accuracy"] == 0.0
+
+
+def test_the_accuracy_reward_uses_the_same_proxy_grader():
+    import math
+
+    from vigor.data.gold import Gold
+    from vigor.rewards import build_rollouts, make_reward
+
+    he = load_records("humaneval", limit=1)[0]
+    gold = Gold.from_record(he)
+    mbpp = {r.id: r for r in load_records("mbpp")}["367"]  # setup code builds trees with the solution's class
+    mbpp_gold = Gold.from_record(mbpp)
+    texts = [he.meta["canonical_solution"], ALWAYS_EQUAL_BODY, FRAME_WALK_BODY, mbpp.meta["reference_code"],
+             mbpp_hostile(mbpp, ALWAYS_EQUAL_BODY)]
+    golds = [gold] * 3 + [mbpp_gold] * 2
+    rollouts = build_rollouts([[5]] * 5, [[6, 2]] * 5, eos_token_ids=2, pad_token_id=0, completions=texts,
+                              golds=golds)
+    raw = make_reward("accuracy").score(rollouts)
+    assert raw.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0] and not any(math.isnan(x) for x in raw.tolist())
+
+
+def test_value_checks_for_cruxeval_style_predictions():
+    from vigor.evaluation.code import PREDICTED, build_value_job, grade_jobs
+
+    f = "def f(text, n):\n    return [text * i for i in range(n)]\n"
+    output_check = f"assert f('ab', 3) == {PREDICTED}"  # output prediction: the model predicts f('ab', 3)
+    input_check = f"assert f(*{PREDICTED}) == ['', 'ab', 'abab']"  # input prediction: the model predicts args
+    predictions = [
+        (output_check, "['', 'ab', 'abab']", True),
+        (output_check, "['', 'ab']", False),
+        (input_check, "'ab', 3", True),
+        (input_check, "'ab', 2", False),
+        (output_check, "type('Y', (), {'__eq__': lambda s, o: True})()", False),  # always-equal object
+        (output_check, "__import__('os')._exit(0)", False),
+        (input_check, "'ab', __import__('os').kill(__import__('os').getpid(), 9)", False),
+    ]
+    results = grade_jobs([build_value_job(f, expression, check) for check, expression, _ in predictions])
+    assert [r.passed for r in results] == [ok for _, _, ok in predictions], [r.reason for r in results]
+    assert "not plain data" in results[4].reason and results[6].reason == "candidate: killed by signal SIGKILL"

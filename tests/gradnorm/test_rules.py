@@ -12,18 +12,27 @@ def explicit_linear(a, g):
     return torch.stack([(g[b].T @ a[b]).pow(2).sum() for b in range(a.shape[0])])
 
 
-@pytest.mark.parametrize("shape", [(3, 40, 5, 7), (3, 4, 30, 50)], ids=["ghost", "direct"])
-def test_linear_weight_both_paths_and_chunking(shape, monkeypatch):
+@pytest.mark.parametrize(
+    "shape, ghost", [((3, 4, 30, 50), True), ((3, 40, 5, 7), False)], ids=["ghost", "direct"]
+)
+def test_linear_weight_both_paths_and_chunking(shape, ghost, monkeypatch):
     batch, tokens, d_in, d_out = shape
-    expected_ghost = shape[0] == 3 and tokens * (d_in + d_out) < d_in * d_out
-    assert rules.use_ghost(tokens, d_in, d_out) == expected_ghost
-    a = torch.randn(batch, tokens, d_in, dtype=torch.float64)
-    g = torch.randn(batch, tokens, d_out, dtype=torch.float64)
+    taken = []  # which path really ran: Grams (ghost) or per-sample weight gradients (direct)
+    gram, cross = rules.gram, rules.cross
+    monkeypatch.setattr(rules, "gram", lambda *a: taken.append("ghost") or gram(*a))
+    monkeypatch.setattr(rules, "cross", lambda *a: taken.append("direct") or cross(*a))
+    seed = int(torch.randint(0, 2**31 - 1, (1,)))
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(batch, tokens, d_in, dtype=torch.float64, generator=gen)
+    g = torch.randn(batch, tokens, d_out, dtype=torch.float64, generator=gen)
     want = explicit_linear(a, g)
     got = rules.linear_weight_sq_norms(a, g, torch.float64)
-    assert torch.allclose(got, want, rtol=1e-12, atol=0)
+    assert set(taken) == {"ghost" if ghost else "direct"}
+    assert torch.allclose(got, want, rtol=1e-12, atol=0), f"seed {seed}"
+    taken.clear()
     monkeypatch.setattr(rules, "SCRATCH_BYTES", 1)  # one sample at a time
     assert torch.allclose(rules.linear_weight_sq_norms(a, g, torch.float64), want, rtol=1e-12, atol=0)
+    assert taken == ["ghost" if ghost else "direct"] * (2 * batch if ghost else batch)
 
 
 def test_linear_bf16_accumulates_in_fp32():
@@ -93,7 +102,8 @@ def test_rule_lookup():
     assert isinstance(rules.find_rule(torch.nn.Linear(2, 3)), rules.LinearRule)
     assert isinstance(rules.find_rule(Conv1D(3, 2)), rules.LinearRule)
     assert isinstance(rules.find_rule(torch.nn.Embedding(4, 2)), rules.EmbeddingRule)
-    assert isinstance(rules.find_rule(torch.nn.LayerNorm(2)), rules.GenericRule)
+    assert isinstance(rules.find_rule(torch.nn.LayerNorm(2)), rules.LayerNormRule)
+    assert isinstance(rules.find_rule(torch.nn.GroupNorm(1, 2)), rules.GenericRule)
 
     class Scaled(torch.nn.Linear):  # overrides forward: the linear rule must not apply
         def forward(self, x):

@@ -123,3 +123,143 @@ def test_cpu_limit_signal_and_output_cap_are_reported():
     assert flood.passed and flood.stdout.startswith("y" * 2048)
     assert flood.stdout[2048:] == f"\n[... {1_000_000 - 2048} more bytes cut]"
     assert flood.stderr == "e" * 2048 + f"\n[... {5000 - 2048} more bytes cut]"
+
+
+def key_user_ids() -> set[int]:
+    """uids that hold kernel keys on the host (/proc/key-users: 'uid: usage ...')."""
+    with open("/proc/key-users") as f:
+        return {int(line.split(":")[0]) for line in f if line.strip()}
+
+
+def test_seccomp_denies_every_listed_call_with_eperm_and_threads_and_forks_still_work():
+    from vigor.sandbox import _seccomp, isolation_gaps
+    from vigor.sandbox.runner import MEMORY_ACCOUNTING
+
+    assert isolation_gaps() == [MEMORY_ACCOUNTING]  # the filter installs on this machine
+    _, numbers = _seccomp.ARCHITECTURES[os.uname().machine]
+    probe = textwrap.dedent(f"""
+        import ctypes, os, threading, subprocess
+        libc = ctypes.CDLL(None, use_errno=True)
+        for name, nr in {sorted((n, numbers[n]) for n in _seccomp.DENIED)!r}:
+            ctypes.set_errno(0)
+            rc = libc.syscall(nr, 0, 0, 0, 0, 0)
+            print(name, rc, ctypes.get_errno())
+        for flag in (0x10000000, 0x00020000, 0x40000000):  # clone(CLONE_NEWUSER / NEWNS / NEWNET | SIGCHLD)
+            print("clone", hex(flag), libc.syscall({numbers["clone"]}, flag | 17, 0, 0, 0, 0), ctypes.get_errno())
+        t = threading.Thread(target=print, args=("thread ran",)); t.start(); t.join()
+        print(subprocess.run(["/bin/sh", "-c", "echo child ran"], capture_output=True, text=True).stdout.strip())""")
+    result = run_python(probe, timeout_s=10)
+    assert result.passed, result.reason
+    lines = result.stdout.splitlines()
+    denied = [line.split() for line in lines[:len(_seccomp.DENIED)]]
+    assert sorted(name for name, _, _ in denied) == sorted(_seccomp.DENIED)
+    assert all(rc == "-1" and err == "1" for _, rc, err in denied), denied  # EPERM
+    assert [line.split()[2:] for line in lines[len(_seccomp.DENIED):-2]] == [["-1", "1"]] * 3
+    assert lines[-2:] == ["thread ran", "child ran"]
+
+
+def test_namespace_memfd_and_key_attacks_fail_and_leave_nothing():
+    keys_before = key_user_ids()
+    attacks = {
+        # A nested user + mount namespace would let it mount a fresh tmpfs far beyond disk_mb.
+        "nested namespace tmpfs (ctypes)": (textwrap.dedent("""
+            import ctypes, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(0x10000000 | 0x00020000) != 0:  # CLONE_NEWUSER | CLONE_NEWNS
+                raise SystemExit(f"unshare refused: {os.strerror(ctypes.get_errno())}")
+            os.makedirs("/tmp/big", exist_ok=True)
+            assert libc.mount(b"tmpfs", b"/tmp/big", b"tmpfs", 0, b"size=12g") == 0, "mount refused"
+            open("/tmp/big/fill", "wb").write(b"x" * (200 << 20))"""),
+            "unshare refused: Operation not permitted"),
+        "nested namespace tmpfs (unshare tool)": (textwrap.dedent("""
+            import subprocess
+            r = subprocess.run(["unshare", "-Urm", "sh", "-c",
+                                "mount -t tmpfs -o size=12g none /tmp && head -c 209715200 /dev/zero > /tmp/f"],
+                               capture_output=True, text=True)
+            raise SystemExit(r.stderr.strip() or f"exit {r.returncode}")"""), "Operation not permitted"),
+        "memfd beyond memory_mb": (textwrap.dedent("""
+            import os
+            fd = os.memfd_create("hoard")
+            for _ in range(40):
+                os.write(fd, b"x" * (16 << 20))  # 640 MB with memory_mb=256"""), "PermissionError"),
+        "add_key leftovers": (textwrap.dedent("""
+            import ctypes, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            KEY_SPEC_USER_KEYRING = -4
+            serial = libc.syscall(248, b"user", b"vigor-probe", b"payload", 7, KEY_SPEC_USER_KEYRING)
+            raise SystemExit(f"add_key {serial} {os.strerror(ctypes.get_errno())}")"""),
+            "add_key -1 Operation not permitted"),
+    }
+    results = run_many([source for source, _ in attacks.values()], workers=2, timeout_s=10, memory_mb=256,
+                       disk_mb=32)
+    for (name, (_, expected)), result in zip(attacks.items(), results):
+        assert result.status == "failed" and expected in result.reason, (name, result.status, result.reason)
+    if os.path.exists("/proc/key-users"):
+        assert not {uid for uid in key_user_ids() - keys_before if uid >= SANDBOX_UID_FLOOR}
+
+
+def test_after_an_output_flood_the_reason_is_still_the_cause():
+    flood = "import sys\nsys.stderr.write('e' * 300_000)\nsys.stdout.write('o' * 300_000)\n"
+    cases = {
+        "exception": (flood + "raise ValueError('the real cause')", "failed", "ValueError: the real cause"),
+        "memory": (flood + "x = bytearray(1 << 30)", "memory", "memory limit of 256 MB exceeded (MemoryError)"),
+        "signal": (flood + "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "failed",
+                   "killed by signal SIGSEGV"),
+        "timeout": (flood + "while True:\n    pass", "timeout", "timeout after 2.0 s (wall clock)"),
+        "lines after the traceback are not the cause": (
+            flood + "import sys\nsys.stderr.write('x' * 100_000 + '\\n')\nraise KeyError('k')", "failed",
+            "KeyError: 'k'"),
+    }
+    results = run_many([source for source, _, _ in cases.values()], workers=2, timeout_s=2.0, memory_mb=256,
+                       output_kb=64)
+    for (name, (_, status, reason)), result in zip(cases.items(), results):
+        assert (result.status, result.reason) == (status, reason), name
+        assert result.stderr.endswith("more bytes cut]") or status == "timeout", name
+
+
+def run_bpf(program: list[bytes], nr: int, arch: int, arg0: int) -> int:
+    """Reference: a direct interpreter of the classic-BPF subset the filter uses, on seccomp_data."""
+    import struct
+
+    data = struct.pack("<iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = struct.unpack("HBBI", program[pc])
+        if code == 0x20:  # ld [k]
+            acc = struct.unpack_from("<I", data, k)[0]
+            pc += 1
+        elif code in (0x15, 0x35, 0x45):  # jeq, jge, jset
+            taken = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+            pc += 1 + (jt if taken else jf)
+        elif code == 0x06:  # ret
+            return k
+        else:
+            raise AssertionError(f"unexpected opcode {code:#x}")
+
+
+def test_the_seccomp_program_matches_its_policy_on_random_calls():
+    import random
+
+    from vigor.sandbox import _seccomp
+
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    for machine, (arch, numbers) in _seccomp.ARCHITECTURES.items():
+        program = _seccomp.build_filter(machine)
+        denied = {numbers[name] for name in _seccomp.DENIED}
+        calls = list(numbers.values()) + [rng.randrange(0, 600) for _ in range(300)]
+        for nr in calls:
+            arg0 = rng.choice([17, 0x10000000 | 17, 0x00020000, 0x40000000 | 17, rng.getrandbits(64)])
+            if nr in denied:
+                expected = eperm
+            elif nr == numbers["clone3"]:
+                expected = enosys
+            elif nr == numbers["clone"]:
+                expected = eperm if arg0 & 0xFFFFFFFF & _seccomp.CLONE_NEW_FLAGS else allow
+            else:
+                expected = allow
+            assert run_bpf(program, nr, arch, arg0) == expected, (seed, machine, nr, hex(arg0))
+        assert run_bpf(program, 1, 0x40000003, 0) == eperm  # a foreign ABI (i386 int 0x80)
+        if machine == "x86_64":
+            assert run_bpf(program, 0x40000000 | 1, arch, 0) == eperm  # x32

@@ -100,11 +100,11 @@ def test_weak_mode_needs_opt_in_and_warns_what_is_unprotected(monkeypatch, tmp_p
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"),
                     reason="needs root to switch to an unprivileged user, and a system python3")
 def test_unprivileged_caller_uses_a_user_namespace():
-    # Copy the two stdlib-only files where uid 65534 can read them and run them with the system
+    # Copy the three stdlib-only files where uid 65534 can read them and run them with the system
     # Python as that user: the sandbox then builds on a user namespace instead of root.
     code_dir = tempfile.mkdtemp(prefix="vigor-sandbox-test-", dir="/tmp")
     try:
-        for name in ("runner.py", "_launcher.py"):
+        for name in ("runner.py", "_launcher.py", "_seccomp.py"):
             shutil.copy(os.path.join(os.path.dirname(runner.__file__), name), os.path.join(code_dir, name))
         os.chmod(code_dir, 0o755)
         run_as_nobody(code_dir)
@@ -143,7 +143,9 @@ def test_command_line_check_and_run(tmp_path, capsys):
     from vigor.cli import main
 
     assert main(["sandbox", "check"]) == 0
-    assert "OS isolation available" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OS isolation available" in out and "; seccomp filter)" in out
+    assert "sandbox: note: memory is capped per process by RLIMIT_AS, not by a cgroup" in out
     program = tmp_path / "prog.py"
     program.write_text("print('from the sandbox')\nraise SystemExit('bye')")
     assert main(["sandbox", "run", str(program), "--timeout-s", "5"]) == 1

@@ -1,26 +1,29 @@
-"""Code benchmarks: build the test program for a completion and run it in `vigor.sandbox` (never in this process).
+"""Code benchmarks: grade a completion against its tests with `vigor.sandbox.proxy` (never in this process).
 
-HumanEval: prompt + completion + test + `check(entry_point)` (the completion is the body that follows the prompt;
-           a fenced block that redefines the function replaces the prompt's stub instead).
-MBPP:      completion (code, fenced or not) + test_setup_code + the asserts (setup code may use the solution,
-           e.g. task 367 builds trees with the solution's `Node` class, so it goes after the code).
+The model-written code and the tests run in two separate sandboxes: the tests call the solution's
+functions through proxies and get plain data back (exact builtin types), and only the test
+process can say that every test ran. See docs/sandbox.md.
 
-A pass needs exit code 0 AND a random marker that the program prints after its last test: a
-completion that calls `os._exit(0)` or `sys.exit(0)` before the tests run (an easy reward hack in
-RL on code) exits 0 but never prints the marker. Code in the same process could still read the
-marker from its own source; this closes the cheap exits, not every hack.
+HumanEval: the candidate is prompt + completion (the completion is the body that follows the
+           prompt; a fenced block that redefines the function replaces the prompt's stub instead).
+           The tests are prompt (its helpers, e.g. encode_cyclic, are trusted) + test + check(proxy).
+MBPP:      the candidate is the completion (code, fenced or not); test_setup_code runs after it in
+           the candidate's process (task 367 builds trees with the solution's `Node` class), and
+           the tests refer to those objects by name.
 """
 
 from __future__ import annotations
 
+import ast
 import re
-import secrets
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from vigor.data.records import PromptRecord
 from vigor.evaluation.grading import Verdict
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+CANDIDATE = "__vigor_candidate__"  # the name the HumanEval tests see the entry point under
 
 
 def extract_code(completion: str) -> str:
@@ -29,16 +32,65 @@ def extract_code(completion: str) -> str:
     return m.group(1) if m else completion
 
 
-def build_program(record: PromptRecord, completion: str, *, marker: str | None = None) -> str:
-    """The test program; with `marker`, it prints the marker once every test has run."""
-    done = f"\nprint({marker!r}, flush=True)\n" if marker else ""
+@dataclass(frozen=True)
+class CodeJob:
+    """What runs where: candidate_source (+ setup_source) in the candidate sandbox, test_source in the
+    test sandbox with remote_names ({test name: solution name}; None = the tests' free names).
+    Build one with build_job (HumanEval, MBPP) or build_value_job (CRUXEval-style value checks)
+    and grade it with grade_jobs."""
+    candidate_source: str
+    test_source: str
+    setup_source: str = ""
+    remote_names: dict | None = field(default=None)
+    builtin_overrides: tuple = ()  # builtin names the tests take from the solution (see free_names)
+    fetched_names: dict = field(default_factory=dict)  # {test name: solution name}: values fetched once
+
+
+def build_job(record: PromptRecord, completion: str) -> CodeJob:
+    code = extract_code(completion)
     if record.entry_point:  # HumanEval layout
-        code = extract_code(completion)
         redefines = re.search(rf"^def\s+{re.escape(record.entry_point)}\s*\(", code, re.MULTILINE)
         head = _imports(record.prompt) if redefines else record.prompt
-        return f"{head}{code}\n\n{record.tests}\n\ncheck({record.entry_point})\n{done}"
-    setup = record.meta.get("test_setup_code", "")
-    return f"{extract_code(completion)}\n\n{setup}\n{record.tests}\n{done}"
+        # Some tests call the entry point by name (HumanEval/33 compares with sort_third(...)):
+        # after the prompt's stub, that name is the proxy too.
+        tests = (f"{_runnable_prompt(record.prompt)}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\n"
+                 f"check({CANDIDATE})\n")
+        return CodeJob(f"{head}{code}\n", tests, remote_names={CANDIDATE: record.entry_point})
+    return CodeJob(code, record.tests, setup_source=record.meta.get("test_setup_code", "") or "",
+                   builtin_overrides=_top_level_names(record.meta.get("reference_code", "") or ""))
+
+
+def _top_level_names(reference_code: str) -> tuple:
+    """Functions and classes the reference solution defines (trusted; may shadow a builtin, MBPP 126's `sum`)."""
+    try:
+        tree = ast.parse(reference_code)
+    except SyntaxError:
+        return ()
+    return tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+
+
+PREDICTED = "__vigor_predicted__"  # the name a value check sees the model's value under
+
+
+def build_value_job(trusted_code: str, model_expression: str, check: str) -> CodeJob:
+    """A check of a model-written *value* (CRUXEval: `f(x) == predicted output`, or `f(*predicted input)
+    == y`): the expression is evaluated in the candidate sandbox and fetched as plain data; the
+    benchmark's code and `check`, which reads it as PREDICTED, run in the test sandbox. The
+    expression is parenthesised: "'ab', 3" is the tuple of two arguments."""
+    candidate = f"{PREDICTED} = (\n{model_expression}\n)\n"
+    return CodeJob(candidate, f"{trusted_code}\n\n{check}\n", remote_names={}, fetched_names={PREDICTED: PREDICTED})
+
+
+def _runnable_prompt(prompt: str) -> str:
+    """The prompt as the test sandbox runs it (for its imports and helpers): HumanEval prompts end in a
+    docstring, which is a body; a bare `def f(x):` stub gets `pass`; anything else, its imports only."""
+    for candidate in (prompt, prompt.rstrip() + "\n    pass\n"):
+        try:
+            ast.parse(candidate)
+            return candidate
+        except SyntaxError:
+            pass
+    return _imports(prompt)
 
 
 def _imports(prompt: str) -> str:
@@ -46,28 +98,27 @@ def _imports(prompt: str) -> str:
     return "\n".join(lines) + "\n\n" if lines else ""
 
 
-def grade_code_many(records: list[PromptRecord], completions: list[str], *, timeout_s: float = 10.0,
-                    memory_mb: int = 1024, workers: int = 2, allow_weak: bool = False) -> list[Verdict]:
-    """One sandboxed run per (record, completion); a pass means the program exited 0 within the
-    limits after printing its end-of-tests marker (see the module docstring)."""
-    from vigor.sandbox import run_python
+def grade_jobs(jobs: list[CodeJob], *, timeout_s: float = 10.0, memory_mb: int = 1024, workers: int = 2,
+               allow_weak: bool = False):
+    """One proxy run (two sandboxes) per job, `workers` at a time; ProxyResults in input order."""
+    from vigor.sandbox.proxy import run_tests_with_proxy
 
-    if len(records) != len(completions):
-        raise ValueError(f"grade_code_many: {len(records)} records but {len(completions)} completions")
-    markers = [f"vigor-tests-done-{secrets.token_hex(16)}" for _ in completions]
-    programs = [build_program(r, c, marker=m) for r, c, m in zip(records, completions, markers)]
-
-    def run(program):
-        return run_python(program, timeout_s=timeout_s, memory_mb=memory_mb, allow_weak=allow_weak)
+    def run(job: CodeJob):
+        return run_tests_with_proxy(job.candidate_source, job.test_source, remote_names=job.remote_names,
+                                    fetched_names=job.fetched_names, setup_source=job.setup_source,
+                                    builtin_overrides=job.builtin_overrides,
+                                    timeout_s=timeout_s, memory_mb=memory_mb,
+                                    allow_weak=allow_weak)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(run, programs))
-    verdicts = []
-    for res, c, marker in zip(results, completions, markers):
-        finished = marker in res.stdout.splitlines()
-        if res.passed and not finished:
-            reason = "failed: exited 0 before the tests finished (no end-of-tests marker)"
-        else:
-            reason = f"{res.status}: {res.reason}"
-        verdicts.append(Verdict(res.passed and finished, extract_code(c), reason))
-    return verdicts
+        return list(pool.map(run, jobs))
+
+
+def grade_code_many(records: list[PromptRecord], completions: list[str], *, timeout_s: float = 10.0,
+                    memory_mb: int = 1024, workers: int = 2, allow_weak: bool = False) -> list[Verdict]:
+    """A pass means the tests, in their own sandbox, ran to their end against the solution's answers."""
+    if len(records) != len(completions):
+        raise ValueError(f"grade_code_many: {len(records)} records but {len(completions)} completions")
+    results = grade_jobs([build_job(r, c) for r, c in zip(records, completions)], timeout_s=timeout_s,
+                         memory_mb=memory_mb, workers=workers, allow_weak=allow_weak)
+    return [Verdict(res.passed, extract_code(c), f"{res.status}: {res.reason}") for res, c in zip(results, completions)]

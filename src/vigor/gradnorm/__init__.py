@@ -4,6 +4,8 @@
                           micro_batch_size=None) -> Tensor[B]   # one batched pass
     reference_grad_norms(model, input_ids, attention_mask, loss_mask, *, params=None)
                                                                 -> Tensor[B]   # slow loop
+    @register_rule(MyLayer)                                     # add a layer type (docs/gradnorm.md)
+    class MyLayerRule(Rule): ...
 
 Names are resolved lazily (PEP 562) so that `vigor --help` does not import torch.
 """
@@ -11,7 +13,12 @@ Names are resolved lazily (PEP 562) so that `vigor --help` does not import torch
 import importlib
 
 _EXPORTS = {
+    "EngineProfile": "vigor.gradnorm.engine",
     "GradNormEngine": "vigor.gradnorm.engine",
+    "Rule": "vigor.gradnorm.rules",
+    "register_rule": "vigor.gradnorm.rules",
+    "registered_rules": "vigor.gradnorm.rules",
+    "unregister_rule": "vigor.gradnorm.rules",
     "GradNormResult": "vigor.gradnorm.engine",
     "UnsupportedParameterError": "vigor.gradnorm.engine",
     "per_sample_grad_norm_breakdown": "vigor.gradnorm.engine",

@@ -53,6 +53,9 @@ def register(subparsers) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per method (median reported)")
     p.add_argument("--methods", default="abc", help="which of a (reference), b (engine), c (baseline) to run")
     p.add_argument("--gradient-checkpointing", action="store_true", help="enable checkpointing in all methods")
+    p.add_argument("--profile", action="store_true",
+                   help="also print the engine's time split: forward, backward, each rule type (with the number "
+                        "of modules it covers), from a separate profiled run of --repeats engine calls")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
     p.set_defaults(func=run)
@@ -102,9 +105,14 @@ def run(args) -> int:
         results[m] = _run_worker(s, m)
     report = summarize(s, results)
     print(report["table"])
+    out = {"settings": s, "results": results, "summary": report["summary"]}
+    if args.profile:
+        print("  profiling (b) engine ...", flush=True)
+        out["profile"] = _run_worker(s, "profile")
+        print(profile_table(out["profile"]))
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"settings": s, "results": results, "summary": report["summary"]}, f, indent=2)
+            json.dump(out, f, indent=2)
     return 0
 
 
@@ -116,13 +124,24 @@ def _run_worker(settings: dict, method: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def profile_table(profile: dict) -> str:
+    from vigor.gradnorm.engine import EngineProfile
+
+    prof = EngineProfile(**{k: v for k, v in profile.items() if k in EngineProfile.__dataclass_fields__})
+    return (f"\nengine time split, mean of {profile['runs']} profiled run(s) "
+            f"(rules are part of the backward; {profile['device_name']}):\n{prof.table()}")
+
+
 def summarize(settings: dict, results: dict) -> dict:
     def fmt_t(x):
         return f"{x:10.3f} s"
 
-    rows = ["", f"{'method':<28}{'time (median)':>16}{'peak memory':>16}"]
+    cpu = not settings["device"].startswith("cuda")
+    header = f"{'method':<28}{'time (median)':>16}{'peak memory':>16}"
+    rows = ["", header + (f"{'CPU time (median)':>20}" if cpu else "")]
     for m, r in results.items():
-        rows.append(f"({m}) {METHODS[m]:<24}{fmt_t(r['median_s']):>16}{r['peak_bytes'] / 2**20:>12.1f} MiB")
+        rows.append(f"({m}) {METHODS[m]:<24}{fmt_t(r['median_s']):>16}{r['peak_bytes'] / 2**20:>12.1f} MiB"
+                    + (f"{fmt_t(r['median_cpu_s']):>20}" if cpu else ""))
     summary = {}
     if "b" in results and "c" in results:
         summary["engine_over_baseline_time"] = results["b"]["median_s"] / results["c"]["median_s"]
@@ -131,6 +150,9 @@ def summarize(settings: dict, results: dict) -> dict:
             f"(b)/(c): time {summary['engine_over_baseline_time']:.2f}x, "
             f"peak memory {summary['engine_over_baseline_memory']:.2f}x"
         )
+        if cpu:
+            summary["engine_over_baseline_cpu_time"] = results["b"]["median_cpu_s"] / results["c"]["median_cpu_s"]
+            rows.append(f"(b)/(c): CPU time {summary['engine_over_baseline_cpu_time']:.2f}x")
     if "a" in results and "b" in results:
         summary["reference_over_engine_time"] = results["a"]["median_s"] / results["b"]["median_s"]
         a, b = results["a"]["norms"], results["b"]["norms"]
@@ -188,6 +210,8 @@ def worker(settings: dict) -> dict:
 
     model, ids, attention, loss_mask = build(settings)
     cuda = settings["device"].startswith("cuda")
+    if settings["method"] == "profile":
+        return profile_worker(settings, model, ids, attention, loss_mask)
 
     def baseline():
         logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits
@@ -216,20 +240,51 @@ def worker(settings: dict) -> dict:
             f.write("5")
     norms = fn()  # warm-up (and the norms we report)
     sync()
-    times = []
+    times, cpu_times = [], []
     for _ in range(settings["repeats"]):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         sync()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     peak = (torch.cuda.max_memory_allocated() if cuda else _rss_bytes("VmHWM")) - base
     return {
         "median_s": statistics.median(times),
         "times_s": times,
+        # CPU seconds of this process (all threads): on a shared, loaded machine a steadier
+        # measure of the work than wall time, which includes waiting for a core.
+        "median_cpu_s": statistics.median(cpu_times),
         "peak_bytes": int(peak),
         "norms": [float(x) for x in norms.float().cpu()],
         "device_name": torch.cuda.get_device_name() if cuda else _cpu_name(),
     }
+
+
+def profile_worker(settings, model, ids, attention, loss_mask) -> dict:
+    """Mean time split over `repeats` profiled engine calls, after one unprofiled warm-up."""
+    import dataclasses
+
+    import torch
+
+    from vigor.gradnorm import GradNormEngine
+    from vigor.gradnorm.engine import EngineProfile
+
+    engine = GradNormEngine(model)
+    engine.compute(ids, attention, loss_mask)
+    prof = EngineProfile()
+    for _ in range(settings["repeats"]):
+        engine.compute(ids, attention, loss_mask, profile=prof)
+    n = settings["repeats"]
+    out = dataclasses.asdict(prof)
+    out["forward_s"] /= n
+    out["backward_s"] /= n
+    out["rule_s"] = {k: v / n for k, v in prof.rule_s.items()}
+    out["rule_modules"] = {k: v // n for k, v in prof.rule_modules.items()}
+    out["micro_batches"] = prof.micro_batches // n
+    out["runs"] = n
+    cuda = settings["device"].startswith("cuda")
+    out["device_name"] = torch.cuda.get_device_name() if cuda else _cpu_name()
+    return out
 
 
 def _cpu_name() -> str:

@@ -16,10 +16,13 @@ of the per-sample losses, whose gradient at sample b's activations is exactly sa
 from __future__ import annotations
 
 import inspect
+import time
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from vigor.gradnorm.common import (
     iter_chunks,
@@ -29,7 +32,19 @@ from vigor.gradnorm.common import (
     resolve_params,
     validate_batch,
 )
-from vigor.gradnorm.rules import EmbeddingRule, GenericRule, LinearRule, Rule, find_rule, tied_head_rows
+from vigor.gradnorm.rules import (
+    EmbeddingRule,
+    GenericRule,
+    LinearRule,
+    LookupCapture,
+    Rule,
+    UnsupportedModuleError,
+    find_rule,
+    sample_interaction,
+    tied_head_rows,
+)
+
+HOW_TO_ADD = "add a rule with vigor.gradnorm.register_rule (see docs/gradnorm.md)"
 
 
 class UnsupportedParameterError(ValueError):
@@ -56,7 +71,10 @@ class _Tap(torch.autograd.Function):
     def forward(ctx, out, sink, site, saved):
         ctx.site = site
         ctx.save_for_backward(saved)
-        return out.view_as(out)
+        # A detached alias, not out.view_as(out): autograd forbids in-place changes to a view made
+        # inside a custom Function, and models do modify layer outputs in place. A hook on the
+        # alias still sees the gradient of the value the module returned.
+        return out.detach()
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -76,6 +94,7 @@ class _Site:
     params: dict[str, str]  # local name -> qualified parameter name
     tied_role: str | None = None  # "embedding" or "head" of a tied pair
     calls: int = 0
+    flat: bool = False  # this pass's input is [B * T, ...], batch-major
 
     @property
     def sink_dtype(self):
@@ -85,11 +104,49 @@ class _Site:
         self.engine.on_grad(self, saved, grad_out)
 
 
+@dataclass
+class EngineProfile:
+    """Where one `compute` spent its time (seconds, summed over micro-batches): the forward
+    (model and loss), the backward excluding the rules, and each rule type's own time with
+    the number of modules it accounts for. With a CUDA model every rule call is bracketed by
+    synchronisations, so a profiled run is a little slower than an unprofiled one."""
+
+    forward_s: float = 0.0
+    backward_s: float = 0.0  # autograd.grad in total, rules included
+    rule_s: dict[str, float] = field(default_factory=dict)
+    rule_modules: dict[str, int] = field(default_factory=dict)
+    micro_batches: int = 0
+
+    @property
+    def backward_without_rules_s(self) -> float:
+        return self.backward_s - sum(self.rule_s.values())
+
+    def table(self) -> str:
+        total = self.forward_s + self.backward_s
+        rows = [f"{'part':<34}{'seconds':>10}{'share':>8}{'modules':>9}"]
+
+        def row(label, sec, count=""):
+            rows.append(f"{label:<34}{sec:>10.4f}{100 * sec / max(total, 1e-12):>7.1f}%{count:>9}")
+
+        row("forward (model + loss)", self.forward_s)
+        row("backward, autograd without rules", self.backward_without_rules_s)
+        for name in sorted(self.rule_s, key=self.rule_s.get, reverse=True):
+            row(f"  rule: {name}", self.rule_s[name], str(self.rule_modules.get(name, 0)))
+        row("total", total, str(sum(self.rule_modules.values())))
+        return "\n".join(rows)
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class _Pass:
     """State of one micro-batch pass."""
 
-    def __init__(self, acc: torch.dtype, batch: int):
-        self.acc, self.batch = acc, batch
+    def __init__(self, acc: torch.dtype, batch: int, seq: int, profile: EngineProfile | None = None):
+        self.acc, self.batch, self.seq = acc, batch, seq
+        self.profile = profile
         self.in_backward = False
         self.in_rule = False  # a rule re-running a module must not be tapped again
         self.sq: dict[str, torch.Tensor] = {}
@@ -100,12 +157,22 @@ class _Pass:
         self.sq[name] = self.sq.get(name, 0) + value
 
     def on_grad(self, site: _Site, saved, grad_out):
+        if site.flat:
+            saved = saved.reshape(self.batch, -1, *saved.shape[1:])
+            grad_out = grad_out.reshape(self.batch, -1, *grad_out.shape[1:])
         wanted = set(site.params)
         self.in_rule = True
+        if self.profile is not None:
+            _sync(grad_out.device)
+            start = time.perf_counter()
         try:
             self._account(site, saved, grad_out, wanted)
         finally:
             self.in_rule = False
+        if self.profile is not None:
+            _sync(grad_out.device)
+            name = site.rule.name
+            self.profile.rule_s[name] = self.profile.rule_s.get(name, 0.0) + time.perf_counter() - start
 
     def _account(self, site: _Site, saved, grad_out, wanted):
         if site.tied_role == "head":
@@ -114,12 +181,58 @@ class _Pass:
         for local, value in site.rule.sq_norms(site.module, saved, grad_out, wanted, self.acc).items():
             self.add(site.params[local], value)
         if site.tied_role == "embedding" and self.tied_rows is not None:
-            rule: EmbeddingRule = site.rule  # type: ignore[assignment]
+            rule: EmbeddingRule = getattr(site.rule, "embedding", site.rule)  # type: ignore[assignment]
             ids = saved.reshape(self.batch, -1)
             g = rule.row_grads(site.module, grad_out).reshape(self.batch, ids.shape[1], -1).to(self.acc)
             keep = rule.valid(site.module, ids).to(self.acc).unsqueeze(-1)
             self.add(site.params["weight"], 2 * (g * self.tied_rows * keep).sum((1, 2)))
             self.tied_rows = None
+
+
+class _LookupTap(TorchFunctionMode):
+    """Active during the forward of a `LookupCapture` module: taps the `F.embedding` lookups of
+    that module's own weight (ids saved, gradient of the looked-up rows to the rule)."""
+
+    def __init__(self, tap):
+        super().__init__()
+        self.tap = tap
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is F.embedding:
+            weight = args[1] if len(args) > 1 else (kwargs or {}).get("weight")
+            ids = args[0] if args else (kwargs or {}).get("input")
+            out = self.tap(ids, weight, out)
+        return out
+
+
+def _required_inputs(module: nn.Module) -> int:
+    """Positional inputs the module's forward requires (no default value)."""
+    try:
+        sig = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in sig.parameters.values() if p.kind in kinds and p.default is inspect.Parameter.empty)
+
+
+def _refuse_sample_interaction(model: nn.Module) -> None:
+    """The engine's one assumption is that samples do not interact in the forward."""
+    for name, module in model.named_modules():
+        problem = sample_interaction(module)
+        if problem:
+            raise UnsupportedParameterError(
+                f"module {name!r} ({type(module).__name__}) {problem}; the engine needs samples that "
+                f"do not interact in the forward"
+            )
+
+
+def _no_rule_message(site, why: str) -> str:
+    return (
+        f"module {site.qualname!r} ({type(site.module).__name__}) owns trainable parameters "
+        f"{sorted(site.params.values())} but no rule covers it ({why}; the generic per-sample rule "
+        f"needs exactly one tensor input): {HOW_TO_ADD}"
+    )
 
 
 class GradNormEngine:
@@ -139,10 +252,15 @@ class GradNormEngine:
                 if p is not None and id(p) in wanted:
                     owners.setdefault(id(p), []).append((mod_name, module, local))
         sites: dict[int, _Site] = {}
+        _refuse_sample_interaction(model)
 
         def site_for(mod_name, module) -> _Site:
             if id(module) not in sites:
-                sites[id(module)] = _Site(None, mod_name, module, find_rule(module), {})  # type: ignore[arg-type]
+                try:
+                    rule = find_rule(module)
+                except UnsupportedModuleError as err:
+                    raise UnsupportedParameterError(f"module {mod_name!r} ({err})") from None
+                sites[id(module)] = _Site(None, mod_name, module, rule, {})  # type: ignore[arg-type]
             return sites[id(module)]
 
         self.tied: tuple[_Site, _Site] | None = None
@@ -167,13 +285,10 @@ class GradNormEngine:
                     f"parameter {name!r} is shared by {places}; only an input embedding tied to an "
                     f"output projection is supported"
                 )
-        for site in sites.values():
-            if isinstance(site.rule, EmbeddingRule):
-                problem = site.rule.check(site.module)
-                if problem:
-                    raise UnsupportedParameterError(
-                        f"module {site.qualname!r} ({type(site.module).__name__}): {problem}"
-                    )
+        for site in sites.values():  # caught here, before any forward, where the signature shows it
+            inputs = _required_inputs(site.module)
+            if isinstance(site.rule, GenericRule) and inputs > 1:
+                raise UnsupportedParameterError(_no_rule_message(site, f"its forward takes {inputs} inputs"))
         self.sites = list(sites.values())
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         accepted = inspect.signature(base.forward).parameters
@@ -187,7 +302,7 @@ class GradNormEngine:
         by_rule = {}
         for mod_name, module, local in owners:
             rule = find_rule(module)
-            by_rule[type(rule)] = (mod_name, module, local)
+            by_rule[EmbeddingRule if isinstance(rule, LookupCapture) else type(rule)] = (mod_name, module, local)
         if set(by_rule) != {EmbeddingRule, LinearRule} or any(l != "weight" for _, _, l in owners):
             places = ", ".join(f"{n}.{l} ({type(m).__name__})" for n, m, l in owners)
             raise UnsupportedParameterError(
@@ -202,40 +317,63 @@ class GradNormEngine:
         return emb, head
 
     # ------------------------------------------------------------------ hooks
-    def _hook(self, site: _Site, state: _Pass, sink: torch.Tensor):
-        def hook(module, args, kwargs, output):
+    def _tap(self, site: _Site, state: _Pass, sink: torch.Tensor, saved: torch.Tensor, output):
+        """Checks common to every tapped call, then the tap itself."""
+        if not state.in_backward:  # not a gradient-checkpointing recompute
+            site.calls += 1
+            if site.calls > 1:
+                raise UnsupportedParameterError(
+                    f"module {site.qualname!r} ({type(site.module).__name__}) ran {site.calls} times in "
+                    f"one forward; per-sample norms of a reused module are not supported"
+                )
+            # Inputs flattened to [B * T, ...] (OPT's MLP) are taken to be batch-major, as a
+            # reshape of [B, T, ...] makes them: rows b*T .. b*T + T - 1 are sample b's.
+            site.flat = saved.shape[0] != state.batch and saved.shape[0] == state.batch * state.seq
+            if saved.shape[0] != state.batch and not site.flat:
+                raise UnsupportedParameterError(
+                    f"module {site.qualname!r} got input of shape {tuple(saved.shape)}: the first "
+                    f"dimension is neither the batch ({state.batch}) nor batch x sequence"
+                )
+            if site.tied_role == "embedding":
+                state.tied_ids = saved.reshape(state.batch, -1)
+        return _Tap.apply(output, sink, site, saved)
+
+    def _hooks(self, site: _Site, state: _Pass, sink: torch.Tensor) -> list:
+        module = site.module
+        if isinstance(site.rule, LookupCapture):
+            modes: list[_LookupTap] = []
+
+            def tap_lookup(ids, weight, out):
+                if weight is not module.weight or state.in_rule:
+                    return out
+                return self._tap(site, state, sink, ids, out)
+
+            def enter(mod, args):
+                modes.append(_LookupTap(tap_lookup))
+                modes[-1].__enter__()
+
+            def leave(mod, args, output):
+                modes.pop().__exit__(None, None, None)
+
+            return [module.register_forward_pre_hook(enter),
+                    module.register_forward_hook(leave, always_call=True)]
+
+        def hook(mod, args, kwargs, output):
             if state.in_rule:
                 return None
             if not isinstance(output, torch.Tensor):
                 raise UnsupportedParameterError(
-                    f"module {site.qualname!r} ({type(module).__name__}) returned "
+                    f"module {site.qualname!r} ({type(mod).__name__}) returned "
                     f"{type(output).__name__}, not a tensor; its parameters cannot be accounted for"
                 )
             if isinstance(site.rule, GenericRule) and (len(args) != 1 or kwargs):
                 raise UnsupportedParameterError(
-                    f"module {site.qualname!r} ({type(module).__name__}) owns trainable parameters "
-                    f"{sorted(site.params.values())} but no rule covers it (it is called with "
-                    f"{len(args)} positional and {len(kwargs)} keyword arguments; the generic "
-                    f"per-sample rule needs exactly one tensor)"
+                    _no_rule_message(site, f"it is called with {len(args)} positional and {len(kwargs)} "
+                                           f"keyword arguments")
                 )
-            saved = site.rule.saved_input(module, args, kwargs)
-            if not state.in_backward:  # not a gradient-checkpointing recompute
-                site.calls += 1
-                if site.calls > 1:
-                    raise UnsupportedParameterError(
-                        f"module {site.qualname!r} ({type(module).__name__}) ran {site.calls} times in "
-                        f"one forward; per-sample norms of a reused module are not supported"
-                    )
-                if saved.shape[0] != state.batch:
-                    raise UnsupportedParameterError(
-                        f"module {site.qualname!r} got input of shape {tuple(saved.shape)}: the first "
-                        f"dimension is not the batch ({state.batch})"
-                    )
-                if site.tied_role == "embedding":
-                    state.tied_ids = saved.reshape(state.batch, -1)
-            return _Tap.apply(output, sink, site, saved)
+            return self._tap(site, state, sink, site.rule.saved_input(mod, args, kwargs), output)
 
-        return hook
+        return [module.register_forward_hook(hook, with_kwargs=True)]
 
     # ------------------------------------------------------------------ main
     def compute(
@@ -247,18 +385,25 @@ class GradNormEngine:
         micro_batch_size: int | None = None,
         temperature: float = 1.0,
         logits_callback=None,
+        profile: EngineProfile | None = None,
     ) -> GradNormResult:
         """`logits_callback(rows: slice, logits)`, if given, receives each micro-batch's
         detached logits of its last K positions ([b, K, V], K as in `masked_mean_nll`), so
-        that other model-based rewards are computed from this same forward."""
+        that other model-based rewards are computed from this same forward. It is called after
+        the micro-batch's backward, once its norms are known to be finite (see `_micro_batch`). `profile`, if
+        given, accumulates the time split (see `EngineProfile`)."""
         input_ids, attention_mask, loss_mask = validate_batch(input_ids, attention_mask, loss_mask)
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if profile is not None:
+            for site in self.sites:
+                profile.rule_modules[site.rule.name] = profile.rule_modules.get(site.rule.name, 0) + 1
         by_param: dict[str, list[torch.Tensor]] = {}
         with model_mode_for_norms(self.model, keep_checkpointing=True):
             for s in iter_chunks(input_ids.shape[0], micro_batch_size):
-                sq = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature,
-                                       None if logits_callback is None else (lambda lg, s=s: logits_callback(s, lg)))
+                sq, logits = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature, profile)
+                if logits_callback is not None:
+                    logits_callback(s, logits)
                 for name, _ in self.named_params:
                     value = sq.get(name)
                     if value is None:
@@ -270,43 +415,86 @@ class GradNormEngine:
         # Rounding can leave a tiny negative total when the true norm is ~0.
         return GradNormResult(total.clamp(min=0).sqrt().to(out_dtype), sq_by_param)
 
-    def _model_kwargs(self, input_ids, attention_mask, loss_mask) -> dict:
+    def _model_kwargs(self, input_ids, attention_mask, loss_mask, *, all_logits=False) -> dict:
         kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
         if self._pass_positions:
             kwargs["position_ids"] = real_token_positions(attention_mask)
-        if self._pass_logits_to_keep and bool(loss_mask.any()):
-            first_target = int(loss_mask.any(0).nonzero()[0])
-            kwargs["logits_to_keep"] = input_ids.shape[1] - first_target + 1
+        if self._pass_logits_to_keep and bool(loss_mask.any()) and not all_logits:
+            kwargs["logits_to_keep"] = self._logits_kept(loss_mask)
         return kwargs
 
-    def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature, on_logits=None):
+    def _logits_kept(self, loss_mask) -> int:
+        first_target = int(loss_mask.any(0).nonzero()[0])
+        return loss_mask.shape[1] - first_target + 1
+
+    def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature, profile):
+        """Squared norms by parameter and the detached logits of this micro-batch.
+
+        Padding must contribute exactly nothing. Finite values in padding rows do not (their
+        attention weights are exactly 0), but a fully masked row (leading padding) can hold NaN
+        (eager attention), and 0 * NaN reaches the real rows. If any sample with targets gets a
+        non-finite norm and the batch has leading padding, the micro-batch is computed again
+        with every row's padding moved to its end (each sample then runs exactly as it would
+        alone, with no fully masked row), and the logits are moved back for the caller."""
+        sq, logits = self._pass(input_ids, attention_mask, loss_mask, temperature, profile)
+        has_targets = loss_mask.bool().any(1)
+        if sq and bool((attention_mask[:, 0] == 0).any()):
+            total = torch.stack(list(sq.values())).sum(0)
+            if not bool(torch.isfinite(total[has_targets]).all()):
+                lead = (attention_mask.cumsum(1) == 0).sum(1, keepdim=True)  # leading pads per row
+                cols = torch.arange(input_ids.shape[1], device=input_ids.device)
+                to_end = (cols + lead) % input_ids.shape[1]  # rolled[t] = original[(t + lead) % T]
+                sq, rolled_logits = self._pass(
+                    *(t.gather(1, to_end) for t in (input_ids, attention_mask, loss_mask)), temperature, profile,
+                    all_logits=True,
+                )
+                back = (cols - lead) % input_ids.shape[1]
+                logits = rolled_logits.gather(1, back.unsqueeze(-1).expand(-1, -1, rolled_logits.shape[-1]))
+                logits = logits[:, -self._kept_len(logits, loss_mask):]
+        if sq and not bool(has_targets.all()):
+            # A sample without targets has norm 0 exactly, whatever its padding rows computed.
+            zero = torch.zeros((), dtype=self.acc, device=input_ids.device)
+            sq = {n: torch.where(has_targets, v, zero) for n, v in sq.items()}
+        return sq, logits
+
+    def _kept_len(self, logits, loss_mask) -> int:
+        return self._logits_kept(loss_mask) if self._pass_logits_to_keep and bool(loss_mask.any()) else logits.shape[1]
+
+    def _pass(self, input_ids, attention_mask, loss_mask, temperature, profile, *, all_logits=False):
         batch = input_ids.shape[0]
-        state = _Pass(self.acc, batch)
+        state = _Pass(self.acc, batch, input_ids.shape[1], profile)
+        kwargs = self._model_kwargs(input_ids, attention_mask, loss_mask, all_logits=all_logits)
         if not bool(loss_mask.any()):  # nothing to differentiate: every norm is 0
-            if on_logits is not None:
-                with torch.no_grad():
-                    on_logits(self.model(**self._model_kwargs(input_ids, attention_mask, loss_mask)).logits)
-            return {}
+            with torch.no_grad():
+                return {}, self.model(**kwargs).logits.detach()
         sink = torch.zeros((), dtype=self.acc, device=input_ids.device, requires_grad=True)
         handles = []
         for site in self.sites:
-            site.engine, site.calls = state, 0
-            handles.append(site.module.register_forward_hook(self._hook(site, state, sink), with_kwargs=True))
+            site.engine, site.calls, site.flat = state, 0, False
+            handles.extend(self._hooks(site, state, sink))
         try:
-            kwargs = self._model_kwargs(input_ids, attention_mask, loss_mask)
+            if profile is not None:
+                _sync(input_ids.device)
+                start = time.perf_counter()
             with torch.enable_grad():
                 logits = self.model(**kwargs).logits
-                if on_logits is not None:
-                    on_logits(logits.detach())
                 losses = masked_mean_nll(logits, input_ids, loss_mask, temperature=temperature)
+                if profile is not None:
+                    _sync(input_ids.device)
+                    middle = time.perf_counter()
+                    profile.forward_s += middle - start
                 state.in_backward = True
                 torch.autograd.grad(losses.sum(), [sink], allow_unused=True)
+            if profile is not None:
+                _sync(input_ids.device)
+                profile.backward_s += time.perf_counter() - middle
+                profile.micro_batches += 1
         finally:
             for h in handles:
                 h.remove()
             for site in self.sites:
                 site.engine = None  # type: ignore[assignment]
-        return state.sq
+        return state.sq, logits.detach()
 
 
 def per_sample_grad_norms(

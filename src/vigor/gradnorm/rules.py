@@ -12,7 +12,13 @@ Formulas (per sample, dropping the index b):
   embedding      sum_v ||sum_{t: x_t = v} G_t||^2         (rows hit by the sample's tokens)
   tied emb/head  ||g_emb + g_head||^2 = ||g_emb||^2 + ||g_head||^2 + 2 <g_emb, g_head>,
                  <g_emb, g_head> = sum_t <G_emb_t, R_t>,  R_t = sum_s G_head[s, x_t] A_head_s
+  RMSNorm        ||sum_t G_t * x_hat_t||^2, x_hat = x / sqrt(mean(x^2) + eps) (w x_hat and (1 + w) x_hat)
+  LayerNorm      weight ||sum_t G_t * x_hat_t||^2, bias ||sum_t G_t||^2
   anything else  per-sample vector-Jacobian products of the module itself (torch.func.vmap)
+
+Rules are looked up in a registry (`register_rule`); a rule's `check(module)` can refuse a
+module before any forward. Modules in which samples interact (`SAMPLE_INTERACTING`) are refused
+wherever they appear.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ def linear_weight_sq_norms(a: torch.Tensor, g: torch.Tensor, acc: torch.dtype) -
     else:
         for s in _chunks(batch, d_in * d_out * 4):
             w = cross(g[s], a[s], acc)  # per-sample weight gradients of this layer only
-            out[s] = batched_dot(w, w)
+            out[s] = w.reshape(w.shape[0], -1).pow(2).sum(1)  # as accurate as batched_dot(w, w), no product temporary
     return out
 
 
@@ -89,9 +95,22 @@ def bias_sq_norms(g: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
 
 
 class Rule:
-    """How to account for the parameters a module owns directly."""
+    """How to account for the parameters a module owns directly.
+
+    Subclass it and register it with `register_rule(ModuleClass)` to add a layer type.
+    `sq_norms` sees the module's saved input A (`saved_input`) and the gradient G of the summed
+    per-sample losses with respect to the module's output; it must return per-sample squared
+    norms, [B] in dtype `acc`, for the wanted local parameter names. `check(module)` returns
+    why this rule cannot handle that particular module (None when it can), before any forward.
+    """
 
     name = "rule"
+    # When `check` refuses a module, use the exact generic per-sample rule instead of failing
+    # (a closed form that does not recognise a module's formula is only an optimisation).
+    falls_back_to_generic = False
+
+    def check(self, module: nn.Module) -> str | None:
+        return None
 
     def param_names(self, module: nn.Module) -> tuple[str, ...]:
         return tuple(n for n, p in module.named_parameters(recurse=False))
@@ -171,9 +190,9 @@ def tied_head_rows(ids: torch.Tensor, head_input: torch.Tensor, head_grad: torch
 
 
 class GenericRule(Rule):
-    """Any other module with parameters of its own (RMSNorm, LayerNorm, ...), called with a
-    single tensor: per-sample gradients by vmap over vector-Jacobian products of the module
-    on one sample at a time; a plain loop over samples if vmap cannot batch its ops."""
+    """Any other module with parameters of its own (GroupNorm, a norm whose formula the closed
+    forms do not recognise, ...), called with a single tensor: per-sample gradients by vmap over
+    vector-Jacobian products of the module on one sample at a time; a plain loop over samples if vmap cannot batch its ops."""
 
     name = "per-sample vjp"
 
@@ -200,33 +219,300 @@ class GenericRule(Rule):
             return out
 
 
+def _summed_products(g: torch.Tensor, xhat: torch.Tensor, dim: int, acc) -> torch.Tensor:
+    """sum over every token (and head) of G * x_hat, per sample: [B, dim] in `acc`."""
+    batch = g.shape[0]
+    return (g.to(acc) * xhat.to(acc)).reshape(batch, -1, dim).sum(1)
+
+
+# Probe tolerances (relative) for `check`: wide enough for the module's own rounding, far
+# below the O(1) difference a different formula or epsilon makes.
+_PROBE_RTOL = {torch.float64: 1e-5, torch.float32: 1e-4, torch.bfloat16: 3e-2, torch.float16: 3e-3}
+
+
+def _module_eps(module: nn.Module) -> float | None:
+    for attr in ("variance_epsilon", "eps"):
+        value = getattr(module, attr, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+class RMSNormRule(Rule):
+    """RMSNorm as the model families write it. With x_hat = x / sqrt(mean(x^2) + eps) over the
+    last dimension (computed in float32 by all of them, whatever the model's dtype):
+      "scale" form   y = w * x_hat        (Llama, Qwen2/Qwen3, Mistral, Phi-3, OLMo-2)
+      "offset" form  y = (1 + w) * x_hat  (Gemma, Gemma 2/3)
+    and in both  dL/dw = sum_t G_t * x_hat_t  per sample (summed over heads too for a per-head
+    QK-norm, input [B, T, H, D], weight [D]). x_hat is the module itself evaluated at its
+    neutral weight (1 or 0): the module's own epsilon and arithmetic, no copy of its formula.
+    `check` probes the module on random inputs and accepts it only if its output is w * x_hat
+    or (1 + w) * x_hat with x_hat the RMS normalisation under its own `eps`/`variance_epsilon`.
+    """
+
+    name = "rmsnorm"
+    falls_back_to_generic = True
+
+    def __init__(self):
+        import weakref
+
+        # module -> (eps, neutral weight value 1. or 0.) as found by the probe
+        self._neutral: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def check(self, module):
+        weight = getattr(module, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 1 or self.param_names(module) != ("weight",):
+            return "not a single 1-D weight"
+        eps = _module_eps(module)
+        if eps is None:
+            return "no eps / variance_epsilon attribute"
+        known = self._neutral.get(module)
+        if known is not None and known[0] == eps:
+            return None
+        form = self._probe(module, eps)
+        if form is None:
+            return f"output is neither w * x_hat nor (1 + w) * x_hat with x_hat = x / sqrt(mean(x^2) + {eps:g})"
+        self._neutral[module] = (eps, form)
+        return None
+
+    @staticmethod
+    def _probe(module, eps: float) -> float | None:
+        from torch.func import functional_call
+
+        w = module.weight
+        dim, rtol = w.shape[0], _PROBE_RTOL.get(w.dtype, 3e-2)
+        gen = torch.Generator().manual_seed(0)
+        # Entries of magnitude 0.5..1.5 (no subnormals in fp16 after scaling), one sample at unit
+        # scale and one at the scale of eps, where a different epsilon shows.
+        x = (0.5 + torch.rand(2, 3, dim, generator=gen, dtype=torch.float64)) * torch.randn(
+            2, 3, dim, generator=gen, dtype=torch.float64).sign()
+        x[1] *= max(eps, 1e-30) ** 0.5
+        rand_w = torch.randn(dim, generator=gen, dtype=torch.float64).to(w.dtype).double()  # as the module holds it
+        xhat = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+
+        def run(weight):
+            with torch.no_grad():
+                out = functional_call(module, {"weight": weight.to(w)}, (x.to(w),))
+            return out.double().cpu() if isinstance(out, torch.Tensor) else None
+
+        for neutral, factor in ((1.0, rand_w), (0.0, 1 + rand_w)):
+            got_hat, got = run(torch.full((dim,), neutral, dtype=torch.float64)), run(rand_w)
+            if got_hat is None or got is None or got.shape != x.shape:
+                return None
+            if torch.allclose(got_hat, xhat, rtol=rtol, atol=0) and torch.allclose(
+                got, factor * xhat, rtol=rtol, atol=rtol * 1e-3 * float(xhat.abs().max())
+            ):
+                return neutral
+        return None
+
+    def sq_norms(self, module, a, g, wanted, acc):
+        from torch.func import functional_call
+
+        if "weight" not in wanted:
+            return {}
+        w = module.weight
+        neutral = torch.full_like(w, self._neutral[module][1])
+        xhat = functional_call(module, {"weight": neutral}, (a,))
+        return {"weight": _summed_products(g, xhat, w.shape[0], acc).pow(2).sum(1)}
+
+
+class LayerNormRule(Rule):
+    """torch's nn.LayerNorm, y = x_hat * w + b, x_hat = (x - mean) / sqrt(var + eps) over
+    `normalized_shape`: per sample dL/dw = sum_t G_t * x_hat_t and dL/db = sum_t G_t. x_hat is
+    F.layer_norm with the module's own `normalized_shape` and `eps`, in `acc`."""
+
+    name = "layernorm"
+
+    def check(self, module):
+        if not isinstance(getattr(module, "eps", None), float) or not hasattr(module, "normalized_shape"):
+            return "no eps or normalized_shape"
+        return None
+
+    def sq_norms(self, module, a, g, wanted, acc):
+        import torch.nn.functional as F
+
+        out = {}
+        dim = 1
+        for n in module.normalized_shape:
+            dim *= n
+        if "weight" in wanted:
+            xhat = F.layer_norm(a.to(acc), module.normalized_shape, None, None, module.eps)
+            out["weight"] = _summed_products(g, xhat, dim, acc).pow(2).sum(1)
+        if "bias" in wanted:
+            out["bias"] = g.reshape(g.shape[0], -1, dim).sum(1, dtype=acc).pow(2).sum(1)
+        return out
+
+
+class UnsupportedModuleError(ValueError):
+    """A module the engine refuses (its rule's `check` failed, or samples interact in it)."""
+
+
+def _matches(module: nn.Module, cls: type) -> bool:
+    return type(module) is cls or (isinstance(module, cls) and type(module).forward is cls.forward)
+
+
+def register_rule(module_class: type, rule: Rule | None = None):
+    """Register the rule for `module_class` (and its subclasses that keep its forward):
+
+        @register_rule(MyNorm)
+        class MyNormRule(Rule):
+            def sq_norms(self, module, a, g, wanted, acc): ...
+
+    Used as a decorator on a `Rule` subclass (instantiated without arguments) or called as
+    `register_rule(MyNorm, MyNormRule(...))`. A later registration replaces an earlier one for
+    the same class and takes precedence over the built-in rules."""
+    if not isinstance(module_class, type) or not issubclass(module_class, nn.Module):
+        raise TypeError(f"register_rule: expected an nn.Module subclass, got {module_class!r}")
+
+    def add(item):
+        instance = item() if isinstance(item, type) else item
+        if not isinstance(instance, Rule):
+            raise TypeError(f"register_rule({module_class.__name__}): expected a Rule, got {item!r}")
+        registry = _registry()
+        if module_class in _REGISTRY_ORDER:
+            _REGISTRY_ORDER.remove(module_class)
+        _REGISTRY_ORDER.insert(0, module_class)  # user rules first
+        registry[module_class] = instance
+        return item
+
+    return add if rule is None else add(rule)
+
+
+def unregister_rule(module_class: type) -> None:
+    """Remove the rule registered for exactly `module_class` (built-in ones included)."""
+    _registry().pop(module_class, None)
+    if module_class in _REGISTRY_ORDER:
+        _REGISTRY_ORDER.remove(module_class)
+
+
+def registered_rules() -> dict[type, Rule]:
+    """The registry, in lookup order (a copy)."""
+    reg = _registry()
+    return {cls: reg[cls] for cls in _REGISTRY_ORDER if cls in reg}
+
+
 def find_rule(module: nn.Module) -> Rule:
-    """The rule for a module: by exact type, or for a subclass that keeps the base forward."""
-    for cls, rule in _registry().items():
-        if type(module) is cls or (isinstance(module, cls) and type(module).forward is cls.forward):
-            return rule
-    return _GENERIC
+    """The rule for a module that owns selected parameters: the registered rule of its type,
+    or of a base class whose forward it keeps; an `nn.Embedding` subclass with a forward of its
+    own gets the embedding rule on the lookups it makes (`LookupCapture`); anything else the
+    generic per-sample rule. Raises `UnsupportedModuleError` if the rule's `check` refuses it."""
+    rule = None
+    for cls, candidate in registered_rules().items():
+        if _matches(module, cls):
+            rule = candidate
+            break
+    if rule is None:
+        rule = _by_name(module)
+    if rule is None and isinstance(module, nn.Embedding):
+        rule = _LOOKUP
+    if rule is None:
+        return _GENERIC
+    problem = rule.check(module)
+    if problem is None:
+        return rule
+    if rule.falls_back_to_generic:
+        return _GENERIC
+    raise UnsupportedModuleError(f"{type(module).__name__}: {problem}")
+
+
+class LookupCapture(Rule):
+    """Marker for an nn.Embedding subclass with its own forward (OPT's learned positions take
+    an attention mask and an offset): the engine taps the `F.embedding` lookups of the module's
+    own weight made inside its forward, so the embedding rule sees the ids actually looked up
+    and the gradient of the looked-up rows, whatever the forward does around them."""
+
+    name = "embedding"
+
+    def __init__(self):
+        self.embedding = EmbeddingRule()
+
+    def check(self, module):
+        return self.embedding.check(module)
+
+    def sq_norms(self, module, ids, g, wanted, acc):
+        return self.embedding.sq_norms(module, ids, g, wanted, acc)
+
+
+# Modules in which samples interact in the forward (so G[b] is not sample b's own gradient):
+# refused wherever they appear in the model. Keyed by "module.QualName" so that nothing is
+# imported to check; the value says why, or decides from the module (None: no interaction).
+def _batchnorm_problem(module) -> str | None:
+    if module.track_running_stats and module.running_mean is not None:
+        return None  # eval mode (the engine's) normalises with the running statistics
+    return "normalises with batch statistics (track_running_stats=False), so samples interact"
+
+
+_MOE_CAPACITY = "routes tokens to experts with a capacity limit: one sample's tokens can displace another's"
+SAMPLE_INTERACTING = {
+    "torch.nn.modules.batchnorm._BatchNorm": _batchnorm_problem,
+    "torch.nn.modules.batchnorm.SyncBatchNorm": lambda m: "synchronises batch statistics across samples and processes",
+    "transformers.models.switch_transformers.modeling_switch_transformers.SwitchTransformersTop1Router":
+        lambda m: _MOE_CAPACITY,
+    "transformers.models.nllb_moe.modeling_nllb_moe.NllbMoeTop2Router": lambda m: _MOE_CAPACITY,
+}
+
+
+def sample_interaction(module: nn.Module) -> str | None:
+    """Why samples interact in this module's forward, or None."""
+    for cls in type(module).__mro__:
+        check = SAMPLE_INTERACTING.get(f"{cls.__module__}.{cls.__qualname__}")
+        if check is not None:
+            problem = check(module)
+            if problem:
+                return problem
+    return None
 
 
 _GENERIC = GenericRule()
+_LOOKUP = LookupCapture()
 _REGISTRY: dict[type, Rule] | None = None
+_REGISTRY_ORDER: list[type] = []
+
+
+def _builtin_rules() -> dict[type, Rule]:
+    registry: dict[type, Rule] = {nn.Linear: LinearRule(), nn.Embedding: EmbeddingRule(), nn.LayerNorm: LayerNormRule()}
+    if hasattr(nn, "RMSNorm"):
+        registry[nn.RMSNorm] = _RMSNORM
+    try:
+        from transformers.pytorch_utils import Conv1D
+
+        registry[Conv1D] = LinearRule()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+    try:
+        from transformers.models.gemma3.modeling_gemma3 import Gemma3TextScaledWordEmbedding
+
+        registry[Gemma3TextScaledWordEmbedding] = EmbeddingRule(scale_attr="embed_scale")
+    except ImportError:  # pragma: no cover
+        pass
+    return registry
+
+
+# The RMSNorm classes the closed form applies to (each still probed by `check`), by qualified
+# name so that no model code is imported to look them up.
+RMSNORM_CLASSES = tuple(
+    f"transformers.models.{family}.modeling_{family}.{name}"
+    for family, name in (
+        ("llama", "LlamaRMSNorm"), ("qwen2", "Qwen2RMSNorm"), ("qwen3", "Qwen3RMSNorm"),
+        ("mistral", "MistralRMSNorm"), ("phi3", "Phi3RMSNorm"), ("olmo2", "Olmo2RMSNorm"),
+        ("gemma", "GemmaRMSNorm"), ("gemma2", "Gemma2RMSNorm"), ("gemma3", "Gemma3RMSNorm"),
+    )
+)
+_RMSNORM = RMSNormRule()
+_BY_NAME: dict[str, Rule] = {name: _RMSNORM for name in RMSNORM_CLASSES}
+
+
+def _by_name(module: nn.Module) -> Rule | None:
+    for cls in type(module).__mro__:
+        rule = _BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+        if rule is not None and (type(module) is cls or type(module).forward is cls.forward):
+            return rule
+    return None
 
 
 def _registry() -> dict[type, Rule]:
     global _REGISTRY
     if _REGISTRY is None:
-        registry: dict[type, Rule] = {nn.Linear: LinearRule(), nn.Embedding: EmbeddingRule()}
-        try:
-            from transformers.pytorch_utils import Conv1D
-
-            registry[Conv1D] = LinearRule()
-        except ImportError:  # pragma: no cover - transformers is a dependency
-            pass
-        try:
-            from transformers.models.gemma3.modeling_gemma3 import Gemma3TextScaledWordEmbedding
-
-            registry[Gemma3TextScaledWordEmbedding] = EmbeddingRule(scale_attr="embed_scale")
-        except ImportError:  # pragma: no cover
-            pass
-        _REGISTRY = registry
+        _REGISTRY = _builtin_rules()
+        _REGISTRY_ORDER.extend(_REGISTRY)
     return _REGISTRY

@@ -24,10 +24,17 @@ Layers (isolated mode, Linux; util-linux `unshare` + `setpriv`, nothing to insta
   installation, not the virtual environment: same Python version, always present) runs with
   -I (isolated: no PYTHON* variables, no user site), -S (standard library only: no
   site-packages on sys.path) and -B (no .pyc writes).
+- System calls (seccomp, `_seccomp.py`): mount, unshare, setns, new namespaces, kernel keys,
+  ptrace, bpf, perf events, memfd_create and SysV shmget are denied with EPERM.
+- Output: stdout/stderr keep their first output_kb and the reason comes from the end of
+  stderr, so a flood never hides the cause.
 Known gaps: memory is capped per process (a fork bomb can hold up to max_processes x
-memory_mb of address space), there is no seccomp filter on system calls (it may create
-nested namespaces, which give it no power over the host), and the Python installation's
-files are readable (read-only).
+memory_mb of address space; no cgroup), and the Python installation's files are readable
+(read-only). `isolation_gaps()` states what this machine does not enforce.
+
+Grading (`proxy.run_tests_with_proxy`): the model-written code and the tests run in two
+separate sandboxes; the tests call the solution through proxies that return exact builtin
+plain data only, and only the test process can signal that the tests ended. docs/sandbox.md.
 
 Where isolation cannot be set up (another OS, a locked-down container, or
 VIGOR_SANDBOX_FORCE_WEAK=1), `run_python` raises SandboxUnavailable unless the caller passes
@@ -40,18 +47,24 @@ from vigor.sandbox.runner import (
     SandboxResult,
     SandboxUnavailable,
     isolation_available,
+    isolation_gaps,
     isolation_problem,
     run_many,
     run_python,
 )
+from vigor.sandbox.proxy import ProxyResult, free_names, run_tests_with_proxy
 
 __all__ = [
     "FORCE_WEAK_ENV",
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailable",
+    "ProxyResult",
+    "free_names",
     "isolation_available",
+    "isolation_gaps",
     "isolation_problem",
     "run_many",
     "run_python",
+    "run_tests_with_proxy",
 ]

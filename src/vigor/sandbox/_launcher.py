@@ -1,7 +1,7 @@
 """Init process of one sandbox: builds the private file system, then runs the program.
 
 Started by `vigor.sandbox.runner` as `unshare --mount --pid --net --ipc --uts --fork
-[--map-root-user] python -I -S -B _launcher.py CONFIG_JSON`, so it is PID 1 of a fresh
+[--map-root-user] python -I -S -B _launcher.py CONFIG`, so it is PID 1 of a fresh
 PID namespace, alone in a fresh mount and network namespace, and (root) privileged there.
 It imports only the standard library (it runs with -S, before any site-packages).
 
@@ -11,16 +11,20 @@ Steps:
    a size-capped tmpfs at /tmp that holds the program and is its working folder. No /proc,
    no /sys, no /home, /root, /etc or repository. The tmpfs vanishes with the namespace.
 2. Move the new root over `/` and chroot into it.
-3. Fork. The child sets the resource limits, then execs `setpriv`, which drops to an
-   unprivileged uid (as root) or drops every capability (in a user namespace), sets
-   no_new_privs, and execs `python -I -B /tmp/main.py`.
-4. As PID 1 it waits for the child and writes one JSON line to the status fd: exit code or
-   signal, CPU seconds and peak RSS. When PID 1 exits the kernel kills every process left in
-   the namespace (fork-bomb children, daemons), so nothing outlives the sample.
+3. Install the seccomp filter of `_seccomp.py` (no mount, unshare, setns, keys, ptrace, bpf,
+   perf events or memfd, for this process and all its descendants).
+4. Fork. The child moves the descriptors it is given for the program (a proxy channel) to
+   3, 4, ..., sets the resource limits, then execs `setpriv`, which drops to an unprivileged
+   uid (as root) or drops every capability (in a user namespace), sets no_new_privs, and execs
+   `python -I -B /tmp/main.py`.
+5. As PID 1 it waits for the child and writes one dict literal to the status fd: exit code or
+   signal, CPU seconds, peak RSS, and why seccomp is off if it is. When PID 1 exits the kernel
+   kills every process left in the namespace (fork-bomb children, daemons), so nothing
+   outlives the sample.
 """
 
 import ctypes
-import json
+import fcntl
 import os
 import resource
 import sys
@@ -87,8 +91,35 @@ def build_root(cfg):
     os.chdir("/tmp")
 
 
+def load_seccomp():
+    """The namespace of _seccomp.py, run by path (-I leaves this folder off sys.path) before the chroot hides it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_seccomp.py")
+    with open(path, encoding="utf-8") as f:
+        namespace = {"__name__": "vigor_sandbox_seccomp"}
+        exec(compile(f.read(), path, "exec"), namespace)
+    return namespace
+
+
+def install_seccomp(seccomp):
+    """None, or why the filter could not be installed (reported: the preflight then says so)."""
+    try:
+        seccomp["install"]()
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def give_program_fds(fds):
+    """Move the program's descriptors to 3, 4, ... (via high numbers, so none overwrites another)."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+    for target, fd in enumerate(high, start=3):
+        os.dup2(fd, target)  # inheritable
+        os.close(fd)
+
+
 def exec_program(cfg):
-    """In the forked child: limits, then setpriv drops privileges and runs the program."""
+    """In the forked child: descriptors, limits, then setpriv drops privileges and runs the program."""
+    give_program_fds(cfg.get("program_fds", []))
     for name, (soft, hard) in cfg["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (soft, hard))
     drop = ["--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
@@ -99,14 +130,18 @@ def exec_program(cfg):
 
 
 def main():
-    cfg = json.loads(sys.argv[1])
+    # A Python literal that runner.py builds (nothing in it comes from the program); eval of a
+    # literal without builtins, because importing json (and with it re) costs more than the rest.
+    cfg = eval(sys.argv[1], {"__builtins__": {}})
     status = os.fdopen(cfg["status_fd"], "w")
     os.set_inheritable(cfg["status_fd"], False)  # the program never sees the status pipe
     try:
+        seccomp = load_seccomp()
         build_root(cfg)
     except Exception as err:  # reported as status "error" by the caller
-        status.write(json.dumps({"setup_error": f"{type(err).__name__}: {err}"}))
+        status.write(repr({"setup_error": f"{type(err).__name__}: {err}"}))
         return
+    seccomp_error = install_seccomp(seccomp)
     pid = os.fork()
     if pid == 0:
         try:
@@ -114,13 +149,15 @@ def main():
         except BaseException as err:  # exec failed: say why on the program's stderr
             os.write(2, f"vigor sandbox: cannot start the program: {err}\n".encode())
         os._exit(127)
+    for fd in cfg.get("program_fds", []):  # the peer sees EOF as soon as the program is gone
+        os.close(fd)
     _, wait_status, usage = os.wait4(pid, 0)
-    report = {"cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
+    report = {"cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss, "seccomp_error": seccomp_error}
     if os.WIFSIGNALED(wait_status):
         report["signal"] = os.WTERMSIG(wait_status)
     else:
         report["exitcode"] = os.WEXITSTATUS(wait_status)
-    status.write(json.dumps(report))
+    status.write(repr(report))
     status.flush()
 
 

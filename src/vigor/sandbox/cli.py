@@ -21,14 +21,18 @@ def register(subparsers) -> None:
 
 
 def check_command(args) -> int:
-    from vigor.sandbox import isolation_problem
+    from vigor.sandbox import isolation_gaps, isolation_problem
 
     problem = isolation_problem()
     if problem:
         print(f"sandbox: OS isolation unavailable: {problem}")
         return 1
+    gaps = isolation_gaps()
+    seccomp = "no seccomp filter" if any(g.startswith("no seccomp") for g in gaps) else "seccomp filter"
     print("sandbox: OS isolation available (PID, network, mount, IPC and UTS namespaces; "
-          "read-only private root; unprivileged user; resource limits)")
+          f"read-only private root; unprivileged user; resource limits; {seccomp})")
+    for gap in gaps:
+        print(f"sandbox: note: {gap}")
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import json
+import ast
 import math
 import os
 import secrets
@@ -89,34 +89,53 @@ def isolation_problem() -> str | None:
     """Why OS isolation is unavailable here, or None when it works (checked once, by a real run)."""
     if os.environ.get(FORCE_WEAK_ENV, "") not in ("", "0"):
         return f"isolation disabled by the environment variable {FORCE_WEAK_ENV}"
-    return _probe_isolation()
+    return _probe_isolation()[0]
 
 
 def isolation_available() -> bool:
     return isolation_problem() is None
 
 
+# There is no per-sample cgroup (memory.max): what stands in for it, stated by the preflight.
+MEMORY_ACCOUNTING = ("memory is capped per process by RLIMIT_AS, not by a cgroup: memfd_create and SysV shmget "
+                     "are denied instead, and tmpfs pages are bounded by disk_mb")
+
+
+def isolation_gaps() -> list[str]:
+    """What the isolated mode does not enforce on this machine, one line each (for the preflight)."""
+    if isolation_problem() is not None:
+        return []
+    seccomp_problem = _probe_isolation()[1]
+    if seccomp_problem:
+        return [f"no seccomp filter ({seccomp_problem}): the program may mount, create namespaces, kernel keys "
+                "(which outlive it) and memfds (which RLIMIT_AS does not count)"]
+    return [MEMORY_ACCOUNTING]
+
+
 @functools.lru_cache(maxsize=None)
-def _probe_isolation() -> str | None:
+def _probe_isolation() -> tuple[str | None, str | None]:
+    """(why isolation is unavailable, why the seccomp filter is): None when it works."""
     if not sys.platform.startswith("linux"):
-        return f"Linux namespaces are not available on {sys.platform}"
+        return f"Linux namespaces are not available on {sys.platform}", None
     missing = [tool for tool in ("unshare", "setpriv") if shutil.which(tool) is None]
     if missing:
-        return f"{' and '.join(missing)} (util-linux) not found on PATH"
+        return f"{' and '.join(missing)} (util-linux) not found on PATH", None
     try:
-        result = _run_isolated("print(6 * 7)", SandboxLimits(timeout_s=20.0))
+        result, report = _run_isolated("print(6 * 7)", SandboxLimits(timeout_s=20.0), with_report=True)
     except OSError as err:
-        return f"cannot start unshare: {err}"
+        return f"cannot start unshare: {err}", None
     if result.status != "passed" or result.stdout.strip() != "42":
         detail = result.reason if result.status != "passed" else f"unexpected output {result.stdout!r}"
-        return f"the namespace sandbox failed its self-test ({detail})"
-    return None
+        return f"the namespace sandbox failed its self-test ({detail})", None
+    return None, report.get("seccomp_error")
 
 
 def _require_isolation(allow_weak: bool) -> bool:
     """True: run isolated. False: weak mode (warned). Raises SandboxUnavailable otherwise."""
     problem = isolation_problem()
     if problem is None:
+        if _probe_isolation()[1]:
+            warnings.warn(f"vigor.sandbox: {isolation_gaps()[0]}", RuntimeWarning, stacklevel=3)
         return True
     if not allow_weak:
         raise SandboxUnavailable(
@@ -161,7 +180,9 @@ def _run_guarded(source: str, settings: SandboxLimits, isolated: bool) -> Sandbo
         return SandboxResult(False, "error", f"could not start the sandbox: {err}", None, "", "", 0.0, isolated)
 
 
-def _run_isolated(source: str, settings: SandboxLimits) -> SandboxResult:
+def _run_isolated(source: str, settings: SandboxLimits, *, program_fds=(), started=None, with_report=False):
+    """One sandboxed run. program_fds: host descriptors the program gets as 3, 4, ...; started(proc):
+    called with the Popen once it runs (to stop it early). with_report: also return the launcher's report."""
     staging = tempfile.mkdtemp(prefix="vigor-sandbox-")  # mode 700; holds main.py and the root mount point
     status_read, status_write = os.pipe()
     try:
@@ -178,13 +199,13 @@ def _run_isolated(source: str, settings: SandboxLimits) -> SandboxResult:
             "system_paths": SYSTEM_PATHS, "read_only_paths": _extra_read_only_paths(python, setpriv),
             "uid": uid, "gid": uid, "switch_user": as_root, "disk_mb": int(settings.disk_mb),
             "rlimits": settings.rlimits(), "setpriv": setpriv, "python": python, "env": PROGRAM_ENV,
-            "status_fd": status_write,
+            "status_fd": status_write, "program_fds": list(program_fds),
         }
         namespaces = ["--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child"]
         if not as_root:
             namespaces.append("--map-root-user")
-        argv = [shutil.which("unshare"), *namespaces, sys.executable, "-I", "-S", "-B", LAUNCHER, json.dumps(config)]
-        run = _execute(argv, settings, pass_fds=(status_write,))
+        argv = [shutil.which("unshare"), *namespaces, sys.executable, "-I", "-S", "-B", LAUNCHER, repr(config)]
+        run = _execute(argv, settings, pass_fds=(status_write, *program_fds), started=started)
         os.close(status_write)  # the launcher has exited: its report is in the pipe, read to EOF
         status_write = None
         report = _parse_report(_read_all(status_read))
@@ -193,6 +214,11 @@ def _run_isolated(source: str, settings: SandboxLimits) -> SandboxResult:
         if status_write is not None:
             os.close(status_write)
         shutil.rmtree(staging, ignore_errors=True)
+    result = _isolated_result(report, run, settings)
+    return (result, report) if with_report else result
+
+
+def _isolated_result(report: dict, run: dict, settings: SandboxLimits) -> SandboxResult:
     if "setup_error" in report:
         return _result("error", f"sandbox setup failed: {report['setup_error']}", None, run, isolated=True)
     if run["timed_out"]:
@@ -205,10 +231,10 @@ def _run_isolated(source: str, settings: SandboxLimits) -> SandboxResult:
 
 
 def _parse_report(text: str) -> dict:
-    """The launcher's one JSON line; {} when it died before writing it (killed on timeout)."""
+    """The launcher's one dict literal; {} when it died before writing it (killed on timeout)."""
     try:
-        report = json.loads(text)
-    except ValueError:
+        report = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return {}
     return report if isinstance(report, dict) else {}
 
@@ -225,14 +251,14 @@ def _extra_read_only_paths(python: str, setpriv: str) -> list[str]:
     return extra
 
 
-def _run_weak(source: str, settings: SandboxLimits) -> SandboxResult:
+def _run_weak(source: str, settings: SandboxLimits, *, program_fds=(), started=None) -> SandboxResult:
     workdir = tempfile.mkdtemp(prefix="vigor-sandbox-weak-")
     try:
         with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as f:
             f.write(source)
         env = {**PROGRAM_ENV, "HOME": workdir, "TMPDIR": workdir, "PATH": os.defpath}
         run = _execute([sys.executable, "-I", "-S", "-B", "main.py"], settings, cwd=workdir, env=env,
-                       preexec_fn=_rlimit_setter(settings))
+                       preexec_fn=_rlimit_setter(settings), pass_fds=program_fds, started=started)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if run["timed_out"]:
@@ -259,7 +285,8 @@ def _classify(code: int, settings: SandboxLimits, run: dict, *, isolated: bool, 
               ) -> SandboxResult:
     """Status and one-line reason from the exit code (-N: killed by signal N), CPU seconds and stderr."""
     cpu_limit_s = settings.rlimits()["RLIMIT_CPU"][0]
-    last_line = next((line.strip() for line in reversed(run["stderr"].splitlines()) if line.strip()), "")
+    # From the end of stderr as written, not as kept: after a flood the cause is still the last line.
+    last_line = next((line.strip() for line in reversed(run["stderr_tail"].splitlines()) if line.strip()), "")
     if code == 0:
         return _result("passed", "passed", code, run, isolated)
     if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu_s is not None and cpu_s >= cpu_limit_s):
@@ -279,7 +306,8 @@ def _result(status: str, reason: str, code: int | None, run: dict, isolated: boo
                          run["duration_s"], isolated)
 
 
-def _execute(argv, settings: SandboxLimits, *, pass_fds=(), cwd=None, env=None, preexec_fn=None) -> dict:
+def _execute(argv, settings: SandboxLimits, *, pass_fds=(), cwd=None, env=None, preexec_fn=None,
+             started=None) -> dict:
     """Start argv in a new session, enforce the wall clock, kill the whole group on timeout."""
     cap = int(settings.output_kb) * 1024
     start = time.monotonic()
@@ -289,6 +317,8 @@ def _execute(argv, settings: SandboxLimits, *, pass_fds=(), cwd=None, env=None, 
         pass_fds=pass_fds, start_new_session=True, preexec_fn=preexec_fn,
     )
     readers = [_CappedReader(proc.stdout, cap), _CappedReader(proc.stderr, cap)]
+    if started is not None:
+        started(proc)
     timed_out = False
     try:
         proc.wait(timeout=settings.timeout_s)
@@ -301,7 +331,7 @@ def _execute(argv, settings: SandboxLimits, *, pass_fds=(), cwd=None, env=None, 
     for reader in readers:
         reader.join(timeout=2.0)  # isolated: EOF once the namespace is gone; weak: escapees may hold the pipe
     return {"returncode": proc.returncode, "timed_out": timed_out, "duration_s": duration,
-            "stdout": readers[0].text(), "stderr": readers[1].text()}
+            "stdout": readers[0].text(), "stderr": readers[1].text(), "stderr_tail": readers[1].tail_text()}
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -325,11 +355,14 @@ def _read_all(fd: int) -> str:
 
 
 class _CappedReader(threading.Thread):
-    """Drains a pipe so the child never blocks on it, keeping only the first `cap` bytes."""
+    """Drains a pipe so the child never blocks on it, keeping the first `cap` bytes and the last
+    TAIL_BYTES (where the traceback that ended a flooding program is)."""
+
+    TAIL_BYTES = 4096
 
     def __init__(self, pipe, cap: int):
         super().__init__(daemon=True)
-        self.pipe, self.cap, self.kept, self.dropped = pipe, cap, bytearray(), 0
+        self.pipe, self.cap, self.kept, self.dropped, self.tail = pipe, cap, bytearray(), 0, bytearray()
         self.start()
 
     def run(self):
@@ -338,6 +371,10 @@ class _CappedReader(threading.Thread):
                 room = self.cap - len(self.kept)
                 self.kept += chunk[:room]
                 self.dropped += max(0, len(chunk) - room)
+                self.tail = (self.tail + chunk)[-self.TAIL_BYTES:]
+
+    def tail_text(self) -> str:
+        return self.tail.decode("utf-8", errors="replace")
 
     def text(self) -> str:
         out = self.kept.decode("utf-8", errors="replace")
