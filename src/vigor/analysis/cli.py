@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", required=True)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default) or eager "
+                   "(analyze runs on the CPU, so not flash_attention_2)")
     p.set_defaults(func=main)
 
 
@@ -45,13 +47,17 @@ def main(args) -> int:
 
         check_settings(num_prompts=args.num_prompts, num_generations=args.num_generations,
                        max_new_tokens=args.max_new_tokens, temperature=args.temperature, resamples=args.bootstrap)
+        from vigor.models import check_attn_implementation
+
+        check_attn_implementation(args.attn_implementation, on_cuda=False)
         if args.model != "default":
             resolve_model_path(args.model)
         result = run_analysis(args.model, args.dataset, output_dir=args.output_dir, num_prompts=args.num_prompts,
                               num_generations=args.num_generations, max_new_tokens=args.max_new_tokens,
                               temperature=args.temperature, top_k=args.top_k, system_prompt=args.system_prompt,
                               batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
-                              resamples=args.bootstrap, seed=args.seed, progress=not args.no_progress)
+                              resamples=args.bootstrap, seed=args.seed, progress=not args.no_progress,
+                              attn_implementation=args.attn_implementation)
     except ValueError as err:  # bad input (data, model path, settings): one line, exit 2
         raise UsageError(str(err)) from None
     from vigor.analysis.run import verdict

@@ -70,17 +70,19 @@ def fitting_prompts(model: str | None, records, *, system_prompt: str | None, ma
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
                  num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
                  system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
-                 resamples: int = 1000, seed: int = 0, progress: bool = True) -> dict:
+                 resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa") -> dict:
     check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
     from vigor.models import load_model_and_tokenizer
+    from vigor.precision import run_banner
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
     records, prompts = fitting_prompts(model, records, system_prompt=system_prompt, max_new_tokens=max_new_tokens)
-    lm, tokenizer = load_model_and_tokenizer(model)
+    lm, tokenizer = load_model_and_tokenizer(model, attn_implementation=attn_implementation)
+    print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
         temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)

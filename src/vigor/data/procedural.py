@@ -4,6 +4,10 @@
 (heldout uses seed + HELDOUT_SEED_OFFSET) AND each keeps only the questions whose sha256 falls on its side
 (first byte even -> train, odd -> heldout). Duplicate questions within a split are dropped too.
 reasoning-gym item i depends only on (seed, i), so a smaller size gives a prefix of a larger one.
+
+`name` is any reasoning-gym dataset, or one of vigor's ALIASES: a stable name for a reasoning-gym dataset
+with a fixed configuration (e.g. `single_digit_addition`, the demo's default task, chosen because
+SmolLM2-135M-Instruct solves part of it; see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ from vigor.data.records import DataError, PromptRecord
 SPLITS = ("train", "heldout")
 HELDOUT_SEED_OFFSET = 1_000_003
 DEFAULT_SETS = ("gsm_symbolic", "basic_arithmetic")
+
+# vigor name -> (reasoning-gym dataset, its configuration). Operands 0..10 ("1 digit" in reasoning-gym
+# goes up to 10), so single_digit_addition has 121 distinct questions: 59 train, 62 heldout.
+ALIASES: dict[str, tuple[str, dict]] = {
+    "single_digit_addition": ("basic_arithmetic", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1,
+                                                       operators=("+",), allow_parentheses=False,
+                                                       allow_negation=False)),
+}
 
 
 def split_of(question: str) -> str:
@@ -29,10 +41,11 @@ def reasoning_gym_records(name: str = "gsm_symbolic", *, size: int, seed: int, s
     if size < 0:
         raise DataError(f"reasoning-gym size must be >= 0, got {size}")
     draw_seed = seed if split == "train" else seed + HELDOUT_SEED_OFFSET
+    dataset_name, options = ALIASES.get(name, (name, {}))
     records, seen, candidates = [], set(), max(2 * size + 16, 32)
     while len(records) < size:
         try:
-            items = reasoning_gym.create_dataset(name, size=candidates, seed=draw_seed)
+            items = reasoning_gym.create_dataset(dataset_name, size=candidates, seed=draw_seed, **options)
         except Exception as err:  # unknown name or bad config: name the dataset
             raise DataError(f"reasoning-gym dataset {name!r} could not be created: {err}") from err
         records, seen = [], set()

@@ -9,7 +9,8 @@ import os
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "demo", help="evaluate, train with VIGOR and evaluate again the embedded model (~15 min on 2 CPU cores)",
-        description="Evaluate the embedded SmolLM2-135M-Instruct on held-out GSM8K-style problems, train it "
+        description="Evaluate the embedded SmolLM2-135M-Instruct on held-out problems (single-digit addition, "
+                    "which it partly solves), train it "
                     "with GRPO and the VIGOR reward (no verifier), evaluate again, and write a run folder with "
                     "report.md, plots, metrics.jsonl, TensorBoard events and the trained model. Options override "
                     "the preset.",
@@ -18,8 +19,8 @@ def register(subparsers) -> None:
                    help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~15 min), long")
     p.add_argument("--reward", help="reward to train with, for comparison (e.g. self_certainty, neg_entropy, "
                                     "logprob, majority_vote, random, accuracy); default vigor")
-    p.add_argument("--task", help="reasoning-gym dataset to train and evaluate on (default gsm_symbolic, "
-                                  "GSM8K-style; basic_arithmetic is easier for a small model)")
+    p.add_argument("--task", help="reasoning-gym dataset to train and evaluate on, or a vigor alias (default "
+                                  "single_digit_addition; gsm_symbolic is GSM8K-style and too hard for 135M)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--num-generations", "-G", type=int, help="completions per prompt")
     p.add_argument("--prompts-per-step", type=int, help="prompts per optimizer step")

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 @dataclass
 class DemoSettings:
     reward: str = "vigor"             # any reward spec of `vigor train` (e.g. self_certainty, random)
-    task: str = "gsm_symbolic"        # reasoning-gym dataset (GSM8K-style by default; e.g. basic_arithmetic)
+    task: str = "single_digit_addition"  # reasoning-gym dataset or vigor alias (vigor.data.procedural.ALIASES);
+                                      # chosen by measurement: SmolLM2-135M solves part of it (docs/benchmarks.md)
     steps: int = 12                   # optimizer steps (one generation round each)
     num_generations: int = 8          # G, completions per prompt
     prompts_per_step: int = 1         # prompts per step (batch = prompts_per_step * G completions)
-    train_size: int = 256             # training prompts drawn from reasoning-gym gsm_symbolic (train split)
-    eval_size: int = 32               # held-out problems evaluated before and after (greedy)
+    train_size: int = 56              # training prompts (train split; single_digit_addition has 59)
+    eval_size: int = 40               # held-out problems evaluated before and after (greedy; 62 exist)
     max_new_tokens: int = 128         # completion length limit during training
     eval_max_new_tokens: int = 256    # completion length limit during evaluation
     lora: bool = False                # LoRA adapters instead of all weights
@@ -64,12 +65,12 @@ PRESETS: dict[str, dict] = {
     "ci": dict(steps=2, num_generations=4, train_size=2, eval_size=4, max_new_tokens=32, eval_max_new_tokens=32,
                eval_batch_size=4),
     # a first look in ~5 minutes
-    "quick": dict(steps=6, num_generations=4, train_size=64, eval_size=16, max_new_tokens=96,
+    "quick": dict(steps=6, num_generations=4, train_size=32, eval_size=16, max_new_tokens=96,
                   eval_max_new_tokens=192),
     # the README's demo: at most 20 minutes on 2 CPU cores (measured 15.1 min with set-up, 2026-11-26)
     "default": dict(),
     # a longer, larger run (hours on a CPU; minutes on a GPU)
-    "long": dict(steps=200, num_generations=8, prompts_per_step=2, train_size=2000, eval_size=200,
+    "long": dict(steps=200, num_generations=8, prompts_per_step=2, train_size=59, eval_size=62,
                  max_new_tokens=256, eval_max_new_tokens=384, beta=0.01, warmup_steps=0.1),
 }
 

@@ -18,6 +18,9 @@ def register(subparsers):
     p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=BENCHMARK_HELP)
     p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                    help="score these completions ({'id', 'completion'} per line) instead of generating")
+    p.add_argument("--checkpoints", default=None, metavar="RUN_DIR",
+                   help="evaluate every checkpoint-N of a training run (and its final model); writes "
+                        "checkpoints.md and accuracy_by_step.png")
     p.add_argument("--prompt-column", default=None, help="for a FILE benchmark: the column holding the problem")
     p.add_argument("--answer-column", default=None, help="for a FILE benchmark: the column holding the gold answer")
     p.add_argument("--split", default=None, help="for a dataset folder or hub set with several splits")
@@ -33,6 +36,8 @@ def register(subparsers):
     p.add_argument("--allow-weak-sandbox", action="store_true",
                    help="run code benchmarks even where the sandbox cannot isolate programs (unsafe; see vigor.sandbox)")
     p.add_argument("--output-dir", default="eval_results", metavar="DIR")
+    p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default), eager, "
+                   "flash_attention_2 (needs flash-attn and a GPU)")
     p.set_defaults(func=run)
 
 
@@ -57,6 +62,8 @@ def check_args(args, benchmarks):
     if args.samples > 1 and args.temperature == 0:
         raise UsageError(f"--samples {args.samples} with --temperature 0 repeats one greedy completion; "
                          "set --temperature > 0")
+    if args.checkpoints is not None and (args.predictions is not None or args.model is not None):
+        raise UsageError("--checkpoints evaluates the run's own models: drop --model / --predictions")
     if args.predictions is not None and len(benchmarks) != 1:
         raise UsageError(f"--predictions scores one benchmark at a time, got {len(benchmarks)}: {benchmarks}")
 
@@ -74,6 +81,8 @@ def run(args) -> int:
 
     columns = {"prompt_column": args.prompt_column, "answer_column": args.answer_column, "split": args.split}
     try:
+        if args.checkpoints is not None:
+            return run_checkpoints(args, benchmarks, columns)
         if args.predictions is not None:
             summary = score_predictions(benchmarks[0], args.predictions, output_dir=args.output_dir,
                                         limit=args.limit, timeout_s=args.grader_timeout,
@@ -83,16 +92,30 @@ def run(args) -> int:
             summary = evaluate(args.model, benchmarks, samples=args.samples, temperature=args.temperature,
                                max_new_tokens=args.max_new_tokens, limit=args.limit, output_dir=args.output_dir,
                                system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
+                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
+                               attn_implementation=args.attn_implementation)
     except (DataError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except SandboxUnavailable as err:
         raise UsageError(f"code benchmarks need the sandbox: {str(err).splitlines()[0]} "
                          "(or pass --allow-weak-sandbox)") from None
     except ValueError as err:  # model loading and argument checks below the CLI report bad input this way
-        if str(err).startswith("--model"):
+        if str(err).startswith(("--model", "--checkpoints", "--attn-implementation")):
             raise UsageError(str(err)) from None
         raise
     print(markdown_table(summary), end="")
     print(f"wrote {args.output_dir}/summary.json, results.md and per-sample JSONL", file=sys.stderr)
+    return 0
+
+
+def run_checkpoints(args, benchmarks, columns) -> int:
+    from vigor.evaluation.checkpoints import evaluate_checkpoints
+
+    system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
+    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, samples=args.samples,
+                         temperature=args.temperature, max_new_tokens=args.max_new_tokens, limit=args.limit,
+                         system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
+                         seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
+    print(open(f"{args.output_dir}/checkpoints.md").read(), end="")
+    print(f"wrote {args.output_dir}/checkpoints.md, checkpoints.json, accuracy_by_step.png", file=sys.stderr)
     return 0

@@ -22,12 +22,19 @@ DEFAULT_BENCHMARK = "gsm_symbolic"  # reasoning-gym, "heldout" split: offline, n
 PROCEDURAL_EVAL_SIZE = 200
 
 
-def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None
-                      ) -> tuple[list[PromptRecord], str]:
+def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None,
+                      subset_seed: int | None = None) -> tuple[list[PromptRecord], str]:
     """(records, kind) where kind is "code" or "math"; a file without gold answers or tests is an error.
-    columns: prompt_column / answer_column / split, for files, folders and hub sets."""
+    columns: prompt_column / answer_column / split, for files, folders and hub sets. With `subset_seed`,
+    `limit` picks a seeded random subset (kept in file order) instead of the first problems."""
     if name == DEFAULT_BENCHMARK or name.startswith(PROCEDURAL_PREFIX):
         records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout")
+    elif subset_seed is not None and limit is not None:
+        import random
+
+        records = load_records(name, **(columns or {}))
+        if len(records) > limit:
+            records = [records[i] for i in sorted(random.Random(subset_seed).sample(range(len(records)), limit))]
     else:
         records = load_records(name, limit=limit, **(columns or {}))
     if not records:
@@ -111,7 +118,8 @@ def file_key(name: str) -> str:
 def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperature: float = 0.0,
              max_new_tokens: int = 512, limit: int | None = None, output_dir=None, system_prompt="boxed",
              batch_size: int = 8, tokenizer=None, timeout_s: float = 5.0, seed: int = 0,
-             progress: bool = True, allow_weak_sandbox: bool = False, columns: dict | None = None) -> dict:
+             progress: bool = True, allow_weak_sandbox: bool = False, columns: dict | None = None,
+             subset_seed: int | None = None, attn_implementation: str = "sdpa") -> dict:
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports."""
     from tqdm.auto import tqdm
 
@@ -121,10 +129,14 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
         raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
                          "set a temperature > 0")
     # every input error (names, files, columns, sandbox) surfaces here, before any model is loaded
-    loaded = {b: benchmark_records(b, limit=limit, columns=columns) for b in benchmarks}
+    loaded = {b: benchmark_records(b, limit=limit, columns=columns, subset_seed=subset_seed) for b in benchmarks}
     if any(kind == "code" for _, kind in loaded.values()):
         check_sandbox(allow_weak_sandbox)
     use_vllm = isinstance(model_or_path, (str, Path)) and vllm_available()
+    if not use_vllm:
+        from vigor.models import check_attn_implementation
+
+        check_attn_implementation(attn_implementation, on_cuda=False)  # HF generation here runs on the CPU
     if isinstance(model_or_path, (str, Path)) or model_or_path is None:
         from vigor.models import load_model_and_tokenizer, resolve_model_path
 
@@ -134,7 +146,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
             model_path = resolve_model_path(model_or_path)
             model, tokenizer = load_vllm(model_path, seed=seed), AutoTokenizer.from_pretrained(model_path)
         else:
-            model, tokenizer = load_model_and_tokenizer(model_or_path)
+            model, tokenizer = load_model_and_tokenizer(model_or_path, attn_implementation=attn_implementation)
     else:
         model = model_or_path
         if tokenizer is None:

@@ -12,6 +12,7 @@ from transformers import TrainerCallback
 logger = logging.getLogger("vigor.training")
 
 METRICS_FILE = "metrics.jsonl"
+COLLAPSE_FILE = "collapse_guard.json"  # the guard's first firing: {"step", "reason"}
 SAMPLED_FILES = ("rewards.jsonl", "completions.jsonl")  # one record per sampling, keyed by its step
 
 
@@ -25,8 +26,25 @@ def keep_records(path: str, keep) -> None:
         f.writelines(lines)
 
 
+def read_metrics(output_dir: str, *, up_to_step: int | None = None) -> list[dict]:
+    """The records of OUTPUT_DIR/metrics.jsonl (those of steps <= up_to_step when given)."""
+    path = os.path.join(output_dir, METRICS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r for r in records if up_to_step is None or r.get("step", 0) <= up_to_step]
+
+
+def reported_name(key: str) -> str:
+    """The name a logged key gets in TensorBoard and W&B (transformers' `rewrite_logs` turns a leading
+    'eval_' into 'eval/'); metrics.jsonl uses the same names."""
+    return "eval/" + key[len("eval_"):] if key.startswith("eval_") else key
+
+
 class MetricsFileCallback(TrainerCallback):
-    """Appends one JSON object per logged step, with its `step`, to OUTPUT_DIR/metrics.jsonl.
+    """Appends one JSON object per logged step, with its `step`, to OUTPUT_DIR/metrics.jsonl (keys named
+    as in TensorBoard, see `reported_name`).
     On resume, what the run does again is dropped first: metrics of steps after the checkpoint, and
     rows of rewards.jsonl / completions.jsonl sampled at or after it (their `step` counts the
     optimizer steps done before sampling). A fresh run in the same folder starts them anew."""
@@ -38,7 +56,8 @@ class MetricsFileCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        keep_records(self.path, lambda record: record.get("step", 0) <= state.global_step)
+        # a fresh run (step 0) keeps nothing: an earlier run's step-0 evaluation is not this run's
+        keep_records(self.path, lambda record: 0 < state.global_step and record.get("step", 0) <= state.global_step)
         for name in SAMPLED_FILES:
             keep_records(os.path.join(self.output_dir, name), lambda record: record["step"] < state.global_step)
 
@@ -46,36 +65,101 @@ class MetricsFileCallback(TrainerCallback):
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:
             return  # the end-of-training summary is not a step
         record = {"step": state.global_step}
-        record.update({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in logs.items()})
+        record.update({reported_name(k): (None if isinstance(v, float) and not math.isfinite(v) else v)
+                       for k, v in logs.items()})
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
 
-class CollapseGuardCallback(TrainerCallback):
-    """Warns (and with `collapse_stop` stops the run) when a logged step shows a collapse sign:
-    token entropy below `collapse_min_entropy`, n-gram repetition above `collapse_max_repetition`,
-    or mean completion length outside [`collapse_min_length`, `collapse_max_length`]."""
+def collapse_signs(record: dict, initial: dict, args) -> list[str]:
+    """The collapse signs of one logged step, as phrases. Relative checks (against `initial`, the run's
+    first-steps means): entropy < collapse_entropy_fraction * initial entropy; truncation rate >
+    collapse_max_truncation while the initial rate was not. Absolute checks: entropy < collapse_min_entropy,
+    repetition > collapse_max_repetition, mean length outside [collapse_min_length, collapse_max_length]."""
+    signs = []
 
-    def __init__(self, args):
-        self.checks = [
+    def value(key):
+        v = record.get(key)
+        return v if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+    entropy, truncation = value("entropy"), value("completions/truncation_rate")
+    start_entropy, start_truncation = initial.get("entropy"), initial.get("completions/truncation_rate")
+    if args.collapse_entropy_fraction is not None and entropy is not None and start_entropy:
+        if entropy < args.collapse_entropy_fraction * start_entropy:
+            signs.append(f"entropy {entropy:.4g} is below {args.collapse_entropy_fraction:g} x its initial "
+                         f"{start_entropy:.4g}")
+    if args.collapse_max_truncation is not None and truncation is not None and start_truncation is not None:
+        if truncation > args.collapse_max_truncation >= start_truncation:
+            signs.append(f"{truncation:.0%} of completions hit the length cap (initially {start_truncation:.0%})")
+    for label, key, limit, side in (
             ("entropy", "entropy", args.collapse_min_entropy, "below"),
             ("repetition ratio", "completions/repetition_ratio", args.collapse_max_repetition, "above"),
             ("mean completion length", "completions/mean_length", args.collapse_min_length, "below"),
-            ("mean completion length", "completions/mean_length", args.collapse_max_length, "above"),
-        ]
+            ("mean completion length", "completions/mean_length", args.collapse_max_length, "above")):
+        v = value(key)
+        if limit is not None and v is not None and ((v < limit) if side == "below" else (v > limit)):
+            signs.append(f"{label} {v:.4g} is {side} {limit:g}")
+    return signs
+
+
+class CollapseGuardCallback(TrainerCallback):
+    """Warns (and with `collapse_stop` stops the run) when a logged step shows a collapse sign (see
+    `collapse_signs`). The run's initial values are the means of its first `collapse_baseline_steps`
+    logged training steps; no relative check fires before they are known. The first firing is
+    written to OUTPUT_DIR/collapse_guard.json (a resumed run forgets firings after its checkpoint)."""
+
+    KEYS = ("entropy", "completions/truncation_rate")
+
+    def __init__(self, args):
+        self.args = args
         self.stop = args.collapse_stop
         self.reason: str | None = None
+        self.start_records: list[dict] = []
+        self.fired = False
+
+    def _path(self):
+        return os.path.join(self.args.output_dir, COLLAPSE_FILE)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # a resumed run: the baseline comes from the steps already logged, the firing only if it is kept
+        done = [r for r in read_metrics(args.output_dir, up_to_step=state.global_step) if "entropy" in r]
+        self.start_records = done[:args.collapse_baseline_steps]
+        if os.path.exists(self._path()):
+            with open(self._path()) as f:
+                fired = json.load(f)
+            if fired.get("step", 0) > state.global_step and state.is_world_process_zero:
+                os.remove(self._path())
+            else:
+                self.fired = True
+
+    def initial(self) -> dict:
+        out = {}
+        for key in self.KEYS:
+            values = [r[key] for r in self.start_records if isinstance(r.get(key), (int, float))]
+            if values:
+                out[key] = sum(values) / len(values)
+        return out
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        for label, key, limit, side in self.checks:
-            value = (logs or {}).get(key)
-            if limit is None or value is None:
-                continue
-            if (value < limit) if side == "below" else (value > limit):
-                message = f"collapse guard: {label} {value:.4g} is {side} {limit:g} at step {state.global_step}"
-                logger.warning(message + ("; stopping the run" if self.stop else ""))
-                if self.stop and self.reason is None:
-                    self.reason = message
-                    control.should_training_stop = True
-                    control.should_save = True
+        if not args.collapse_guard or not logs or "entropy" not in logs:
+            return  # summaries and evaluation-only records are not training steps
+        if len(self.start_records) < args.collapse_baseline_steps:
+            self.start_records.append(dict(logs))
+            initial = {}  # no relative check while the baseline is being measured
+        else:
+            initial = self.initial()
+        signs = collapse_signs(logs, initial, args)
+        if not signs:
+            return
+        message = f"collapse guard: {'; '.join(signs)} at step {state.global_step}"
+        logger.warning(message + ("; stopping the run" if self.stop else ""))
+        if not self.fired and state.is_world_process_zero:
+            self.fired = True
+            os.makedirs(args.output_dir, exist_ok=True)
+            with open(self._path(), "w") as f:
+                json.dump({"step": state.global_step, "reason": message}, f)
+        if self.stop and self.reason is None:
+            self.reason = message
+            control.should_training_stop = True
+            control.should_save = True

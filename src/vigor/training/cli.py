@@ -96,8 +96,9 @@ def check_values(config, given: set[str]) -> None:
                          "(leave it out to train for num_train_epochs)")
 
 
-def build_config(args):
-    """The VigorGRPOConfig of a parsed command line (raises UsageError on any problem)."""
+def build_config(args, defaults: dict | None = None):
+    """The VigorGRPOConfig of a parsed command line (raises UsageError on any problem).
+    `defaults` (e.g. a preset's fields) sit below --config and the command line."""
     import dataclasses
 
     from transformers import HfArgumentParser
@@ -106,9 +107,10 @@ def build_config(args):
     from vigor.training.config import VigorGRPOConfig
 
     fields = {f.name for f in dataclasses.fields(VigorGRPOConfig) if f.init}
-    values = read_recipe(args.config, fields) if args.config else {}
+    values = dict(defaults or {})
+    values.update(read_recipe(args.config, fields) if args.config else {})
     values.update({field: getattr(args, option) for option, field in MAIN_OPTIONS.items()
-                   if getattr(args, option) is not None})
+                   if getattr(args, option, None) is not None})  # other commands' namespaces may lack some
     given = set(values)
     for token in args.field_options:
         name = token.split("=", 1)[0]

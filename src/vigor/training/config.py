@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from vigor.models import ATTN_IMPLEMENTATIONS
 from vigor.rewards.intrinsic import TRUNCATED_POLICIES
 from vigor.rewards.shaping import ADVANTAGE_SCALES, SHAPINGS
 
@@ -63,13 +64,42 @@ class VigorGRPOConfig(GRPOConfig):
         "help": "Every N steps, one row per sampled completion (prompt, completion, each reward, rank, advantage, "
                 "correctness) to completions.jsonl and TensorBoard/W&B when on; 0 = off. CLI: --log-completions N."})
 
-    # --- collapse guard ---------------------------------------------------------------
+    # --- collapse guard (vigor.training.callbacks.CollapseGuardCallback) --------------------
+    # On by default, warn only. Relative checks compare a step with the run's own start: the mean of its
+    # first `collapse_baseline_steps` logged steps. The absolute ones below are off unless set.
+    collapse_guard: bool = field(default=True, metadata={"help": "Check every logged step for collapse signs."})
+    collapse_baseline_steps: int = field(default=3, metadata={
+        "help": "The run's initial values are the means of its first N logged steps."})
+    collapse_entropy_fraction: float | None = field(default=0.3, metadata={
+        "help": "Warn when entropy falls below this fraction of its initial value (None = off)."})
+    collapse_max_truncation: float | None = field(default=0.9, metadata={
+        "help": "Warn when more than this fraction of completions hit the length cap, unless the run "
+                "started that way (None = off)."})
     collapse_min_entropy: float | None = field(default=None, metadata={"help": "Warn when entropy falls below."})
     collapse_max_repetition: float | None = field(default=None, metadata={
         "help": "Warn when the n-gram repetition ratio exceeds."})
     collapse_min_length: float | None = field(default=None, metadata={"help": "Warn when mean length falls below."})
     collapse_max_length: float | None = field(default=None, metadata={"help": "Warn when mean length exceeds."})
     collapse_stop: bool = field(default=False, metadata={"help": "Stop the run when the guard fires."})
+
+    # --- held-out evaluation during training (vigor.training.heldout) -------------------
+    # TrainingArguments' own `eval_steps` is reused as the interval (its eval_strategy stays "no").
+    eval_benchmark: list[str] | None = field(default=None, metadata={
+        "help": "Benchmarks (any name or file `vigor eval` takes) evaluated at step 0 and every --eval-steps "
+                "steps; logged as eval/<benchmark>/accuracy.", "nargs": "+"})
+    eval_max_samples: int | None = field(default=None, metadata={
+        "help": "Evaluate a fixed subset of this many problems per benchmark (seeded by eval_seed)."})
+    eval_samples: int = field(default=1, metadata={
+        "help": "Completions per problem: 1 = greedy pass@1, S > 1 = avg@S at eval_temperature."})
+    eval_temperature: float = field(default=0.6, metadata={"help": "Sampling temperature when eval_samples > 1."})
+    eval_max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Token limit of evaluation completions (None = max_completion_length)."})
+    eval_seed: int = field(default=0, metadata={"help": "Seed of the evaluation subset and sampling."})
+    save_best: bool = field(default=False, metadata={
+        "help": "Keep the model with the best mean held-out accuracy in output_dir/best/."})
+    eval_initial_dir: str | None = field(default=None, metadata={
+        "help": "A folder holding the step-0 evaluation of this same model (vigor compare shares one); "
+                "read instead of evaluating again."})
 
     # --- LoRA (peft) ------------------------------------------------------------------
     use_peft: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights."})
@@ -78,6 +108,17 @@ class VigorGRPOConfig(GRPOConfig):
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt (None = peft's default for the architecture, or 'all-linear')."})
+
+    # --- GPU: attention kernel and rollout speed --------------------------------------
+    # TRL's own fields pick the rollout engine: `cache_implementation: static` (a fixed-size KV
+    # cache), `use_transformers_continuous_batching: true` (paged, continuously batched
+    # `generate_batch`; `use_transformers_paged` is its deprecated alias) or `use_vllm`. Plain
+    # `generate` stays the default until a GPU measurement shows a faster exact option.
+    attn_implementation: str = field(default="sdpa", metadata={
+        "help": f"Attention kernel the model is loaded with, one of {ATTN_IMPLEMENTATIONS}."})
+    compile_generation: bool = field(default=False, metadata={
+        "help": "torch.compile the decoding step of rollouts (needs cache_implementation 'static'; the first "
+                "steps pay the compilation)."})
 
     # --- reference recipe defaults overriding TRL's --------------------------------------
     beta: float = 0.01
@@ -113,16 +154,50 @@ class VigorGRPOConfig(GRPOConfig):
             raise ValueError(f"long_prompts must be one of {LONG_PROMPT_POLICIES}, got {self.long_prompts!r}")
         if self.grad_norm_micro_batch_size is not None and self.grad_norm_micro_batch_size < 1:
             raise ValueError(f"grad_norm_micro_batch_size must be >= 1, got {self.grad_norm_micro_batch_size}")
+        if self.collapse_baseline_steps < 1:
+            raise ValueError(f"collapse_baseline_steps must be >= 1, got {self.collapse_baseline_steps}")
+        if self.save_best and not self.eval_benchmark:
+            raise ValueError("save_best needs eval_benchmark (the best checkpoint is the best on held-out data)")
+        if self.eval_benchmark is not None:
+            if not self.eval_benchmark:
+                raise ValueError("eval_benchmark: give at least one benchmark name or file")
+            if self.eval_samples < 1 or (self.eval_max_samples is not None and self.eval_max_samples < 1):
+                raise ValueError(f"eval_samples and eval_max_samples must be >= 1, got {self.eval_samples} "
+                                 f"and {self.eval_max_samples}")
+            if self.eval_samples > 1 and not self.eval_temperature > 0:
+                raise ValueError(f"eval_samples={self.eval_samples} needs eval_temperature > 0")
+            if self.eval_steps is not None and (self.eval_steps < 1 or self.eval_steps != int(self.eval_steps)):
+                raise ValueError(f"eval_steps must be a whole number of steps >= 1, got {self.eval_steps}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+        if self.compile_generation and (self.cache_implementation != "static" or self.use_vllm
+                                        or self.use_transformers_continuous_batching or self.use_transformers_paged):
+            raise ValueError("compile_generation compiles plain generate with a static cache: set cache_implementation "
+                             "'static' and leave use_vllm / use_transformers_continuous_batching off")
         if self.log_completions_every < 0:
             raise ValueError(f"log_completions_every must be >= 0, got {self.log_completions_every}")
         if self.repetition_ngram < 1:
             raise ValueError(f"repetition_ngram must be >= 1, got {self.repetition_ngram}")
-        if self.bf16 is None and not self.use_cpu:
-            import torch
+        self.resolve_precision()
+        super().__post_init__()  # maps use_transformers_paged -> use_transformers_continuous_batching
+        if self.use_transformers_continuous_batching and (self.bf16 or self.fp16) and self.model_dtype == "float32":
+            raise ValueError("use_transformers_continuous_batching with bf16 casts the policy to half precision in place "
+                             "(TRL 1.16 never casts it back): set model_dtype bfloat16 (or bf16 false), or use another "
+                             "rollout engine")
 
-            # TRL turns bf16 on by default, which transformers rejects on a machine without a GPU.
-            self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-        super().__post_init__()
+    def resolve_precision(self) -> None:
+        """float32 on a CPU unless bf16 is asked for explicitly; bf16 on a GPU that supports it.
+
+        TRL's default (bf16 = not fp16) would run CPU training under bfloat16 autocast, which on a CPU
+        without native bf16 (below AVX-512) emulates every matrix product: ~7x slower steps, measured."""
+        import torch
+
+        on_cpu = self.use_cpu or not torch.cuda.is_available()
+        if on_cpu and self.fp16:
+            raise ValueError("fp16: float16 mixed precision needs a GPU; on a CPU leave it off (float32) "
+                             "or use --bf16 true")
+        if self.bf16 is None:
+            self.bf16 = not on_cpu and torch.cuda.is_bf16_supported() and not self.fp16
 
     def reward_options(self) -> dict[str, dict]:
         """Constructor options of each reward, from this config."""

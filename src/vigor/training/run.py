@@ -39,7 +39,8 @@ def load_prompt_records(config: VigorGRPOConfig):
         raise ValueError("dataset: none given (a file, folder, shipped benchmark name or hub id)")
     records, data_format = load_records_and_format(
         config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
-        split=config.dataset_split, limit=config.max_samples, seed=config.seed)
+        split=config.dataset_split, limit=config.max_samples,
+        seed=config.seed if config.data_seed is None else config.data_seed)
     if not records:
         raise ValueError(f"dataset {config.dataset}: no prompts")
     if config.answer_column and not any(r.answer is not None for r in records):
@@ -52,11 +53,17 @@ def check_before_loading(config: VigorGRPOConfig):
     model path, checkpoint). Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import RewardSet
+    from vigor.training.backends import check_backends
 
     try:
-        RewardSet.from_spec(config.reward, config.reward_options())
+        rewards = RewardSet.from_spec(config.reward, config.reward_options()).rewards
+        check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
+        if config.eval_benchmark:
+            from vigor.training.heldout import check_heldout
+
+            check_heldout(config)
     except ConfigError:
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
@@ -156,20 +163,46 @@ def peft_config(config: VigorGRPOConfig):
                       target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
 
 
-def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
-    """Train with GRPO and the configured rewards; return the folder holding the final model."""
+def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None):
+    """Check everything cheap, then load the model and build the trainer; returns (trainer,
+    checkpoint to resume from or None). `trainer_class` (a VigorGRPOTrainer subclass) is for
+    instrumentation such as `vigor bench step`."""
     from vigor.models import load_model_and_tokenizer
+    from vigor.precision import autocast_dtype, bf16_on_cpu_warning, run_banner
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
     records, prompts, model_path, checkpoint = check_before_loading(config)
-    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype)
+    main_process = os.environ.get("RANK", "0") == "0"
+    if config.bf16 and config.device.type == "cpu" and bf16_on_cpu_warning() and main_process:
+        logger.warning(bf16_on_cpu_warning())
+    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype,
+                                                attn_implementation=config.attn_implementation)
+    if main_process:
+        print(run_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16)),
+              flush=True)
     dataset = build_dataset(records, prompts)
     spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
-    trainer = VigorGRPOTrainer(model.train(), config, reward_set=reward_set, train_dataset=dataset,
-                               processing_class=tokenizer, peft_config=peft_config(config), callbacks=callbacks)
+    callbacks = list(callbacks or [])
+    if config.eval_benchmark:
+        from vigor.training.heldout import HeldoutEvalCallback
+
+        heldout = next((c for c in callbacks if isinstance(c, HeldoutEvalCallback)), None)
+        if heldout is None:
+            callbacks.append(heldout := HeldoutEvalCallback(config))
+    trainer = (trainer_class or VigorGRPOTrainer)(
+        model.train(), config, reward_set=reward_set, train_dataset=dataset, processing_class=tokenizer,
+        peft_config=peft_config(config), callbacks=callbacks)
+    if config.eval_benchmark:
+        heldout.bind(trainer)
+    return trainer, checkpoint
+
+
+def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
+    """Train with GRPO and the configured rewards; return the folder holding the final model."""
+    trainer, checkpoint = build_trainer(config, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)
     if trainer.collapse_guard.reason:

@@ -104,10 +104,28 @@ class VigorGRPOTrainer(GRPOTrainer):
                          args=args, callbacks=callbacks, **kwargs)
         self.scale_rewards = "none"  # the columns are already advantages; see the module docstring
         self._reported_rewards = None
-        plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
-        if plugin is not None and plugin.zero_stage == 3 and any(r.needs == "gradients" for r in self.reward_set.rewards):
-            raise ValueError("the vigor reward needs whole parameters on every process: use DeepSpeed ZeRO-2 "
-                             "(ZeRO-3 shards them)")
+        self._check_sharding()
+        if args.compile_generation:  # TRL builds its GenerationConfig with compilation off
+            from transformers import CompileConfig
+
+            compile_config = CompileConfig()
+            compile_config._compile_all_devices = True  # transformers compiles only on CUDA by default
+            self.generation_config.disable_compile = False
+            self.generation_config.compile_config = compile_config
+
+    def _check_sharding(self):
+        """Backstop of `vigor.training.backends.check_backends` (which runs before the model loads)
+        for a trainer built directly: refuse a sharding the gradient-norm engine cannot run under."""
+        from vigor.training.backends import unsupported_sharding
+
+        if not any(r.needs == "gradients" for r in self.reward_set.rewards):
+            return
+        state = self.accelerator.state
+        ds, fsdp = getattr(state, "deepspeed_plugin", None), getattr(state, "fsdp_plugin", None)
+        found = ("deepspeed", ds.zero_stage) if ds is not None else ("fsdp", fsdp.fsdp_version) if fsdp else None
+        reason = found and unsupported_sharding(*found)
+        if reason:
+            raise ValueError(reason)
 
     def _generate(self, prompts):
         out = super()._generate(prompts)

@@ -1,0 +1,148 @@
+"""`vigor compare`: train one run per (reward, seed) on identical data, evaluate them on held-out
+benchmarks while they train, and write a report (report.md + PNGs) answering whether one reward
+beats another. Any `vigor train` config field can be given as --field-name value (or in --config).
+Rerunning the command skips finished runs and resumes interrupted ones."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vigor.compare.presets import PRESETS
+
+FORBIDDEN_FIELDS = {"seed": "--seeds", "reward": "--rewards", "resume": "(rerunning resumes by itself)",
+                    "eval_initial_dir": "(the base model's evaluation is shared by itself)",
+                    "save_best": "(always on)"}
+
+
+def register(subparsers) -> None:
+    from vigor.training.cli import _FieldOptionsParser
+
+    p = subparsers.add_parser("compare", help="train with several rewards and seeds, evaluate and compare them",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=preset_help(), allow_abbrev=False)  # --seed is a field, not --seeds
+    p.__class__ = _FieldOptionsParser  # unknown options are config fields, checked later
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a ready study (options below override it)")
+    p.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",
+                   help="model folder or hub id (no value: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--dataset", metavar="PATH_OR_NAME", help="training prompts (as for vigor train)")
+    p.add_argument("--rewards", nargs="+", metavar="REWARD", help="one run per reward and seed")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="K", help="seeds (default: 0)")
+    p.add_argument("--baseline", metavar="REWARD", help="the reward every other is compared against (paired)")
+    p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="the study folder")
+    p.add_argument("--config", metavar="RECIPE.yaml", help="YAML of config fields shared by every run")
+    p.add_argument("--max-steps", dest="max_steps", type=int, metavar="N")
+    p.add_argument("--eval-benchmark", nargs="+", metavar="NAME", help="held-out benchmarks (as for vigor eval)")
+    p.add_argument("--eval-steps", type=int, metavar="N", help="evaluate every N steps (and at step 0 and the end)")
+    p.add_argument("--eval-max-samples", type=int, metavar="K", help="a fixed seeded subset of K problems")
+    p.add_argument("--eval-samples", type=int, metavar="S", help="avg@S with temperature (1 = greedy)")
+    p.set_defaults(func=run)
+
+
+def preset_help() -> str:
+    lines = ["presets:"]
+    for name, preset in PRESETS.items():
+        lines.append(f"  {name}: {preset['about']}")
+    return "\n".join(lines)
+
+
+def check_names(rewards: list[str], seeds: list[int], baseline: str | None) -> None:
+    from vigor.cli import UsageError
+    from vigor.rewards import REWARDS
+
+    for reward in rewards:
+        if reward not in REWARDS:
+            raise UsageError(f"--rewards: unknown reward {reward!r}; choose from {', '.join(sorted(REWARDS))}")
+    if len(set(rewards)) != len(rewards):
+        raise UsageError(f"--rewards: a reward is listed twice: {rewards}")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds: duplicate seeds {seeds}; each seed gives one run per reward")
+    if baseline is not None and baseline not in rewards:
+        raise UsageError(f"--baseline {baseline} is not among --rewards {' '.join(rewards)}")
+
+
+def field_tokens(args) -> list[str]:
+    """The config fields of the command line, with the named evaluation options first."""
+    from vigor.cli import UsageError
+
+    for token in args.field_options:
+        name = token.split("=", 1)[0].lstrip("-").replace("-", "_")
+        if token.startswith("-") and name in FORBIDDEN_FIELDS:
+            raise UsageError(f"--{name.replace('_', '-')} is set per run by vigor compare; use {FORBIDDEN_FIELDS[name]}")
+    tokens = []
+    if args.eval_benchmark:
+        tokens += ["--eval-benchmark", *args.eval_benchmark]
+    for option in ("eval_steps", "eval_max_samples", "eval_samples"):
+        if getattr(args, option) is not None:
+            tokens += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    return tokens + list(args.field_options)
+
+
+def build_run_config(args, defaults: dict, tokens: list[str], *, output_dir, reward: str, extra=()):
+    from vigor.training.cli import build_config
+
+    namespace = argparse.Namespace(model=args.model, dataset=args.dataset, reward=reward, output_dir=str(output_dir),
+                                   max_steps=args.max_steps, num_generations=None, resume=None, config=args.config,
+                                   field_options=list(tokens) + list(extra))
+    return build_config(namespace, defaults)
+
+
+def run(args) -> int:
+    from vigor.cli import UsageError
+
+    preset = PRESETS[args.preset] if args.preset else {}
+    rewards = args.rewards or preset.get("rewards") or ["vigor", "self_certainty"]
+    seeds = args.seeds if args.seeds is not None else preset.get("seeds", [0])
+    baseline = args.baseline or preset.get("baseline")
+    if baseline is None and "self_certainty" in rewards:
+        baseline = "self_certainty"
+    check_names(rewards, seeds, baseline)
+    if not args.output_dir:
+        raise UsageError("--output-dir is required")
+    defaults = dict(preset.get("fields", {}))
+    tokens = field_tokens(args)
+    base = build_run_config(args, defaults, tokens, output_dir=args.output_dir, reward=rewards[0])
+    if not base.eval_benchmark:
+        raise UsageError("--eval-benchmark: give at least one held-out benchmark (as for vigor eval)")
+
+    from vigor.compare.study import StudyError, check_manifest, run_specs
+    from vigor.training.run import ConfigError, check_before_loading
+
+    try:
+        _, _, model_path, _ = check_before_loading(base)  # (records, prompts, model path, checkpoint)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+    from vigor.evaluation.evaluate import benchmark_records, file_key
+
+    benchmarks = [{"name": b, "key": file_key(b),
+                   "kind": benchmark_records(b, limit=base.eval_max_samples, subset_seed=base.eval_seed)[1]}
+                  for b in base.eval_benchmark]
+    out = Path(args.output_dir)
+    try:
+        manifest = check_manifest(out, base, rewards, seeds, benchmarks)
+    except StudyError as err:
+        raise UsageError(str(err)) from None
+    data_seed = base.data_seed if base.data_seed is not None else base.seed
+    manifest.update(baseline=baseline, data_seed=data_seed)
+    every = int(base.eval_steps) if base.eval_steps else base.max_steps
+    save = [] if any(t.startswith("--save-steps") or t.startswith("--save_steps") for t in tokens) else \
+        ["--save-strategy", "steps", "--save-steps", str(every), "--save-total-limit", "1"]
+    runs = run_specs(out, rewards, seeds)
+    configs = [build_run_config(args, defaults, tokens, output_dir=r.folder, reward=r.reward,
+                                extra=["--seed", str(r.seed), "--data-seed", str(data_seed), "--save-best", "true",
+                                       "--eval-initial-dir", str(out / "base"), *save]) for r in runs]
+
+    import json
+
+    from vigor.compare.report import write_report
+    from vigor.compare.study import MANIFEST, evaluate_base, train_run
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    evaluate_base(out, base, model_path)
+    for spec, config in zip(runs, configs):
+        train_run(spec, config, out)
+    report = write_report(out, manifest, rewards=rewards, seeds=seeds)
+    print(report["verdict"])
+    print(f"wrote {out}/report.md and its plots")
+    return 0

@@ -1,0 +1,38 @@
+"""scripts/gpu_check.sh (run once on a GPU machine): what a CPU can check of it."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
+
+
+def test_script_parses():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the script would run for real")
+def test_script_refuses_without_a_gpu_in_one_line(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path / "out"), PYTHON=sys.executable)
+    proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"gpu_check.sh: error: no CUDA GPU visible to torch ({sys.executable}); this script measures GPU speed"]
+
+
+def test_every_bench_step_option_in_the_script_is_a_config_field():
+    import dataclasses
+    import re
+
+    from vigor.training import VigorGRPOConfig
+
+    fields = {f.name for f in dataclasses.fields(VigorGRPOConfig)}
+    bench_options = {"--model", "--dataset", "--reward", "--baseline-reward", "--steps", "--warmup-steps", "--json",
+                     "--config", "--shape", "--device", "--repeats", "--methods", "--output-dir", "--max-steps",
+                     "--num-generations"}
+    options = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", SCRIPT.read_text())) - bench_options
+    assert {o for o in options if o[2:].replace("-", "_") not in fields} <= {"--query-gpu", "--format"}  # nvidia-smi
