@@ -1,7 +1,7 @@
 """The package's layering is one-way: a module imports only modules of its own layer or lower ones.
 
     cli  ->  demo / analysis / training / compare  ->  rewards  ->  evaluation  ->  gradnorm / sandbox
-         ->  data / models (and the leaves errors, tiny)
+         ->  data / models (and the leaves errors, tiny, precision)
 
 Checked statically over every `import` in src/vigor (function-local imports included), and dynamically for
 the data layer (importing it must not pull in the evaluation layer).
@@ -12,18 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vigor.cli import COMMAND_MODULES
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "vigor"
 
 LAYERS = {  # first component under vigor -> layer (higher may import lower, never the reverse)
-    "": 0, "errors": 0, "tiny": 0, "data": 0, "models": 0,
+    "": 0, "errors": 0, "tiny": 0, "data": 0, "models": 0, "precision": 0,
     "gradnorm": 1, "sandbox": 1,
     "evaluation": 2,
     "rewards": 3,
     "demo": 4, "analysis": 4, "training": 4, "compare": 4,
     "cli": 5,
 }
-# Command-line modules sit in their package's folder but belong to the top layer: they may import anything.
-CLI_MODULES = {"vigor.gradnorm.bench"}
+# Command-line modules (the ones vigor.cli registers, and every `cli` module) sit in their package's folder but
+# belong to the top layer: they may import anything.
+CLI_MODULES = set(COMMAND_MODULES)
 
 
 def module_name(path: Path) -> str:
