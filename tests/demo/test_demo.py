@@ -116,3 +116,17 @@ def test_unknown_task_fails_before_any_model_work(tmp_path, capsys):
     assert vigor_main(["demo", "--preset", "ci", "--task", "no_such_task", "--output-dir", str(tmp_path)]) == 2
     assert "no_such_task" in capsys.readouterr().err
     assert not (tmp_path / "eval_before").exists()
+
+
+def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path):
+    from vigor.demo.run import run_demo
+
+    lines = []
+    settings = preset_settings("ci", model=str(tiny_model_dir), step_budget_s=1e-6)
+    result = run_demo(settings, tmp_path / "run", progress=False, log=lines.append)
+    slow = [line for line in lines if line.startswith("warning: step")]
+    assert len(slow) == 1 and "over 3x this preset's budget" in slow[0] and "likely cause: " in slow[0], lines
+    banner = [line for line in lines if line.startswith("vigor: device")]
+    assert banner and "weights float32, autocast none, torch CPU capability" in banner[0]
+    # the weight-0 monitors of every intrinsic reward were scored, so the report can compare them
+    assert set(result["premise"]) == {"vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob"}

@@ -175,13 +175,7 @@ def markdown_report(result: dict) -> str:
         "of signal and correctness over all completions pooled. Top-1: how often the top-scored completion "
         "of a prompt is correct, against chance (the prompt's fraction correct). Brackets: 95 % bootstrap "
         f"intervals over prompts ({s['bootstrap_resamples']} resamples).", "",
-        "| signal | AUROC | mixed prompts | Spearman | top-1 correct | chance | lift | verdict |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, m in result["signals"].items():
-        lines.append(f"| {name} | {_ci(m['auroc'], m['auroc_ci'])} | {m['n_groups_mixed']} | "
-                     f"{_ci(m['spearman'], m['spearman_ci'])} | {_ci(m['top1_correct'], m['top1_correct_ci'])} | "
-                     f"{m['chance']:.3f} | {_ci(m['top1_lift'], m['top1_lift_ci'], signed=True)} | {verdict(m)} |")
+    ] + signal_table(result["signals"])
     vigor = result["signals"]["vigor"]
     lines += ["", f"**VIGOR here:** {verdict(vigor)}."]
     if 0 < vigor["n_groups_mixed"] < 10:
@@ -189,6 +183,19 @@ def markdown_report(result: dict) -> str:
                      "use more prompts (--num-prompts) for a firmer answer.")
     lines += ["", "![corrected gradient norm against correctness](gradnorm_vs_correct.png)", ""]
     return "\n".join(lines)
+
+
+def signal_table(signals: dict[str, dict]) -> list[str]:
+    """Markdown table rows, one per signal (a `signal_summary` each). Below MIN_MIXED_GROUPS mixed
+    prompts the AUROC is not printed: the verdict says there are too few to tell."""
+    lines = ["| signal | AUROC | mixed prompts | Spearman | top-1 correct | chance | lift | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in signals.items():
+        area = _ci(m["auroc"], m["auroc_ci"]) if m["n_groups_mixed"] >= MIN_MIXED_GROUPS else "-"
+        lines.append(f"| {name} | {area} | {m['n_groups_mixed']} | "
+                     f"{_ci(m['spearman'], m['spearman_ci'])} | {_ci(m['top1_correct'], m['top1_correct_ci'])} | "
+                     f"{m['chance']:.3f} | {_ci(m['top1_lift'], m['top1_lift_ci'], signed=True)} | {verdict(m)} |")
+    return lines
 
 
 def plot_gradnorm_vs_correct(raw, corrected, correct, path) -> None:

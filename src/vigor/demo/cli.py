@@ -8,7 +8,7 @@ import os
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "demo", help="evaluate, train with VIGOR and evaluate again the embedded model (~15 min on 2 CPU cores)",
+        "demo", help="evaluate, train with VIGOR and evaluate again the embedded model (~12 min on 2 CPU cores)",
         description="Evaluate the embedded SmolLM2-135M-Instruct on held-out problems (single-digit addition, "
                     "which it partly solves), train it "
                     "with GRPO and the VIGOR reward (no verifier), evaluate again, and write a run folder with "
@@ -16,7 +16,7 @@ def register(subparsers) -> None:
                     "the preset.",
         epilog=preset_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["ci", "quick", "default", "long"],
-                   help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~15 min), long")
+                   help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~12 min), long")
     p.add_argument("--reward", help="reward to train with, for comparison (e.g. self_certainty, neg_entropy, "
                                     "logprob, majority_vote, random, accuracy); default vigor")
     p.add_argument("--task", help="reasoning-gym dataset to train and evaluate on, or a vigor alias (default "

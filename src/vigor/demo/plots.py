@@ -65,27 +65,27 @@ def plot_curves(metrics: list[dict], reward_name: str, out_dir) -> list[str]:
     return written
 
 
-def gradnorm_and_correctness(reward_dump: list[dict], group_size: int) -> dict[str, np.ndarray] | None:
-    """Per sampled completion over the run: raw and corrected VIGOR norm, correctness, step and
-    group id, from rewards.jsonl (None unless both 'vigor' and 'accuracy' were computed).
-    The vigor column holds -||g|| sqrt(T) (length-corrected raw reward)."""
+def reward_columns(reward_dump: list[dict]) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """Per sampled completion over the run (in group order: G consecutive rows per prompt), the raw
+    reward of every reward computed ({name: values}) and the completion lengths, from rewards.jsonl.
+    None when nothing was dumped."""
+    if not reward_dump:
+        return None
+    names = reward_dump[0]["rewards"]
+    raw = np.concatenate([np.array(record["raw"], dtype=float).reshape(-1, len(names)) for record in reward_dump])
+    lengths = np.concatenate([np.array(record["lengths"], dtype=float) for record in reward_dump])
+    return {name: raw[:, k] for k, name in enumerate(names)}, lengths
+
+
+def gradnorm_and_correctness(reward_dump: list[dict]) -> dict[str, np.ndarray] | None:
+    """Per sampled completion over the run: corrected VIGOR norm ||g|| sqrt(T) (minus its raw reward),
+    the uncorrected ||g||, and correctness (None unless both 'vigor' and 'accuracy' were computed)."""
     from vigor.rewards import length_uncorrected
 
-    rows = {k: [] for k in ("corrected", "raw", "correct", "step", "group")}
-    group_offset = 0
-    for record in reward_dump:
-        names = record["rewards"]
-        if "vigor" not in names or "accuracy" not in names:
-            return None
-        raw = np.array(record["raw"], dtype=float)
-        corrected = -raw[:, names.index("vigor")]
-        lengths = np.array(record["lengths"], dtype=float)
-        rows["corrected"].append(corrected)
-        rows["raw"].append(length_uncorrected(corrected, lengths))
-        rows["correct"].append(raw[:, names.index("accuracy")])
-        rows["step"].append(np.full(len(raw), record["step"]))
-        rows["group"].append(group_offset + np.arange(len(raw)) // group_size)
-        group_offset += len(raw) // group_size
-    if not rows["corrected"]:
+    found = reward_columns(reward_dump)
+    if found is None or "vigor" not in found[0] or "accuracy" not in found[0]:
         return None
-    return {k: np.concatenate(v) for k, v in rows.items()}
+    columns, lengths = found
+    corrected = -columns["vigor"]
+    return {"corrected": corrected, "raw": length_uncorrected(corrected, lengths),
+            "correct": np.nan_to_num(columns["accuracy"], nan=0.0) > 0.5}

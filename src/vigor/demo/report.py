@@ -1,5 +1,6 @@
 """What a demo run measured: before/after accuracy with intervals and a paired test, the
-training curves, and whether VIGOR's ranking agreed with correctness during training."""
+training curves, and the reward's premise: did each intrinsic reward rank the correct completions
+of a training prompt above its incorrect ones (statistics from `vigor.analysis`)?"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pathlib
 import numpy as np
 
 from vigor.analysis.stats import mcnemar_exact_p, signal_summary, wilson_interval
-from vigor.demo.plots import gradnorm_and_correctness, plot_curves, read_jsonl, series
+from vigor.demo.plots import gradnorm_and_correctness, plot_curves, read_jsonl, reward_columns, series
 
 
 def paired_outcomes(out: pathlib.Path) -> dict:
@@ -41,22 +42,41 @@ def early_late(values: np.ndarray) -> tuple[float, float] | None:
     return float(values[:k].mean()), float(values[-k:].mean())
 
 
+def premise_statistics(reward_dump: list[dict], group_size: int, *, resamples: int = 1000) -> dict | None:
+    """Per intrinsic reward computed during training (and VIGOR without its sqrt(T) correction), the
+    `signal_summary` of its raw reward against the accuracy monitor's verdict over the training groups.
+    None unless the accuracy monitor ran."""
+    from vigor.rewards import REWARDS, length_uncorrected
+
+    found = reward_columns(reward_dump)
+    if found is None or "accuracy" not in found[0]:
+        return None
+    columns, lengths = found
+    correct = (np.nan_to_num(columns["accuracy"], nan=0.0) > 0.5).reshape(-1, group_size)
+    scores = {}
+    for name, values in columns.items():
+        if name in REWARDS and REWARDS[name].needs != "text":  # model-based: vigor, self_certainty, ...
+            scores[name] = values
+            if name == "vigor":  # -||g|| sqrt(T) -> -||g||: does the length correction matter?
+                scores["vigor_uncorrected"] = length_uncorrected(values, lengths)
+    return {name: signal_summary(values.reshape(-1, group_size), correct, resamples=resamples)
+            for name, values in scores.items()}
+
+
 def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timings: dict, *, model_path: str) -> dict:
     metrics = read_jsonl(out / "metrics.jsonl")
     from vigor.rewards import parse_reward_spec
 
     reward_name = parse_reward_spec(settings.reward)[0][0]
     plots = plot_curves(metrics, reward_name, out)
-    dump = gradnorm_and_correctness(read_jsonl(out / "rewards.jsonl"), settings.num_generations)
-    training_auroc = None
+    reward_dump = read_jsonl(out / "rewards.jsonl")
+    dump = gradnorm_and_correctness(reward_dump)
     if dump is not None:
         from vigor.analysis.run import plot_gradnorm_vs_correct
 
-        correct = np.nan_to_num(dump["correct"], nan=0.0) > 0.5
-        plot_gradnorm_vs_correct(dump["raw"], dump["corrected"], correct, out / "gradnorm_vs_correct.png")
+        plot_gradnorm_vs_correct(dump["raw"], dump["corrected"], dump["correct"], out / "gradnorm_vs_correct.png")
         plots.append("gradnorm_vs_correct.png")
-        training_auroc = signal_summary(-dump["corrected"].reshape(-1, settings.num_generations),
-                                        correct.reshape(-1, settings.num_generations), resamples=1000)
+    premise = premise_statistics(reward_dump, settings.num_generations)
     curves = {}
     for key in ("gold_accuracy", "entropy", "completions/mean_length", f"rewards/{reward_name}/mean",
                 "rewards/vigor/grad_norm_corrected_mean"):
@@ -78,7 +98,7 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
         "settings": dataclasses.asdict(settings), "model": model_path,
         "model_label": settings.model or "the embedded SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to float32)",
         "before": b, "after": a, "paired": paired | {"mcnemar_p": p_value},
-        "curves": curves, "training_vigor_vs_correct": training_auroc,
+        "curves": curves, "premise": premise,
         "timings_s": {k: round(v, 1) for k, v in timings.items()}, "plots": plots,
     }
 
@@ -126,23 +146,8 @@ def markdown(result: dict) -> str:
             label = labels.get(key, f"raw reward `{key.split('/')[1]}`" if key.startswith("rewards/") else key)
             lines.append(f"| {label} | {v['first_third']:.4g} | {v['last_third']:.4g} |")
         lines.append("")
-    auc = result["training_vigor_vs_correct"]
-    if auc is not None:
-        if auc["n_groups_mixed"]:
-            from vigor.analysis.run import verdict
-
-            low, high = auc["auroc_ci"]
-            interval = f"95 % bootstrap CI {low:.3f} - {high:.3f}; " if low is not None and np.isfinite(low) else ""
-            lines.append(
-                f"Did VIGOR's ranking agree with correctness during training? Over the {auc['n_groups_mixed']} "
-                f"training prompt(s) whose completions were partly correct, the mean within-group AUROC of minus the "
-                f"corrected gradient norm for telling correct from incorrect was {auc['auroc']:.3f} ({interval}"
-                f"0.5 = no information): {verdict(auc)}. "
-                "Run `vigor analyze` for this and the other intrinsic signals on more prompts.")
-        else:
-            lines.append("No training prompt had both correct and incorrect completions, so whether VIGOR's ranking "
-                         "agrees with correctness could not be measured in this run (see `vigor analyze`).")
-        lines.append("")
+    lines += premise_section(result["premise"])
+    lines += changes_section(result)
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in result["plots"]] + [""]
     lines += ["## Reading this honestly", "",
               "A short CPU run on a 135 M-parameter model changes little, and a few dozen held-out problems "
@@ -151,3 +156,52 @@ def markdown(result: dict) -> str:
               "`vigor demo --reward self_certainty` (or random, neg_entropy, logprob, majority_vote, accuracy).", ""]
     return "\n".join(lines)
 
+
+
+def premise_section(premise: dict | None) -> list[str]:
+    """Does each intrinsic reward rank a training prompt's correct completions above its incorrect ones?"""
+    from vigor.analysis.run import MIN_MIXED_GROUPS, signal_table, verdict
+
+    lines = ["## Does the reward's premise hold on this model?", ""]
+    if premise is None:
+        return lines + ["Not measurable: the training data had no gold answers, so the sampled completions "
+                        "were not graded.", ""]
+    vigor = premise.get("vigor")
+    some = next(iter(premise.values()))
+    mixed, groups = some["n_groups_mixed"], some["n_groups"]
+    lines.append(
+        f"Every completion sampled during training was graded by the accuracy monitor (weight 0). Of the "
+        f"{groups} training groups, {mixed} mixed correct and incorrect completions; only those can tell whether "
+        "a reward ranks correct completions higher. Per reward (its raw value, higher = preferred; VIGOR: minus "
+        "the corrected gradient norm): the mean within-group AUROC over the mixed groups (0.5 = no information), "
+        "how often the completion it ranks first is correct against chance (the group's fraction correct), with "
+        "95 % bootstrap intervals over groups. The completions come from the policy as it trained.")
+    lines.append("")
+    if mixed < MIN_MIXED_GROUPS:
+        lines += [f"Too few mixed groups ({mixed} < {MIN_MIXED_GROUPS}) to tell whether any reward prefers the correct "
+                  "completions on this task; use a task the model partly solves, or more steps.", ""]
+        return lines
+    lines += signal_table(premise) + [""]
+    if vigor is not None:
+        lines += [f"**VIGOR here:** {verdict(vigor)}; its top-ranked completion was correct "
+                  f"{vigor['top1_correct']:.0%} of the time against {vigor['chance']:.0%} chance. "
+                  "The plot `gradnorm_vs_correct.png` shows the corrected gradient norm of every correct and "
+                  "incorrect completion.", ""]
+    return lines
+
+
+def changes_section(result: dict) -> list[str]:
+    """What changed and what did not, in plain words (only the held-out change has a test behind it)."""
+    b, a, paired = result["before"], result["after"], result["paired"]
+    lines = ["## What changed and what did not", "",
+             "- The weights changed: training ran every step (`model/` holds the result).",
+             f"- Held-out accuracy {result['direction']}: {b['accuracy']:.1%} -> {a['accuracy']:.1%} "
+             f"({paired['gained']} gained, {paired['lost']} lost, McNemar p = {paired['mcnemar_p']:.2g}): "
+             + ("a real change at the 5 % level." if result["significant"] else
+                "no change that this many problems can distinguish from noise.")]
+    gold = result["curves"].get("gold_accuracy")
+    if gold is not None:
+        lines.append(f"- Gold accuracy of the sampled training completions: {gold['first_third']:.0%} over the "
+                     f"first third of the steps, {gold['last_third']:.0%} over the last (different prompts each "
+                     "step, no test: a trend to read, not a result).")
+    return lines + [""]

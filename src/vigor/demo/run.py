@@ -19,6 +19,9 @@ import time
 
 from vigor.demo.settings import DemoSettings
 
+MONITORED_REWARDS = ("vigor", "self_certainty", "neg_entropy", "logprob")  # intrinsic rewards the report compares
+
+
 def check_reward(spec: str) -> None:
     from vigor.rewards import REWARDS, parse_reward_spec
 
@@ -69,6 +72,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     """Run the whole demo; return the numbers written to demo.json. Raises DemoInputError
     (before any long work) for bad input."""
     from vigor.evaluation import evaluate
+    from vigor.precision import autocast_dtype, run_banner
 
     out = pathlib.Path(output_dir)
     started = time.time()
@@ -77,6 +81,8 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[1/{stages}] preparing the model and {settings.train_size} training + {settings.eval_size} held-out "
         f"problems (reasoning-gym {settings.task}, seed {settings.seed})")
     model_path, train_path, heldout_path = prepare(settings, out, overwrite=overwrite)
+    config = training_config(settings, model_path, train_path, out)
+    log(run_banner(device=config.device, weights=config.model_dtype, autocast=autocast_dtype(config.bf16, config.fp16)))
     timings["prepare"] = time.time() - started
 
     def evaluate_on_heldout(model, folder: str) -> dict:
@@ -94,7 +100,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[3/{stages}] training {settings.steps} steps with reward '{settings.reward}', "
         f"G={settings.num_generations}, {'LoRA' if settings.lora else 'all weights'}")
     tick = time.time()
-    train_model(settings, model_path, train_path, out)
+    train_model(settings, model_path, train_path, out, config=config, log=log)
     timings["train"] = time.time() - tick
 
     log(f"[4/{stages}] evaluating the trained model on the same {settings.eval_size} problems")
@@ -119,8 +125,9 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
     from vigor.training import VigorGRPOConfig
 
     reward = settings.reward
-    if "vigor" not in [name for name, _ in parse_reward_spec(reward)]:
-        reward += ",vigor:0"  # a monitor: keeps the gradient-norm plots for any reward (weight 0)
+    named = [name for name, _ in parse_reward_spec(reward)]
+    # weight-0 monitors for the report's premise section; they share the VIGOR forward pass
+    reward += "".join(f",{name}:0" for name in MONITORED_REWARDS if name not in named)
     return VigorGRPOConfig(
         output_dir=str(out / "model"), model_name_or_path=model_path, dataset=str(train_path), reward=reward,
         max_steps=settings.steps, num_generations=settings.num_generations,
@@ -134,11 +141,14 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
         gradient_checkpointing=False)  # TRL turns it on; a 135 M model fits easily, recomputing costs time
 
 
-def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path) -> None:
+def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, config=None,
+                log=print) -> None:
+    from vigor.demo.pace import StepTimeWatch
     from vigor.training import train
 
-    config = training_config(settings, model_path, train_path, out)
-    train(config)
+    config = config or training_config(settings, model_path, train_path, out)
+    watch = StepTimeWatch(settings.step_budget_s, bf16_on_cpu=config.bf16 and config.device.type == "cpu", log=log)
+    train(config, callbacks=[watch])
     model_dir = out / "model"
     for name in ("metrics.jsonl", "rewards.jsonl"):
         if (model_dir / name).exists():

@@ -1,10 +1,9 @@
 """`DemoSettings` and its presets: how big a `vigor demo` run is.
 
-Measured on 2 CPU cores (shared with other work) with the default SmolLM2-135M-Instruct, one GRPO
-step of G = 8 completions x 160 tokens took ~60 s: sampling ~27 s, the VIGOR gradient norms ~15 s,
-the policy forward + backward ~16 s. Greedy evaluation of 48 problems x 256 tokens took ~4 min.
-With 128 training tokens a step took ~55 s and evaluating 40 problems ~3 min, so the default
-preset (12 steps, 32 problems) takes ~11 + 2 x 2.5 + 1 = ~17 minutes.
+Measured 2026-11-26 (docs/benchmarks.md), default preset, float32, torch kernels limited to AVX2, on 2
+shared cores: 12.0 min wall at load average 3-7 and 38.8 min at 12-17, 9.5-10.2 min of CPU time either
+way. A training step (G = 8 x 96 tokens) cost ~32 CPU-seconds (18-65 s wall at load 3-7); a greedy
+evaluation of 40 problems x 128 tokens ~1 CPU-minute. An idle 2-core machine should need 5-10 minutes.
 """
 
 from __future__ import annotations
@@ -18,13 +17,13 @@ class DemoSettings:
     reward: str = "vigor"             # any reward spec of `vigor train` (e.g. self_certainty, random)
     task: str = "single_digit_addition"  # reasoning-gym dataset or vigor alias (vigor.data.procedural.ALIASES);
                                       # chosen by measurement: SmolLM2-135M solves part of it (docs/benchmarks.md)
-    steps: int = 12                   # optimizer steps (one generation round each)
+    steps: int = 16                   # optimizer steps (one generation round each)
     num_generations: int = 8          # G, completions per prompt
     prompts_per_step: int = 1         # prompts per step (batch = prompts_per_step * G completions)
     train_size: int = 56              # training prompts (train split; single_digit_addition has 59)
     eval_size: int = 40               # held-out problems evaluated before and after (greedy; 62 exist)
-    max_new_tokens: int = 128         # completion length limit during training
-    eval_max_new_tokens: int = 256    # completion length limit during evaluation
+    max_new_tokens: int = 96          # completion length limit during training
+    eval_max_new_tokens: int = 128    # completion length limit during evaluation
     lora: bool = False                # LoRA adapters instead of all weights
     learning_rate: float = 1e-5       # full fine-tuning; LoRA uses lora_learning_rate
     lora_learning_rate: float = 1e-4
@@ -34,6 +33,8 @@ class DemoSettings:
                                       # that is one step at learning rate 0, so the demo skips it
     temperature: float = 0.9          # sampling temperature during training
     eval_batch_size: int = 16
+    step_budget_s: float = 40.0       # expected wall seconds per training step on 2 idle AVX2 cores (~32
+                                      # CPU-seconds measured); the demo warns when a step takes over 3x this
     model: str | None = None          # None = the embedded SmolLM2-135M-Instruct
     seed: int = 0
 
@@ -55,6 +56,8 @@ class DemoSettings:
             raise ValueError(f"--temperature must be > 0, got {self.temperature}")
         if not self.learning_rate > 0 or not self.lora_learning_rate > 0:
             raise ValueError("learning rates must be > 0")
+        if not self.step_budget_s > 0:
+            raise ValueError(f"step_budget_s must be > 0, got {self.step_budget_s}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0 (a count, or a fraction of the steps below 1), "
                              f"got {self.warmup_steps}")
@@ -63,15 +66,15 @@ class DemoSettings:
 PRESETS: dict[str, dict] = {
     # end-to-end check in CI: every stage runs, nothing is learned (well under 2 minutes)
     "ci": dict(steps=2, num_generations=4, train_size=2, eval_size=4, max_new_tokens=32, eval_max_new_tokens=32,
-               eval_batch_size=4),
+               eval_batch_size=4, step_budget_s=10),
     # a first look in ~5 minutes
     "quick": dict(steps=6, num_generations=4, train_size=32, eval_size=16, max_new_tokens=96,
-                  eval_max_new_tokens=192),
-    # the README's demo: at most 20 minutes on 2 CPU cores (measured 15.1 min with set-up, 2026-11-26)
+                  eval_max_new_tokens=192, step_budget_s=30),
+    # the README's demo: at most 20 minutes on 2 CPU cores without native bf16 (see the docstring)
     "default": dict(),
     # a longer, larger run (hours on a CPU; minutes on a GPU)
     "long": dict(steps=200, num_generations=8, prompts_per_step=2, train_size=59, eval_size=62,
-                 max_new_tokens=256, eval_max_new_tokens=384, beta=0.01, warmup_steps=0.1),
+                 max_new_tokens=256, eval_max_new_tokens=384, beta=0.01, warmup_steps=0.1, step_budget_s=200),
 }
 
 
