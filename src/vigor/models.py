@@ -193,3 +193,20 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, d
     if device is not None:
         model = model.to(device)
     return model.eval(), tokenizer
+
+
+def load_tokenizer_and_context(name_or_path: str | os.PathLike | None = None):
+    """(tokenizer, context length in positions or None) of a model, without loading its weights: enough to
+    template and measure prompts before the model loads."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path).get_text_config()
+    except (OSError, ValueError, KeyError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--model {name_or_path}: cannot read a tokenizer and config from {path}: {first_line}") from err
+    context = next((getattr(config, key) for key in ("max_position_embeddings", "n_positions", "max_seq_len")
+                    if isinstance(getattr(config, key, None), int)), None)
+    return tokenizer, context

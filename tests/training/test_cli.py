@@ -15,7 +15,7 @@ RECIPES = pathlib.Path(__file__).resolve().parents[2] / "recipes"
 @pytest.fixture
 def base(tiny_model_dir, prompts_file, tmp_path):
     return ["train", "--model", tiny_model_dir, "--dataset", prompts_file, "--output-dir", str(tmp_path / "out"),
-            "--use-cpu", "true"]
+            "--use-cpu", "true", "--max-completion-length", "8"]
 
 
 def error_of(argv, capsys, monkeypatch):

@@ -34,16 +34,37 @@ def check_settings(*, num_prompts: int, num_generations: int, max_new_tokens: in
 
 def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
     """The first `num_prompts` records with a gold answer (the training split for a procedural set)."""
-    from vigor.data import load_records
+    from vigor.data import load_records_and_format
 
     source = dataset or DEFAULT_DATASET
     procedural = source == DEFAULT_DATASET or source.startswith("reasoning-gym:")
-    records = load_records(source, limit=num_prompts, seed=seed, split="train" if procedural else None)
+    records, data_format = load_records_and_format(source, limit=num_prompts, seed=seed,
+                                                   split="train" if procedural else None)
+    if data_format is not None:
+        print(f"vigor analyze: data {source}: {len(records)} rows, {data_format.describe()}", flush=True)
     with_answer = [r for r in records if r.answer not in (None, "")]
     if not with_answer:
         raise ValueError(f"--dataset {source}: none of its first {len(records)} records has a gold answer; "
                          "analyze needs answers to know which completions are correct")
     return source, with_answer
+
+
+def fitting_prompts(model: str | None, records, *, system_prompt: str | None, max_new_tokens: int):
+    """(records, templated prompts), by the model's tokenizer alone, before its weights load; a prompt that with
+    max_new_tokens overruns the model's context is a one-line error naming its row."""
+    from vigor.data import format_prompt
+    from vigor.data.lengths import fit_prompts
+    from vigor.models import load_tokenizer_and_context
+
+    tokenizer, context = load_tokenizer_and_context(model)
+    prompts = [format_prompt(r.messages or r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
+    if context is None:
+        return records, prompts
+    if max_new_tokens >= context:
+        raise ValueError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the model's context "
+                         f"of {context} tokens")
+    return fit_prompts(records, prompts, tokenizer, context - max_new_tokens,
+                       f"the model's context of {context} tokens less --max-new-tokens {max_new_tokens}")
 
 
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
@@ -53,16 +74,15 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
     check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
-    from vigor.data import format_prompt
     from vigor.models import load_model_and_tokenizer
     from vigor.precision import run_banner
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
+    records, prompts = fitting_prompts(model, records, system_prompt=system_prompt, max_new_tokens=max_new_tokens)
     lm, tokenizer = load_model_and_tokenizer(model, attn_implementation=attn_implementation)
     print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
-    prompts = [format_prompt(r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
         temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)

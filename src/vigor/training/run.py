@@ -1,8 +1,9 @@
 """`train(config) -> output folder`: check everything cheap first, then load, build and train.
 
-Prompts are given to TRL as text with the chat template already applied (`vigor.data.format_prompt`,
-with the reference system prompt presets), so a base model without a template gets the plain
-prompt and the reward sees exactly the tokens the policy was sampled from.
+Prompts are given to TRL as text with the chat template already applied once (`vigor.data.format_prompt`,
+with the reference system prompt presets; a conversational row is templated as given), so a base model
+without a template gets the plain prompt and the reward sees exactly the tokens the policy was sampled from.
+The tokenizer alone templates and measures the prompts before the weights load.
 """
 
 from __future__ import annotations
@@ -31,24 +32,25 @@ def last_checkpoint(output_dir: str) -> str | None:
 
 
 def load_prompt_records(config: VigorGRPOConfig):
-    """The prompt records, checked: at least one prompt, and a full group's worth of batch."""
-    from vigor.data import load_records
+    """(records, their DataFormat), checked: at least one prompt, and a full group's worth of batch."""
+    from vigor.data import load_records_and_format
 
     if not config.dataset:
         raise ValueError("dataset: none given (a file, folder, shipped benchmark name or hub id)")
-    records = load_records(config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
-                           split=config.dataset_split, limit=config.max_samples,
-                           seed=config.seed if config.data_seed is None else config.data_seed)
+    records, data_format = load_records_and_format(
+        config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
+        split=config.dataset_split, limit=config.max_samples,
+        seed=config.seed if config.data_seed is None else config.data_seed)
     if not records:
         raise ValueError(f"dataset {config.dataset}: no prompts")
     if config.answer_column and not any(r.answer is not None for r in records):
         raise ValueError(f"dataset {config.dataset}: answer column {config.answer_column!r} has no values")
-    return records
+    return records, data_format
 
 
 def check_before_loading(config: VigorGRPOConfig):
-    """Everything that can be checked without the model; returns (records, model path, checkpoint).
-    Any problem raises ConfigError with a one-line message."""
+    """Everything that can be checked without the model's weights; returns (records, their templated prompts,
+    model path, checkpoint). Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import RewardSet
     from vigor.training.backends import check_backends
@@ -56,7 +58,7 @@ def check_before_loading(config: VigorGRPOConfig):
     try:
         rewards = RewardSet.from_spec(config.reward, config.reward_options()).rewards
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
-        records = load_prompt_records(config)
+        records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
         if config.eval_benchmark:
             from vigor.training.heldout import check_heldout
@@ -66,6 +68,8 @@ def check_before_loading(config: VigorGRPOConfig):
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
         raise ConfigError(str(err).strip().splitlines()[0]) from err
+    if os.environ.get("RANK", "0") == "0":
+        print(f"vigor train: data {config.dataset}: {len(records)} rows, {data_format.describe()}", flush=True)
     if any(r.tests for r in records) and "accuracy" in reward_spec(config, records):
         from vigor.evaluation.evaluate import check_sandbox
 
@@ -73,31 +77,65 @@ def check_before_loading(config: VigorGRPOConfig):
             check_sandbox(allow_weak=False)
         except Exception as err:  # the sandbox's own error says what is missing
             raise ConfigError(f"dataset {config.dataset} has code tests but {err}") from err
+    records, prompts = templated_prompts(records, model_path, config)
     checkpoint = None
     if config.resume:
         checkpoint = last_checkpoint(config.output_dir)
         if checkpoint is None:
             raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
-    return records, model_path, checkpoint
+    return records, prompts, model_path, checkpoint
 
 
-def build_dataset(records, tokenizer, config: VigorGRPOConfig):
+def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
+    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
+    A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
+    long_prompts='drop', is left out with a warning."""
+    from vigor.data import format_prompt
+    from vigor.data.lengths import fit_prompts, row_name
+    from vigor.models import load_tokenizer_and_context
+
+    try:
+        tokenizer, context = load_tokenizer_and_context(model_path)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    prompts = []
+    for r in records:
+        try:
+            prompts.append(format_prompt(r.messages or r.prompt, tokenizer, system_prompt=config.system_prompt))
+        except Exception as err:  # a template that rejects a conversation (roles, order): name the row
+            raise ConfigError(f"{row_name(r)}: the chat template rejects this prompt: {str(err).splitlines()[0]}"
+                              ) from err
+    budget, what = prompt_budget(config, context)
+    if budget is None:
+        return records, prompts
+    try:
+        return fit_prompts(records, prompts, tokenizer, budget, what, drop=config.long_prompts == "drop",
+                           drop_hint="pass --long-prompts drop to train on the others")
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
+def prompt_budget(config: VigorGRPOConfig, context: int | None) -> tuple[int | None, str]:
+    """(most tokens a templated prompt may have, what sets it): max_prompt_length, and the model's context less
+    max_completion_length (a longer prompt plus its completion would run past the positions the model has)."""
+    completion = config.max_completion_length or 0
+    budgets = []
+    if context is not None:
+        if completion >= context:
+            raise ConfigError(f"max_completion_length={completion} leaves no room for a prompt in the model's "
+                              f"context of {context} tokens")
+        budgets.append((context - completion, f"the model's context of {context} tokens less "
+                                              f"max_completion_length={completion}"))
+    if config.max_prompt_length:
+        budgets.append((config.max_prompt_length, f"max_prompt_length={config.max_prompt_length} tokens"))
+    return min(budgets) if budgets else (None, "")
+
+
+def build_dataset(records, prompts):
     from datasets import Dataset
 
-    from vigor.data import format_prompt
     from vigor.data.gold import Gold, gold_columns
 
-    prompts = [format_prompt(r.prompt, tokenizer, system_prompt=config.system_prompt) for r in records]
-    if config.max_prompt_length:
-        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-        kept = [i for i, n in enumerate(lengths) if n <= config.max_prompt_length]
-        if not kept:
-            raise ConfigError(f"dataset {config.dataset}: every prompt is longer than "
-                              f"max_prompt_length={config.max_prompt_length} tokens")
-        if len(kept) < len(records):
-            logger.warning("dropped %d of %d prompts longer than %d tokens", len(records) - len(kept),
-                           len(records), config.max_prompt_length)
-        records, prompts = [records[i] for i in kept], [prompts[i] for i in kept]
     columns = gold_columns([Gold.from_record(r) for r in records])  # the trainer rebuilds each Gold from them
     return Dataset.from_list([{"prompt": p, **gold} for p, gold in zip(prompts, columns)])
 
@@ -134,7 +172,7 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
-    records, model_path, checkpoint = check_before_loading(config)
+    records, prompts, model_path, checkpoint = check_before_loading(config)
     main_process = os.environ.get("RANK", "0") == "0"
     if config.bf16 and config.device.type == "cpu" and bf16_on_cpu_warning() and main_process:
         logger.warning(bf16_on_cpu_warning())
@@ -143,7 +181,7 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     if main_process:
         print(run_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16)),
               flush=True)
-    dataset = build_dataset(records, tokenizer, config)
+    dataset = build_dataset(records, prompts)
     spec = reward_spec(config, records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
