@@ -87,3 +87,14 @@ def tiny_causal_lm(arch: str = "qwen2", *, seed: int = 0, dtype=None, **config_k
     if dtype is not None:
         model = model.to(dtype)
     return model.eval()
+
+
+def save_tiny_model(folder, arch: str = "qwen2", *, hidden_size: int = 32, layers: int = 2, **kwargs) -> str:
+    """Save a tiny random model (`tiny_causal_lm`) with the character tokenizer as a `from_pretrained`
+    folder, padding configured for generation; returns the folder as a string."""
+    tok = char_tokenizer()
+    model = tiny_causal_lm(arch, vocab_size=len(tok), hidden_size=hidden_size, layers=layers, **kwargs)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)

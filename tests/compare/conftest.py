@@ -7,15 +7,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    from vigor.tiny import char_tokenizer, tiny_causal_lm
+    from vigor.tiny import save_tiny_model
 
-    folder = tmp_path_factory.mktemp("tiny-model")
-    tok = char_tokenizer()
-    model = tiny_causal_lm("qwen2", vocab_size=len(tok), hidden_size=32, layers=2)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return str(folder)
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture(scope="session")

@@ -39,15 +39,9 @@ def greedy_completions(model_dir, data, out, prompts, **fields):
 def peaked_model_dir(tmp_path_factory):
     """A tiny random model with a large initialisation: its next-token logits are far apart, so
     greedy decoding does not flip on float rounding (kernels differ in summation order)."""
-    from vigor.tiny import char_tokenizer, tiny_causal_lm
+    from vigor.tiny import save_tiny_model
 
-    folder = tmp_path_factory.mktemp("peaked-model")
-    tok = char_tokenizer()
-    model = tiny_causal_lm("qwen2", vocab_size=len(tok), hidden_size=32, layers=2, initializer_range=0.5)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return str(folder)
+    return save_tiny_model(tmp_path_factory.mktemp("peaked-model"), initializer_range=0.5)
 
 
 @pytest.fixture(scope="module")
