@@ -46,3 +46,38 @@ def run_banner(*, device, weights, autocast=None) -> str:
     name = lambda dtype: str(dtype).removeprefix("torch.") if dtype is not None else "none"  # noqa: E731
     return (f"vigor: device {where}, weights {name(weights)}, autocast {name(autocast)}, "
             f"torch CPU capability {cpu_capability()}")
+
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def bf16_by_default(on_cpu: bool) -> bool:
+    """The one rule for 'auto' precision: bfloat16 on a CUDA device that supports it, float32 on a CPU
+    (see the module docstring for why CPUs stay in float32). Training's `resolve_precision` uses it too."""
+    import torch
+
+    return not on_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def resolve_device_and_dtype(device: str = "auto", dtype: str = "auto"):
+    """(torch.device, torch dtype) for loading a model to run inference or gradient norms on.
+
+    device: auto = cuda when torch sees one, else cpu. dtype: auto = `bf16_by_default`. A bad value, cuda without
+    CUDA, or float16 on a CPU is a one-line ValueError naming the flag (raise it before any model loads)."""
+    import torch
+
+    if device not in DEVICES:
+        raise ValueError(f"--device {device}: unknown, expected one of {', '.join(DEVICES)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype {dtype}: unknown, expected one of {', '.join(DTYPES)}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA device (use --device cpu or auto)")
+    on_cpu = device == "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if bf16_by_default(on_cpu) else "float32"
+    if on_cpu and dtype == "float16":
+        raise ValueError("--dtype float16 needs a GPU; on a CPU use float32 (or bfloat16)")
+    return torch.device(device), getattr(torch, dtype)

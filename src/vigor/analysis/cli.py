@@ -32,8 +32,13 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", required=True)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default) or eager "
-                   "(analyze runs on the CPU, so not flash_attention_2)")
+    p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa, eager, or "
+                   "flash_attention_2 (needs flash-attn and --device cuda)")
+    p.add_argument("--device", default="auto", help="where the model samples and computes gradient norms: auto "
+                   "(cuda when torch sees a GPU, else cpu), cpu or cuda")
+    p.add_argument("--dtype", default="auto", help="weights dtype, which the gradient norms are computed in: auto "
+                   "= float32 on a CPU (exact, and fast without native bf16) and bfloat16 on a GPU that supports "
+                   "it (what the VIGOR reference computes in); or float32, bfloat16, float16 (GPU only)")
     p.set_defaults(func=main)
 
 
@@ -48,8 +53,10 @@ def main(args) -> int:
         check_settings(num_prompts=args.num_prompts, num_generations=args.num_generations,
                        max_new_tokens=args.max_new_tokens, temperature=args.temperature, resamples=args.bootstrap)
         from vigor.models import check_attn_implementation
+        from vigor.precision import resolve_device_and_dtype
 
-        check_attn_implementation(args.attn_implementation, on_cuda=False)
+        device, _ = resolve_device_and_dtype(args.device, args.dtype)
+        check_attn_implementation(args.attn_implementation, on_cuda=device.type == "cuda")
         if args.model != "default":
             resolve_model_path(args.model)
         result = run_analysis(args.model, args.dataset, output_dir=args.output_dir, num_prompts=args.num_prompts,
@@ -57,7 +64,7 @@ def main(args) -> int:
                               temperature=args.temperature, top_k=args.top_k, system_prompt=args.system_prompt,
                               batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
                               resamples=args.bootstrap, seed=args.seed, progress=not args.no_progress,
-                              attn_implementation=args.attn_implementation)
+                              attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype)
     except ValueError as err:  # bad input (data, model path, settings): one line, exit 2
         raise UsageError(str(err)) from None
     from vigor.analysis.run import verdict

@@ -70,18 +70,24 @@ def fitting_prompts(model: str | None, records, *, system_prompt: str | None, ma
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
                  num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
                  system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
-                 resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa") -> dict:
+                 resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa",
+                 device: str = "auto", dtype: str = "auto") -> dict:
+    """Sample, grade and score; the model runs on `device` in `dtype` (`vigor.precision.resolve_device_and_dtype`:
+    auto = float32 on a CPU, bfloat16 on a GPU that supports it), which the gradient norms are computed in too."""
     check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
-    from vigor.models import load_model_and_tokenizer
-    from vigor.precision import run_banner
+    from vigor.models import check_attn_implementation, load_model_and_tokenizer
+    from vigor.precision import resolve_device_and_dtype, run_banner
+
+    device, dtype = resolve_device_and_dtype(device, dtype)
+    check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed)
     records, prompts = fitting_prompts(model, records, system_prompt=system_prompt, max_new_tokens=max_new_tokens)
-    lm, tokenizer = load_model_and_tokenizer(model, attn_implementation=attn_implementation)
+    lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation)
     print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,

@@ -42,6 +42,10 @@ def register(subparsers):
     p.add_argument("--output-dir", default="eval_results", metavar="DIR")
     p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default), eager, "
                    "flash_attention_2 (needs flash-attn and a GPU)")
+    p.add_argument("--device", default="auto", help="where the model generates: auto (default: cuda when torch "
+                   "sees a GPU, else cpu), cpu or cuda")
+    p.add_argument("--dtype", default="auto", help="weights dtype: auto (default: bfloat16 on a GPU that supports "
+                   "it, float32 on a CPU), float32, bfloat16 or float16 (GPU only)")
     p.set_defaults(func=run)
 
 
@@ -70,6 +74,12 @@ def check_args(args, benchmarks):
         raise UsageError("--checkpoints evaluates the run's own models: drop --model / --predictions")
     if args.predictions is not None and len(benchmarks) != 1:
         raise UsageError(f"--predictions scores one benchmark at a time, got {len(benchmarks)}: {benchmarks}")
+    from vigor.precision import resolve_device_and_dtype
+
+    try:
+        resolve_device_and_dtype(args.device, args.dtype)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def run(args) -> int:
@@ -104,14 +114,14 @@ def run(args) -> int:
                                max_new_tokens=args.max_new_tokens, limit=args.limit, output_dir=args.output_dir,
                                system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
                                seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
-                               attn_implementation=args.attn_implementation)
+                               attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype)
     except (DataError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except SandboxUnavailable as err:
         raise UsageError(f"code benchmarks need the sandbox: {str(err).splitlines()[0]} "
                          "(or pass --allow-weak-sandbox)") from None
     except ValueError as err:  # model loading and argument checks below the CLI report bad input this way
-        if str(err).startswith(("--model", "--checkpoints", "--attn-implementation")):
+        if str(err).startswith(("--model", "--checkpoints", "--attn-implementation", "--device", "--dtype")):
             raise UsageError(str(err)) from None
         raise
     print(markdown_table(summary), end="")
@@ -144,7 +154,8 @@ def run_checkpoints(args, benchmarks, columns) -> int:
     evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, samples=args.samples,
                          temperature=args.temperature, max_new_tokens=args.max_new_tokens, limit=args.limit,
                          system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                         seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
+                         seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
+                         device=args.device, dtype=args.dtype)
     print(open(f"{args.output_dir}/checkpoints.md").read(), end="")
     print(f"wrote {args.output_dir}/checkpoints.md, checkpoints.json, accuracy_by_step.png", file=sys.stderr)
     return 0

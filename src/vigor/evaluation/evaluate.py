@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 from vigor.data import CODE_BENCHMARKS, DataError, PromptRecord, format_prompt, load_records
@@ -149,25 +150,34 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
              max_new_tokens: int = 512, limit: int | None = None, output_dir=None, system_prompt="boxed",
              batch_size: int = 8, tokenizer=None, timeout_s: float = 5.0, seed: int = 0,
              progress: bool = True, allow_weak_sandbox: bool = False, columns: dict | None = None,
-             subset_seed: int | None = None, attn_implementation: str = "sdpa") -> dict:
-    """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports."""
+             subset_seed: int | None = None, attn_implementation: str = "sdpa", device: str = "auto",
+             dtype: str = "auto") -> dict:
+    """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports.
+
+    A model given by path is loaded on `device` in `dtype` (`vigor.precision.resolve_device_and_dtype`: auto =
+    CUDA in bfloat16 when there is one, else CPU in float32); an in-memory model is used where and as it is."""
     from tqdm.auto import tqdm
 
     from vigor.evaluation.generation import generate_completions, generate_with_vllm, load_vllm, vllm_available
+    from vigor.models import check_attn_implementation
+    from vigor.precision import resolve_device_and_dtype, run_banner
 
     if samples > 1 and temperature == 0:
         raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
                          "set a temperature > 0")
+    load = isinstance(model_or_path, (str, Path)) or model_or_path is None
+    if load:
+        device, dtype = resolve_device_and_dtype(device, dtype)
+    else:  # the caller's model (the policy during training): never moved nor recast
+        device = next(model_or_path.parameters()).device
     # every input error (names, files, columns, sandbox) surfaces here, before any model is loaded
     loaded = {b: benchmark_records(b, limit=limit, columns=columns, subset_seed=subset_seed) for b in benchmarks}
     if any(kind in SANDBOXED_KINDS for _, kind in loaded.values()):
         check_sandbox(allow_weak_sandbox)
-    use_vllm = isinstance(model_or_path, (str, Path)) and vllm_available()
+    use_vllm = isinstance(model_or_path, (str, Path)) and device.type == "cuda" and vllm_available()
     if not use_vllm:
-        from vigor.models import check_attn_implementation
-
-        check_attn_implementation(attn_implementation, on_cuda=False)  # HF generation here runs on the CPU
-    if isinstance(model_or_path, (str, Path)) or model_or_path is None:
+        check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
+    if load:
         from vigor.models import load_model_and_tokenizer, resolve_model_path
 
         if use_vllm:
@@ -176,7 +186,9 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
             model_path = resolve_model_path(model_or_path)
             model, tokenizer = load_vllm(model_path, seed=seed), AutoTokenizer.from_pretrained(model_path)
         else:
-            model, tokenizer = load_model_and_tokenizer(model_or_path, attn_implementation=attn_implementation)
+            model, tokenizer = load_model_and_tokenizer(model_or_path, dtype=dtype, device=device,
+                                                        attn_implementation=attn_implementation)
+            print(run_banner(device=model.device, weights=model.dtype), file=sys.stderr, flush=True)
     else:
         model = model_or_path
         if tokenizer is None:

@@ -193,12 +193,14 @@ class VigorGRPOConfig(GRPOConfig):
         per demo step on a 2-core AVX2 EPYC)."""
         import torch
 
+        from vigor.precision import bf16_by_default
+
         on_cpu = self.use_cpu or not torch.cuda.is_available()
         if on_cpu and self.fp16:
             raise ValueError("fp16: float16 mixed precision needs a GPU; on a CPU leave it off (float32) "
                              "or use --bf16 true")
         if self.bf16 is None:
-            self.bf16 = not on_cpu and torch.cuda.is_bf16_supported() and not self.fp16
+            self.bf16 = bf16_by_default(on_cpu) and not self.fp16
 
     def reward_options(self) -> dict[str, dict]:
         """Constructor options of each reward, from this config."""
