@@ -16,7 +16,7 @@ def register(subparsers) -> None:
                     "the preset.",
         epilog=preset_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["ci", "quick", "default", "long"],
-                   help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~12 min), long")
+                   help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~6 min on 2 idle cores), long")
     p.add_argument("--reward", help="reward to train with, for comparison (e.g. self_certainty, neg_entropy, "
                                     "logprob, majority_vote, random, accuracy); default vigor")
     p.add_argument("--task", help="reasoning-gym dataset to train and evaluate on, or a vigor alias (default "
