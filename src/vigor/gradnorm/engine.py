@@ -301,7 +301,7 @@ class GradNormEngine:
     def _tie(name, owners, site_for):
         by_rule = {}
         for mod_name, module, local in owners:
-            rule = find_rule(module)
+            rule = site_for(mod_name, module).rule  # refusals become UnsupportedParameterError, naming the module
             by_rule[EmbeddingRule if isinstance(rule, LookupCapture) else type(rule)] = (mod_name, module, local)
         if set(by_rule) != {EmbeddingRule, LinearRule} or any(l != "weight" for _, _, l in owners):
             places = ", ".join(f"{n}.{l} ({type(m).__name__})" for n, m, l in owners)
@@ -399,11 +399,14 @@ class GradNormEngine:
             for site in self.sites:
                 profile.rule_modules[site.rule.name] = profile.rule_modules.get(site.rule.name, 0) + 1
         by_param: dict[str, list[torch.Tensor]] = {}
+        want_logits = logits_callback is not None
         with model_mode_for_norms(self.model, keep_checkpointing=True):
             for s in iter_chunks(input_ids.shape[0], micro_batch_size):
-                sq, logits = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature, profile)
-                if logits_callback is not None:
+                sq, logits = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature, profile,
+                                               want_logits)
+                if want_logits:
                     logits_callback(s, logits)
+                del logits  # not held across micro-batches: one [b, K, V] tensor less at the next one's peak
                 for name, _ in self.named_params:
                     value = sq.get(name)
                     if value is None:
@@ -427,8 +430,9 @@ class GradNormEngine:
         first_target = int(loss_mask.any(0).nonzero()[0])
         return loss_mask.shape[1] - first_target + 1
 
-    def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature, profile):
-        """Squared norms by parameter and the detached logits of this micro-batch.
+    def _micro_batch(self, input_ids, attention_mask, loss_mask, temperature, profile, want_logits):
+        """Squared norms by parameter and the detached logits of this micro-batch (None unless
+        `want_logits`).
 
         Padding must contribute exactly nothing. Finite values in padding rows do not (their
         attention weights are exactly 0), but a fully masked row (leading padding) can hold NaN
@@ -436,7 +440,7 @@ class GradNormEngine:
         non-finite norm and the batch has leading padding, the micro-batch is computed again
         with every row's padding moved to its end (each sample then runs exactly as it would
         alone, with no fully masked row), and the logits are moved back for the caller."""
-        sq, logits = self._pass(input_ids, attention_mask, loss_mask, temperature, profile)
+        sq, logits = self._pass(input_ids, attention_mask, loss_mask, temperature, profile, want_logits)
         has_targets = loss_mask.bool().any(1)
         if sq and bool((attention_mask[:, 0] == 0).any()):
             total = torch.stack(list(sq.values())).sum(0)
@@ -446,11 +450,12 @@ class GradNormEngine:
                 to_end = (cols + lead) % input_ids.shape[1]  # rolled[t] = original[(t + lead) % T]
                 sq, rolled_logits = self._pass(
                     *(t.gather(1, to_end) for t in (input_ids, attention_mask, loss_mask)), temperature, profile,
-                    all_logits=True,
+                    want_logits, all_logits=True,
                 )
-                back = (cols - lead) % input_ids.shape[1]
-                logits = rolled_logits.gather(1, back.unsqueeze(-1).expand(-1, -1, rolled_logits.shape[-1]))
-                logits = logits[:, -self._kept_len(logits, loss_mask):]
+                if want_logits:
+                    back = (cols - lead) % input_ids.shape[1]
+                    logits = rolled_logits.gather(1, back.unsqueeze(-1).expand(-1, -1, rolled_logits.shape[-1]))
+                    logits = logits[:, -self._kept_len(logits, loss_mask):]
         if sq and not bool(has_targets.all()):
             # A sample without targets has norm 0 exactly, whatever its padding rows computed.
             zero = torch.zeros((), dtype=self.acc, device=input_ids.device)
@@ -460,11 +465,13 @@ class GradNormEngine:
     def _kept_len(self, logits, loss_mask) -> int:
         return self._logits_kept(loss_mask) if self._pass_logits_to_keep and bool(loss_mask.any()) else logits.shape[1]
 
-    def _pass(self, input_ids, attention_mask, loss_mask, temperature, profile, *, all_logits=False):
+    def _pass(self, input_ids, attention_mask, loss_mask, temperature, profile, want_logits, *, all_logits=False):
         batch = input_ids.shape[0]
         state = _Pass(self.acc, batch, input_ids.shape[1], profile)
         kwargs = self._model_kwargs(input_ids, attention_mask, loss_mask, all_logits=all_logits)
         if not bool(loss_mask.any()):  # nothing to differentiate: every norm is 0
+            if not want_logits:
+                return {}, None
             with torch.no_grad():
                 return {}, self.model(**kwargs).logits.detach()
         sink = torch.zeros((), dtype=self.acc, device=input_ids.device, requires_grad=True)
@@ -494,7 +501,7 @@ class GradNormEngine:
                 h.remove()
             for site in self.sites:
                 site.engine = None  # type: ignore[assignment]
-        return state.sq, logits.detach()
+        return state.sq, logits.detach() if want_logits else None
 
 
 def per_sample_grad_norms(
