@@ -12,9 +12,6 @@ import json
 import re
 from pathlib import Path
 
-MODEL_FILES = ("config.json",)
-
-
 def find_checkpoints(run_dir) -> list[tuple[int, Path]]:
     """[(step, folder)] sorted by step; the final model last when its step is known and new."""
     run_dir = Path(run_dir)

@@ -101,20 +101,21 @@ def run(args) -> int:
     from vigor.evaluation.evaluate import evaluate, markdown_table, score_predictions
 
     columns = {"prompt_column": args.prompt_column, "answer_column": args.answer_column, "split": args.split}
+    system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
+    # one set of generation options for a model and for every checkpoint of a run
+    options = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                   limit=args.limit, system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
+                   seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
+                   attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype)
     try:
         if args.checkpoints is not None:
-            return run_checkpoints(args, benchmarks, columns)
+            return run_checkpoints(args, benchmarks, options)
         if args.predictions is not None:
             summary = score_predictions(benchmarks[0], args.predictions, output_dir=args.output_dir,
                                         limit=args.limit, timeout_s=args.grader_timeout,
                                         allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
         else:
-            system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
-            summary = evaluate(args.model, benchmarks, samples=args.samples, temperature=args.temperature,
-                               max_new_tokens=args.max_new_tokens, limit=args.limit, output_dir=args.output_dir,
-                               system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                               seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
-                               attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype)
+            summary = evaluate(args.model, benchmarks, output_dir=args.output_dir, **options)
     except (DataError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except SandboxUnavailable as err:
@@ -147,15 +148,12 @@ def print_suite_averages(summary: dict, suites: list[str], output_dir, limit) ->
     (out / "suites.json").write_text(json.dumps({"limit": limit, **averages}, indent=2) + "\n")
 
 
-def run_checkpoints(args, benchmarks, columns) -> int:
+def run_checkpoints(args, benchmarks, options) -> int:
+    from pathlib import Path
+
     from vigor.evaluation.checkpoints import evaluate_checkpoints
 
-    system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
-    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, samples=args.samples,
-                         temperature=args.temperature, max_new_tokens=args.max_new_tokens, limit=args.limit,
-                         system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                         seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
-                         device=args.device, dtype=args.dtype)
-    print(open(f"{args.output_dir}/checkpoints.md").read(), end="")
+    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, **options)
+    print((Path(args.output_dir) / "checkpoints.md").read_text(), end="")
     print(f"wrote {args.output_dir}/checkpoints.md, checkpoints.json, accuracy_by_step.png", file=sys.stderr)
     return 0
