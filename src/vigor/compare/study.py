@@ -106,7 +106,9 @@ def evaluate_base(out: Path, config, model_path: str, log=print) -> Path:
     from vigor.training.heldout import evaluate_model
 
     log(f"evaluating the base model on {', '.join(config.eval_benchmark)}")
-    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype)
+    # where and how training's own step-0 evaluation would run: the trainer's device and attention kernel
+    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype, device=config.device,
+                                                attn_implementation=config.attn_implementation)
     partial = out / (BASE_DIR + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     evaluate_model(model, tokenizer, config, str(partial))

@@ -95,7 +95,7 @@ def benchmark_rows_to_records(name: str, path, *, limit: int | None = None) -> l
                 raise DataError(f"{at}: {name} record has no {key!r} field (needs {', '.join(NEEDS[name])})")
         record = CONVERTERS[name](row, at)
         record.id = record.id if record.id is not None else str(index)
-        record.source = name
+        record.source, record.where = name, at
         records.append(record)
     return records
 
