@@ -137,19 +137,20 @@ def _run_pair(candidate_source, setup_source, test_source, remote_names, fetched
     outcome: dict = {}
 
     def run_candidate():
-        outcome["candidate"] = _run_one(candidate_main, settings, isolated, (candidate_end.fileno(),),
-                                        started("candidate"))
+        outcome["candidate"] = runner._run_guarded(candidate_main, settings, isolated,
+                                                   program_fds=(candidate_end.fileno(),), started=started("candidate"))
         close_host_copies("candidate")  # also when it never started: the tests then see EOF at once
 
     start = time.monotonic()
     thread = threading.Thread(target=run_candidate, daemon=True)
     try:
         thread.start()
-        tests = _run_one(tests_main, settings, isolated, (tests_end.fileno(), verdict_write), started("tests"))
+        tests = runner._run_guarded(tests_main, settings, isolated, program_fds=(tests_end.fileno(), verdict_write),
+                                    started=started("tests"))
         close_host_copies("tests")
         stopped = _stop(candidate_proc)
         thread.join()
-        verdict = _read_all(verdict_read)
+        verdict = runner._read_bytes(verdict_read)
     finally:
         for which in owned:
             close_host_copies(which)
@@ -159,15 +160,6 @@ def _run_pair(candidate_source, setup_source, test_source, remote_names, fetched
         candidate = dataclasses.replace(candidate, status="failed", reason="stopped once the tests had ended")
     status, reason = _judge(tests, candidate, verdict == TESTS_DONE, stopped)
     return ProxyResult(status == "passed", status, reason, tests, candidate, time.monotonic() - start)
-
-
-def _run_one(source, settings, isolated, fds, started) -> SandboxResult:
-    try:
-        if isolated:
-            return runner._run_isolated(source, settings, program_fds=fds, started=started)
-        return runner._run_weak(source, settings, program_fds=fds, started=started)
-    except OSError as err:  # the machine refused a process: this sample fails, the rest go on
-        return SandboxResult(False, "error", f"could not start the sandbox: {err}", None, "", "", 0.0, isolated)
 
 
 def _stop(procs) -> bool:
@@ -191,10 +183,3 @@ def _judge(tests: SandboxResult, candidate: SandboxResult, finished: bool, candi
             return "failed", "the candidate exited (code 0) before the tests finished"
         return ("failed" if candidate.status == "error" else candidate.status), f"candidate: {candidate.reason}"
     return tests.status, tests.reason
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -173,9 +173,11 @@ def run_many(sources: list[str], *, workers: int = 2, allow_weak: bool = False, 
         return list(pool.map(lambda s: _run_guarded(s, settings, isolated), sources))
 
 
-def _run_guarded(source: str, settings: SandboxLimits, isolated: bool) -> SandboxResult:
+def _run_guarded(source: str, settings: SandboxLimits, isolated: bool, *, program_fds=(), started=None
+                 ) -> SandboxResult:
+    run = _run_isolated if isolated else _run_weak
     try:
-        return _run_isolated(source, settings) if isolated else _run_weak(source, settings)
+        return run(source, settings, program_fds=program_fds, started=started)
     except OSError as err:  # the machine refused a process (e.g. EAGAIN): this sample fails, the rest go on
         return SandboxResult(False, "error", f"could not start the sandbox: {err}", None, "", "", 0.0, isolated)
 
@@ -347,11 +349,15 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _read_all(fd: int) -> str:
+def _read_bytes(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")
+    return b"".join(chunks)
+
+
+def _read_all(fd: int) -> str:
+    return _read_bytes(fd).decode("utf-8", errors="replace")
 
 
 class _CappedReader(threading.Thread):
