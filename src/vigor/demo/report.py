@@ -90,7 +90,8 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
     direction = "rose" if change > 0 else "fell" if change < 0 else "did not change"
     significant = p_value < 0.05
     # a direction is claimed only when the paired test supports one
-    headline = (f"Held-out accuracy {direction if significant or change == 0 else 'changed within noise'}: {b['correct']}/{b['n']} ({b['accuracy']:.1%}) before, "
+    verb = direction if significant or change == 0 else "changed within noise"
+    headline = (f"Held-out accuracy {verb}: {b['correct']}/{b['n']} ({b['accuracy']:.1%}) before, "
                 f"{a['correct']}/{a['n']} ({a['accuracy']:.1%}) after training "
                 f"({paired['gained']} problems newly solved, {paired['lost']} newly failed; exact McNemar "
                 f"p = {p_value:.2g}: {'a real change at the 5 % level' if significant else 'within noise at this sample size'}).")
