@@ -13,7 +13,7 @@ SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 
 
 def test_scripts_parse():
-    for script in (SCRIPT, ROOT / "scripts" / "fetch_device_wheels.sh"):
+    for script in (SCRIPT, ROOT / "scripts" / "fetch_device_wheels.sh", ROOT / "scripts" / "gpu_check_dry.sh"):
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
 
 
