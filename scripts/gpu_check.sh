@@ -27,7 +27,8 @@
 # Elsewhere: OUT=/some/dir bash scripts/gpu_check.sh  (from the repository root; PYTHON defaults
 # to .venv/bin/python). GPU_CHECK_DRY=1 runs the same parts on the CPU with tiny shapes and one
 # step each (a check that every import and command line works, no figures). STEPS / WARMUP change
-# the timed / untimed GRPO steps (default 2 / 1); BUDGET_S the whole run's budget in seconds.
+# the timed / untimed GRPO steps (default 2 / 1); BUDGET_S the whole run's budget in seconds;
+# ONLY="fsdp2-train step-continuous-batching" runs only the parts named (e.g. those a first call skipped).
 set -uo pipefail
 
 OUT="${OUT:-gpu_check_out}"
@@ -80,10 +81,18 @@ else
 fi
 
 status=0
+wanted() {  # wanted NAME: is part NAME to run? (ONLY: a space-separated list of parts; env always runs,
+            # the model whenever a step-* or fsdp2-train part does)
+    local name="$1"
+    [[ -z "${ONLY:-}" || "$name" == env || " $ONLY " == *" $name "* ]] && return 0
+    [[ "$name" == model && " $ONLY " == *" step-"* ]] || [[ "$name" == model && " $ONLY " == *" fsdp2-train "* ]]
+}
+
 part() {  # part NAME CAP_S CMD...: run CMD under min(CAP_S, budget left); full output to log.txt
     local name="$1" cap="$2"; shift 2
     local left=$((DEADLINE - SECONDS)) start=$SECONDS rc
     local limit=$((cap < left ? cap : left))
+    if ! wanted "$name"; then return 0; fi
     echo "== $name (limit ${limit} s): $*"
     if ((limit < MIN_PART_S)); then
         echo "SKIPPED: ${left} s of the ${BUDGET_S} s budget left"
@@ -175,6 +184,7 @@ model_ok=$?
 
 step() {  # step ENGINE CAP_S [ROLLOUT FIELDS...]: vigor bench step at the shape
     local engine="$1" cap="$2"; shift 2
+    wanted "step-$engine" || return 0
     if ((model_ok != 0)); then echo "== step-$engine: SKIPPED (no model)"; status=1; return 1; fi
     part "step-$engine" "$cap" "$PY" -m vigor.cli bench step --model "$MODEL" "${STEP_SHAPE[@]}" "$@" \
         --disable-tqdm true --steps "$STEPS" --warmup-steps "$WARMUP" --json "$WORK/step-$engine.json"
