@@ -43,6 +43,9 @@ def error_of(argv, capsys, monkeypatch):
     (["--beta", "much"], "--beta: invalid float value: 'much'"),
     (["--shaping", "softmax"], "shaping must be one of"),
     (["--resume"], "--resume: no checkpoint-N folder in"),
+    (["--resume-from-checkpoint", "true"], "--resume: no checkpoint-N folder in"),
+    (["--resume_from_checkpoint", "no-such-run/checkpoint-2"],
+     "--resume-from-checkpoint no-such-run/checkpoint-2: not a checkpoint folder"),
     (["--fp16", "true"], "fp16: float16 mixed precision needs a GPU"),
 ])
 def test_bad_options(base, extra, message, capsys, monkeypatch):
@@ -130,3 +133,17 @@ def test_model_without_value_means_the_default_and_precedence(tmp_path):
     assert config.log_completions_every == 5
     assert config.model_name_or_path == "default"
     assert (config.reward, config.beta, config.num_generations) == ("self_certainty", 0.25, 4)
+
+
+def test_resume_from_checkpoint_continues_from_that_checkpoint(tiny_model_dir, prompts_file, tmp_path):
+    """TRL's `--resume-from-checkpoint DIR` (a TrainingArguments field) is honoured, not silently ignored:
+    a run in a new folder resumed from checkpoint-1 of another run trains only step 2."""
+    from tests.training.training_helpers import as_cli_args, read_jsonl, tiny_run_options
+
+    first = tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "first", max_steps=2, save_strategy="steps",
+                             save_steps=1)
+    assert main(["train", *as_cli_args(first)]) == 0
+    second = dict(first, output_dir=str(tmp_path / "second"))
+    assert main(["train", *as_cli_args(second), "--resume_from_checkpoint", str(tmp_path / "first" / "checkpoint-1")]) == 0
+    assert [r["step"] for r in read_jsonl(tmp_path / "first" / "metrics.jsonl")] == [1, 2]
+    assert [r["step"] for r in read_jsonl(tmp_path / "second" / "metrics.jsonl")] == [2]

@@ -11,6 +11,7 @@ from pathlib import Path
 from vigor.compare.presets import PRESETS
 
 FORBIDDEN_FIELDS = {"seed": "--seeds", "reward": "--rewards", "resume": "(rerunning resumes by itself)",
+                    "resume_from_checkpoint": "(rerunning resumes by itself)",
                     "eval_initial_dir": "(the base model's evaluation is shared by itself)",
                     "save_best": "(always on)"}
 

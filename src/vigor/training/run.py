@@ -78,12 +78,26 @@ def check_before_loading(config: VigorGRPOConfig):
         except Exception as err:  # the sandbox's own error says what is missing
             raise ConfigError(f"dataset {config.dataset} has code tests but {err}") from err
     records, prompts = templated_prompts(records, model_path, config)
-    checkpoint = None
-    if config.resume:
-        checkpoint = last_checkpoint(config.output_dir)
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
-    return records, prompts, model_path, checkpoint
+    return records, prompts, model_path, resume_checkpoint(config)
+
+
+def resume_checkpoint(config: VigorGRPOConfig) -> str | None:
+    """The checkpoint folder to continue from, or None: `--resume` (or TRL's `--resume-from-checkpoint true`)
+    = the last checkpoint-N in output_dir; `--resume-from-checkpoint DIR` = that checkpoint folder."""
+    given = (config.resume_from_checkpoint or "").strip()
+    if given.lower() in ("", "false", "none"):
+        given = ""
+    if given and given.lower() not in ("true", "last"):
+        if not os.path.isfile(os.path.join(given, "trainer_state.json")):
+            raise ConfigError(f"--resume-from-checkpoint {given}: not a checkpoint folder (no trainer_state.json in it); "
+                              f"give a checkpoint-N folder, or --resume for the last one in the output folder")
+        return given
+    if not (config.resume or given):
+        return None
+    checkpoint = last_checkpoint(config.output_dir)
+    if checkpoint is None:
+        raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
+    return checkpoint
 
 
 def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
