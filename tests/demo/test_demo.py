@@ -130,3 +130,13 @@ def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path):
     assert banner and "weights float32, autocast none, torch CPU capability" in banner[0]
     # the weight-0 monitors of every intrinsic reward were scored, so the report can compare them
     assert set(result["premise"]) == {"vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob"}
+
+
+def test_no_progress_hides_the_training_bar_too(tiny_model_dir, tmp_path):
+    """--no-progress reaches the trainer (its tqdm bar), not only the evaluation's bars."""
+    from vigor.demo.run import training_config
+
+    settings = preset_settings("ci", model=str(tiny_model_dir))
+    args = (settings, str(tiny_model_dir), tmp_path / "train.jsonl", tmp_path)
+    assert training_config(*args, progress=False).disable_tqdm
+    assert not training_config(*args).disable_tqdm

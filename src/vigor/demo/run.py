@@ -81,7 +81,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[1/{stages}] preparing the model and {settings.train_size} training + {settings.eval_size} held-out "
         f"problems (reasoning-gym {settings.task}, seed {settings.seed})")
     model_path, train_path, heldout_path = prepare(settings, out, overwrite=overwrite)
-    config = training_config(settings, model_path, train_path, out)
+    config = training_config(settings, model_path, train_path, out, progress=progress)
     log(run_banner(device=config.device, weights=config.model_dtype, autocast=autocast_dtype(config.bf16, config.fp16)))
     timings["prepare"] = time.time() - started
 
@@ -118,7 +118,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     return result
 
 
-def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path):
+def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, progress: bool = True):
     import torch
 
     from vigor.rewards import parse_reward_spec
@@ -137,7 +137,7 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
         use_peft=settings.lora, beta=settings.beta, warmup_steps=settings.warmup_steps,
         temperature=settings.temperature, seed=settings.seed,
         use_cpu=not torch.cuda.is_available(), save_strategy="no", reward_dump=True, logging_steps=1,
-        report_to=["tensorboard"], disable_tqdm=False,
+        report_to=["tensorboard"], disable_tqdm=not progress,  # --no-progress: the step logs without the bar
         gradient_checkpointing=False)  # TRL turns it on; a 135 M model fits easily, recomputing costs time
 
 
