@@ -47,6 +47,7 @@ def error_of(argv, capsys, monkeypatch):
     (["--resume_from_checkpoint", "no-such-run/checkpoint-2"],
      "--resume-from-checkpoint no-such-run/checkpoint-2: not a checkpoint folder"),
     (["--fp16", "true"], "fp16: float16 mixed precision needs a GPU"),
+    (["--report-to", "tensorbord"], "--report-to tensorbord: unknown, expected none, all or one of"),
 ])
 def test_bad_options(base, extra, message, capsys, monkeypatch):
     assert message in error_of(base + extra, capsys, monkeypatch)
@@ -147,3 +148,13 @@ def test_resume_from_checkpoint_continues_from_that_checkpoint(tiny_model_dir, p
     assert main(["train", *as_cli_args(second), "--resume_from_checkpoint", str(tmp_path / "first" / "checkpoint-1")]) == 0
     assert [r["step"] for r in read_jsonl(tmp_path / "first" / "metrics.jsonl")] == [1, 2]
     assert [r["step"] for r in read_jsonl(tmp_path / "second" / "metrics.jsonl")] == [2]
+
+
+def test_a_reporter_that_is_not_installed_is_an_error_before_the_model_loads(base, capsys, monkeypatch):
+    """transformers raises only when it builds the callback, after the model has loaded."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    missing = next(name for name in ("wandb", "mlflow", "comet_ml", "clearml", "swanlab")
+                   if name not in get_available_reporting_integrations())
+    message = error_of(base + ["--report_to", missing], capsys, monkeypatch)
+    assert f"--report-to {missing}: the {missing} package is not installed here" in message

@@ -60,6 +60,7 @@ def check_before_loading(config: VigorGRPOConfig):
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
+        check_reporters(config.report_to)
         if config.eval_benchmark:
             from vigor.training.heldout import check_heldout
 
@@ -98,6 +99,20 @@ def resume_checkpoint(config: VigorGRPOConfig) -> str | None:
     if checkpoint is None:
         raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
     return checkpoint
+
+
+def check_reporters(report_to) -> None:
+    """Each `--report-to` name is a transformers integration that is installed here; else a one-line ValueError
+    now, not transformers' RuntimeError once the model has loaded."""
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    for name in report_to or []:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise ValueError(f"--report-to {name}: unknown, expected none, all or one of {', '.join(INTEGRATION_TO_CALLBACK)}")
+        if name not in get_available_reporting_integrations():
+            raise ValueError(f"--report-to {name}: the {name} package is not installed here "
+                             f"(pip install {name}, or --report-to none / tensorboard)")
 
 
 def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
