@@ -47,6 +47,11 @@ def error_of(argv, capsys, monkeypatch):
     (["--resume_from_checkpoint", "no-such-run/checkpoint-2"],
      "--resume-from-checkpoint no-such-run/checkpoint-2: not a checkpoint folder"),
     (["--fp16", "true"], "fp16: float16 mixed precision needs a GPU"),
+    (["--dataset_name", "x.jsonl"], "unknown option --dataset_name: not a field of VigorGRPOConfig "
+                                    "(TRL's dataset_name is dataset here)"),
+    (["--learning-rat", "1e-5"], "unknown option --learning-rat: not a field of VigorGRPOConfig "
+                                 "(did you mean learning_rate?)"),
+    (["--reward_weights", "1.0"], "--reward-weights: vigor takes the weights in --reward"),
     (["--report-to", "tensorbord"], "--report-to tensorbord: unknown, expected none, all or one of"),
 ])
 def test_bad_options(base, extra, message, capsys, monkeypatch):
@@ -65,8 +70,9 @@ def test_bad_model_and_data(base, tmp_path, capsys, monkeypatch):
     not_a_model.mkdir()
     assert "no config.json" in error_of([base[0], "--model", str(not_a_model), *base[3:]], capsys, monkeypatch)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("reward: vigor\nnum_generatons: 4\n")
-    assert "unknown config field(s): num_generatons" in error_of(base + ["--config", str(recipe)], capsys, monkeypatch)
+    recipe.write_text("reward: vigor\nnum_generatons: 4\ndtype: bfloat16\nzzz: 1\n")
+    assert "unknown config field(s): dtype (use model_dtype), num_generatons (did you mean num_generations?), zzz" \
+        in error_of(base + ["--config", str(recipe)], capsys, monkeypatch)
     assert "--output-dir is required" in error_of(base[:5], capsys, monkeypatch)
 
 

@@ -17,6 +17,27 @@ MAIN_OPTIONS = {  # command-line name -> config field
     "log_completions": "log_completions_every",
 }
 
+# Names a TRL user brings that are not config fields here: TRL's script arguments (ScriptArguments,
+# ModelConfig, the GRPO script's reward_funcs) and TrainingArguments fields transformers 5 removed.
+FOREIGN_NAMES = {
+    "dataset_name": "TRL's dataset_name is dataset here", "dataset_train_split": "use dataset_split",
+    "dtype": "use model_dtype", "torch_dtype": "use model_dtype",
+    "reward_funcs": "use reward, with weights: vigor,accuracy:0.5,my_rewards.py:fmt",
+    "logging_dir": "gone in transformers 5: TensorBoard writes to OUTPUT_DIR/runs/, or set TENSORBOARD_LOGGING_DIR",
+    "overwrite_output_dir": "gone in transformers 5: a new run in an existing folder writes over it; --resume continues it",
+}
+
+
+def unknown_field(name: str, fields: set[str]) -> str:
+    """`name`, with what to use instead when that is known (a TRL name, or a near spelling of a field)."""
+    import difflib
+
+    hint = FOREIGN_NAMES.get(name)
+    if hint is None:
+        close = difflib.get_close_matches(name, fields, n=1, cutoff=0.8)
+        hint = f"did you mean {close[0]}?" if close else None
+    return f"{name} ({hint})" if hint else name
+
 
 class _FieldOptionsParser(argparse.ArgumentParser):
     """Keeps options it does not know (config fields) in `field_options` instead of rejecting
@@ -66,7 +87,7 @@ def read_recipe(path: str, fields: set[str]) -> dict:
         raise UsageError(f"--config {path}: expected a mapping of config fields, got {type(values).__name__}")
     unknown = sorted(k for k in values if k not in fields)
     if unknown:
-        raise UsageError(f"--config {path}: unknown config field(s): {', '.join(unknown)}")
+        raise UsageError(f"--config {path}: unknown config field(s): {', '.join(unknown_field(k, fields) for k in unknown)}")
     check_recipe_types(values, path)
     return values
 
@@ -87,10 +108,12 @@ def check_recipe_types(values: dict, path: str) -> None:
 
 
 def check_values(config, given: set[str]) -> None:
-    """Values that parse but cannot run: an explicit max_steps below 1 (TrainingArguments reads any negative
+    """Values that parse but cannot run: TRL's reward_weights (vigor's are in `reward`), an explicit max_steps below 1 (TrainingArguments reads any negative
     value as 'train by epochs', and 0 still runs a step)."""
     from vigor.errors import UsageError
 
+    if "reward_weights" in given:  # the trainer sets them from `reward`; a value given here would be dropped
+        raise UsageError("--reward-weights: vigor takes the weights in --reward, e.g. vigor,accuracy:0.5")
     if "max_steps" in given and config.max_steps < 1:
         raise UsageError(f"--max-steps must be >= 1, got {config.max_steps} "
                          "(leave it out to train for num_train_epochs)")
@@ -117,7 +140,8 @@ def build_config(args, defaults: dict | None = None):
         if name.startswith("-"):
             field = name.lstrip("-").replace("-", "_")
             if field not in fields:
-                raise UsageError(f"unknown option {name}: not a field of VigorGRPOConfig")
+                hint = unknown_field(field, fields).removeprefix(field)
+                raise UsageError(f"unknown option {name}: not a field of VigorGRPOConfig{hint}")
             given.add(field)
     for required in ("output_dir", "dataset"):  # TrainingArguments would default output_dir silently
         if required not in given:
