@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.9)
     p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--system-prompt", default="boxed", help="preset ('boxed', 'intuitor'), text, or '' for none")
+    p.add_argument("--system-prompt", default="boxed", help="preset ('boxed', 'intuitor'), text, or 'none' (or '') for none")
     p.add_argument("--batch-size", type=int, default=8, help="completions generated at once")
     p.add_argument("--micro-batch-size", type=int, default=8, help="completions per gradient-norm pass")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")

@@ -32,7 +32,7 @@ class VigorGRPOConfig(GRPOConfig):
     answer_column: str | None = field(default=None, metadata={
         "help": "Gold-answer column (auto-detected if None); feeds the accuracy reward/monitor."})
     system_prompt: str | None = field(default="boxed", metadata={
-        "help": "System prompt preset ('boxed', 'intuitor'), literal text, or '' for none."})
+        "help": "System prompt preset ('boxed', 'intuitor'), literal text, or 'none' (or '') for none."})
     max_prompt_length: int | None = field(default=None, metadata={
         "help": "Longest templated prompt in tokens. A longer prompt (or one that with max_completion_length "
                 "overruns the model's context) is an error naming its row, or is dropped with long_prompts='drop' "
