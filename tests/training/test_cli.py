@@ -164,3 +164,19 @@ def test_a_reporter_that_is_not_installed_is_an_error_before_the_model_loads(bas
                    if name not in get_available_reporting_integrations())
     message = error_of(base + ["--report_to", missing], capsys, monkeypatch)
     assert f"--report-to {missing}: the {missing} package is not installed here" in message
+
+
+def test_help_fields_lists_every_field_with_vigors_defaults(capsys):
+    import dataclasses
+
+    from vigor.training import VigorGRPOConfig
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help-fields"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for f in dataclasses.fields(VigorGRPOConfig):
+        if f.init:
+            assert f"--{f.name.replace('_', '-')}" in out, f.name
+    assert "--collapse-entropy-fraction (default 0.3) Warn when entropy falls below" in out
+    assert "--learning-rate (default 2e-06)" in out and "--beta (default 0.01)" in out

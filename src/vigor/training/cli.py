@@ -49,6 +49,36 @@ class _FieldOptionsParser(argparse.ArgumentParser):
         return namespace, []
 
 
+class _PrintFields(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(fields_help())
+        parser.exit()
+
+
+def fields_help() -> str:
+    """vigor's own fields with default and help, then the names of the inherited TRL / transformers fields."""
+    import dataclasses
+    import textwrap
+
+    from vigor.training.config import VigorGRPOConfig
+
+    own, inherited = [], []
+    for f in dataclasses.fields(VigorGRPOConfig):
+        if not f.init:
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if f.name not in VigorGRPOConfig.__annotations__:  # declared by GRPOConfig or TrainingArguments
+            inherited.append(option)
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        own.append(textwrap.fill(f"{option} (default {default!r}) {f.metadata.get('help', '')}".rstrip(), width=100,
+                                 initial_indent="  ", subsequent_indent="      "))
+    return "\n".join([
+        "vigor's fields, and TRL's that it gives the reference recipe's defaults:", *own, "",
+        "TRL's GRPOConfig and transformers' TrainingArguments fields (see their documentation):",
+        textwrap.fill(", ".join(inherited), width=100, initial_indent="  ", subsequent_indent="  ")])
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="RL post-train a causal LM with VIGOR or a baseline reward",
@@ -63,13 +93,18 @@ def register(subparsers) -> None:
                                          "or a TRL reward function as path.py:function or package.module:function)")
     parser.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="checkpoints, metrics.jsonl, logs")
     parser.add_argument("--config", metavar="RECIPE.yaml", help="YAML file whose keys are config fields")
-    parser.add_argument("--max-steps", dest="max_steps", type=int, metavar="N")
-    parser.add_argument("--num-generations", dest="num_generations", type=int, metavar="G")
+    parser.add_argument("--max-steps", dest="max_steps", type=int, metavar="N",
+                        help="optimizer steps (default: --num-train-epochs over the data)")
+    parser.add_argument("--num-generations", dest="num_generations", type=int, metavar="G",
+                        help="completions per prompt, the group VIGOR ranks (default 8); the batch "
+                             "(--per-device-train-batch-size x processes x accumulation) must be a multiple of G")
     parser.add_argument("--log-completions", dest="log_completions", type=int, metavar="N",
                         help="every N steps, write each sampled completion with its rewards, rank and advantage "
                              "to completions.jsonl (and TensorBoard/W&B when on)")
     parser.add_argument("--resume", action="store_const", const=True, default=None,
                         help="continue from the last checkpoint in the output folder")
+    parser.add_argument("--help-fields", action=_PrintFields, nargs=0,
+                        help="list every config field (--field-name value) with its default, and exit")
     parser.set_defaults(func=run)
 
 
