@@ -72,11 +72,12 @@ def fields_help() -> str:
             continue
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         own.append(textwrap.fill(f"{option} (default {default!r}) {f.metadata.get('help', '')}".rstrip(), width=100,
-                                 initial_indent="  ", subsequent_indent="      "))
+                                 initial_indent="  ", subsequent_indent="      ", break_on_hyphens=False))
     return "\n".join([
         "vigor's fields, and TRL's that it gives the reference recipe's defaults:", *own, "",
         "TRL's GRPOConfig and transformers' TrainingArguments fields (see their documentation):",
-        textwrap.fill(", ".join(inherited), width=100, initial_indent="  ", subsequent_indent="  ")])
+        textwrap.fill(", ".join(inherited), width=100, initial_indent="  ", subsequent_indent="  ",
+                      break_on_hyphens=False)])
 
 
 def register(subparsers) -> None:
