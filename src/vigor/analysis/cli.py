@@ -16,7 +16,8 @@ def register(subparsers) -> None:
                     "gradnorm_vs_correct.png.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", nargs="?", const="default", default="default",
-                   help="model folder or hub id; no value = the embedded SmolLM2-135M-Instruct")
+                   help="model folder or hub id; '%(default)s' or no value: the embedded SmolLM2-135M-Instruct "
+                        "(the default)")
     p.add_argument("--dataset", default="gsm_symbolic",
                    help="prompts with gold answers: shipped benchmark (gsm8k, math500, ...), file, folder, "
                         "'gsm_symbolic' / 'reasoning-gym:NAME' (seeded), or hub id")
