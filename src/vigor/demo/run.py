@@ -162,17 +162,14 @@ def train_model(settings: DemoSettings, model_path: str, train_path, out: pathli
             if (model_dir / leftover).is_dir() and not any((model_dir / leftover).rglob("*.tfevents*")):
                 shutil.rmtree(model_dir / leftover, ignore_errors=True)
     if settings.lora:
-        merge_lora(model_dir, model_path)
+        merge_lora(model_dir)
 
 
-def merge_lora(model_dir: pathlib.Path, base_path: str) -> None:
-    """Replace the saved adapters by the merged full model, so `model/` loads like any model folder."""
-    from peft import PeftModel
-
+def merge_lora(model_dir: pathlib.Path) -> None:
+    """Replace the saved adapters by the merged full model, so `model/` is a plain model folder."""
     from vigor.models import load_model_and_tokenizer
 
-    base, tokenizer = load_model_and_tokenizer(base_path)
-    merged = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+    merged, tokenizer = load_model_and_tokenizer(model_dir)  # the adapters merged into their base
     adapters = model_dir.parent / "lora_adapters"
     shutil.rmtree(adapters, ignore_errors=True)
     model_dir.rename(adapters)
