@@ -140,3 +140,14 @@ def test_no_progress_hides_the_training_bar_too(tiny_model_dir, tmp_path):
     args = (settings, str(tiny_model_dir), tmp_path / "train.jsonl", tmp_path)
     assert training_config(*args, progress=False).disable_tqdm
     assert not training_config(*args).disable_tqdm
+
+
+def test_a_folder_that_is_not_a_demo_run_is_refused(tmp_path, capsys):
+    """A vigor train run in --output-dir would lose its metrics.jsonl to the demo's: refused, even with --overwrite."""
+    run = tmp_path / "train-run"
+    (run / "checkpoint-2").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"step": 2}\n')
+    for extra in ([], ["--overwrite"]):
+        assert vigor_main(["demo", "--preset", "ci", "--output-dir", str(run), *extra]) == 2
+        assert "holds checkpoint-2, which a demo run does not write" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint-2", "metrics.jsonl"]

@@ -36,6 +36,11 @@ def write_records(path: pathlib.Path, records) -> None:
                             for r in records))
 
 
+# What a demo run writes in its folder (and *.png); anything else means the folder is not a demo's.
+DEMO_ENTRIES = {"data", "model", "lora_adapters", "eval_before", "eval_after", "tensorboard", "metrics.jsonl",
+                "rewards.jsonl", "report.md", "demo.json"}
+
+
 class DemoInputError(ValueError):
     """Bad settings, reward, task, model or output folder, found before any long work; one line."""
 
@@ -48,6 +53,11 @@ def prepare(settings: DemoSettings, out: pathlib.Path, *, overwrite: bool) -> tu
     try:
         settings.check()
         check_reward(settings.reward)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES and p.suffix != ".png") \
+            if out.is_dir() else []
+        if foreign:  # e.g. a vigor train run, whose metrics.jsonl the demo would replace
+            raise ValueError(f"--output-dir {out} holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, "
+                             "which a demo run does not write; choose another folder")
         if (out / "report.md").exists() or (out / "model").exists():
             if not overwrite:
                 raise ValueError(f"--output-dir {out} already holds a demo run; choose another folder or pass "
