@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--rewards", nargs="+", metavar="REWARD", help="one run per reward and seed")
     p.add_argument("--seeds", nargs="+", type=int, metavar="K", help="seeds (default: 0)")
     p.add_argument("--baseline", metavar="REWARD", help="the reward every other is compared against (paired)")
-    p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="the study folder")
+    p.add_argument("--output-dir", "--output_dir", dest="output_dir", metavar="DIR", help="the study folder")
     p.add_argument("--config", metavar="RECIPE.yaml", help="YAML of config fields shared by every run")
     p.add_argument("--max-steps", dest="max_steps", type=int, metavar="N")
     p.add_argument("--eval-benchmark", nargs="+", metavar="NAME", help="held-out benchmarks (as for vigor eval)")
