@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", default="gsm_symbolic",
                    help="prompts with gold answers: shipped benchmark (gsm8k, math500, ...), file, folder, "
                         "'gsm_symbolic' / 'reasoning-gym:NAME' (seeded), or hub id")
+    p.add_argument("--prompt-column", help="the column holding the problem (auto-detected if not given)")
+    p.add_argument("--answer-column", help="the column holding the gold answer (auto-detected if not given)")
     p.add_argument("--num-prompts", type=int, default=16)
     p.add_argument("--num-generations", "-G", type=int, default=8, help="completions per prompt (G)")
     p.add_argument("--max-new-tokens", type=int, default=256)
@@ -65,7 +67,8 @@ def main(args) -> int:
                               temperature=args.temperature, top_k=args.top_k, system_prompt=args.system_prompt,
                               batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
                               resamples=args.bootstrap, seed=args.seed, progress=not args.no_progress,
-                              attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype)
+                              attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype,
+                              prompt_column=args.prompt_column, answer_column=args.answer_column)
     except ValueError as err:  # bad input (data, model path, settings): one line, exit 2
         raise UsageError(str(err)) from None
     from vigor.analysis.run import verdict

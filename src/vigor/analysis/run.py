@@ -32,14 +32,17 @@ def check_settings(*, num_prompts: int, num_generations: int, max_new_tokens: in
         raise ValueError(f"--bootstrap must be >= 1, got {resamples}")
 
 
-def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
-    """The first `num_prompts` records with a gold answer (the training split for a procedural set)."""
+def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0, prompt_column: str | None = None,
+                 answer_column: str | None = None):
+    """The first `num_prompts` records with a gold answer (the training split for a procedural set); the columns
+    are auto-detected unless named."""
     from vigor.data import load_records_and_format
 
     source = dataset or DEFAULT_DATASET
     procedural = source == DEFAULT_DATASET or source.startswith("reasoning-gym:")
     records, data_format = load_records_and_format(source, limit=num_prompts, seed=seed,
-                                                   split="train" if procedural else None)
+                                                   split="train" if procedural else None,
+                                                   prompt_column=prompt_column, answer_column=answer_column)
     if data_format is not None:
         print(f"vigor analyze: data {source}: {len(records)} rows, {data_format.describe()}", flush=True)
     with_answer = [r for r in records if r.answer not in (None, "")]
@@ -71,6 +74,7 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
                  num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
                  system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
                  resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa",
+                 prompt_column: str | None = None, answer_column: str | None = None,
                  device: str = "auto", dtype: str = "auto") -> dict:
     """Sample, grade and score; the model runs on `device` in `dtype` (`vigor.precision.resolve_device_and_dtype`:
     auto = float32 on a CPU, bfloat16 on a GPU that supports it), which the gradient norms are computed in too."""
@@ -85,7 +89,8 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
-    source, records = load_prompts(dataset, num_prompts, seed=seed)
+    source, records = load_prompts(dataset, num_prompts, seed=seed, prompt_column=prompt_column,
+                                   answer_column=answer_column)
     records, prompts = fitting_prompts(model, records, system_prompt=system_prompt, max_new_tokens=max_new_tokens)
     lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation)
     print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
