@@ -103,7 +103,8 @@ def register(subparsers) -> None:
                         help="every N steps, write each sampled completion with its rewards, rank and advantage "
                              "to completions.jsonl (and TensorBoard/W&B when on)")
     parser.add_argument("--resume", action="store_const", const=True, default=None,
-                        help="continue from the last checkpoint in the output folder")
+                        help="continue from the last checkpoint in the output folder (TRL's "
+                             "--resume-from-checkpoint DIR: from that checkpoint folder)")
     parser.add_argument("--help-fields", action=_PrintFields, nargs=0,
                         help="list every config field (--field-name value) with its default, and exit")
     parser.set_defaults(func=run)
