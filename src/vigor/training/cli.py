@@ -84,7 +84,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="RL post-train a causal LM with VIGOR or a baseline reward",
         description="Train with GRPO and the VIGOR reward (or a baseline). Any config field can be given as "
-                    "--field-name value; see vigor.training.VigorGRPOConfig.")
+                    "--field-name value or --field_name value (--help-fields lists them: vigor's, TRL's "
+                    "GRPOConfig and transformers' TrainingArguments).")
     parser.__class__ = _FieldOptionsParser  # argparse offers no parser_class per sub-command
     parser.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",
                         help="model folder or hub id (no value: the embedded SmolLM2-135M-Instruct)")
