@@ -52,6 +52,7 @@ def error_of(argv, capsys, monkeypatch):
     (["--learning-rat", "1e-5"], "unknown option --learning-rat: not a field of VigorGRPOConfig "
                                  "(did you mean learning_rate?)"),
     (["--reward_weights", "1.0"], "--reward-weights: vigor takes the weights in --reward"),
+    (["--eval_strategy", "steps", "--eval_steps", "5"], "--eval-strategy steps: vigor evaluates held-out benchmarks"),
     (["--report-to", "tensorbord"], "--report-to tensorbord: unknown, expected none, all or one of"),
 ])
 def test_bad_options(base, extra, message, capsys, monkeypatch):

@@ -146,12 +146,17 @@ def check_recipe_types(values: dict, path: str) -> None:
 
 
 def check_values(config, given: set[str]) -> None:
-    """Values that parse but cannot run: TRL's reward_weights (vigor's are in `reward`), an explicit max_steps below 1 (TrainingArguments reads any negative
+    """Values that parse but cannot run: TRL's reward_weights (vigor's are in `reward`), an eval_strategy (there is
+    no eval_dataset; held-out evaluation is eval_benchmark), an explicit max_steps below 1 (TrainingArguments reads any negative
     value as 'train by epochs', and 0 still runs a step)."""
     from vigor.errors import UsageError
 
     if "reward_weights" in given:  # the trainer sets them from `reward`; a value given here would be dropped
         raise UsageError("--reward-weights: vigor takes the weights in --reward, e.g. vigor,accuracy:0.5")
+    strategy = getattr(config.eval_strategy, "value", config.eval_strategy)
+    if strategy not in (None, "no"):  # transformers would ask for an eval_dataset once the model has loaded
+        raise UsageError(f"--eval-strategy {strategy}: vigor evaluates held-out benchmarks with --eval-benchmark NAME "
+                         "--eval-steps N (the loss on an eval_dataset is not used); leave --eval-strategy at no")
     if "max_steps" in given and config.max_steps < 1:
         raise UsageError(f"--max-steps must be >= 1, got {config.max_steps} "
                          "(leave it out to train for num_train_epochs)")
