@@ -1,0 +1,167 @@
+"""Audit: inside a real TRL GRPO run, the VIGOR reward and the policy loss equal slow, obviously-right
+re-computations of the reference semantics (/work/shared/docs/reference-notes.md).
+
+Reward path: for every scoring call of the run, from the very token ids TRL sampled and the policy as it
+is at that moment, one sequence at a time: the transformers `labels` loss (-100 on the prompt, so the
+prompt is context only; its mean over the completion cut at its first EOS, EOS included, raw logits,
+not the sampling temperature), `torch.autograd.grad` over every parameter with requires_grad (the
+adapters only under LoRA) of the policy in eval mode (dropout off), the float64 norm times sqrt(T);
+then, per group of G consecutive completions (one prompt each), empty completions placed last, stable
+ranks with ties in position order, rank / (G - 1) * 2 - 1 and (r - mean) / (unbiased std + 1e-4) by
+plain loops. These must equal the advantages vigor hands TRL and the advantages TRL's loss consumes,
+with gradient checkpointing, micro-batched norms, gradient accumulation and LoRA dropout on; the
+policy's `.grad` and every module's train/eval flag must be unchanged by the scoring.
+
+Policy loss: TRL's loss gradient equals the reference's (TRL 0.18) per-token PPO clip 0.2 objective on
+logits / 0.9 with the plain k3 KL to the initial model (beta times exp(ref - logp) - (ref - logp) - 1,
+no importance weight on it), bnpo token mean, divided by the accumulation steps.
+
+Models run in float64 so the tolerances are tight: relative 1e-7 on the raw rewards, absolute 1e-6 on
+advantages, relative 1e-8 on loss gradients. Sampling is seeded by the run; prompts are fixed.
+"""
+
+import math
+
+import pytest
+import torch
+
+from tests.training.test_contract import by_key, capture, row_keys
+from tests.training.training_helpers import tiny_run_options
+
+EPS = 1e-4
+STOP_IDS = list(range(4, 24))  # extra EOS ids: a random model then stops early often, and sometimes at once
+
+
+@pytest.fixture(scope="module")
+def stopping_model_dir(tmp_path_factory):
+    """The tiny random model with 21 EOS ids in its generation config (as Qwen2.5-Instruct lists two):
+    its completions end at an EOS, run to the length cap, or are empty (an EOS first), with ties."""
+    from transformers import GenerationConfig
+
+    from vigor.tiny import save_tiny_model
+
+    folder = save_tiny_model(tmp_path_factory.mktemp("stopping-model"))
+    config = GenerationConfig.from_pretrained(folder)
+    config.eos_token_id = [2, *STOP_IDS]
+    config.save_pretrained(folder)
+    return folder
+
+
+def slow_raw(model, prompt, completion, eos_ids):
+    """(-||grad mean NLL|| * sqrt(T) by transformers' own labels loss, or None for an empty completion;
+    'empty', 'eos' or 'truncated')."""
+    cut = next((completion[: i + 1] for i, t in enumerate(completion) if t in eos_ids), list(completion))
+    kind = "truncated" if cut[-1] not in eos_ids else "empty" if len(cut) == 1 else "eos"
+    if kind == "empty":
+        return None, kind
+    ids = torch.tensor([list(prompt) + cut])
+    labels = torch.tensor([[-100] * len(prompt) + cut])
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.enable_grad():  # TRL scores under no_grad
+        loss = model(input_ids=ids, labels=labels).loss
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    norm = math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads if g is not None))
+    return -norm * math.sqrt(len(cut)), kind
+
+
+def slow_advantages(raw, group_size):
+    """Empty (None) last at min(others) - 1e-3, stable position-order ranks, rank/(G-1)*2-1, group z-score."""
+    out = []
+    for start in range(0, len(raw), group_size):
+        group = raw[start: start + group_size]
+        valid = [r for r in group if r is not None]
+        floor = min(valid) - 1e-3 if valid else 0.0
+        group = [floor if r is None else r for r in group]
+        shaped = []
+        for i, x in enumerate(group):
+            rank = sum(1 for j, y in enumerate(group) if y < x or (y == x and j < i))
+            shaped.append(rank / (group_size - 1) * 2 - 1)
+        mean = sum(shaped) / group_size
+        std = math.sqrt(sum((s - mean) ** 2 for s in shaped) / (group_size - 1))
+        out.extend((s - mean) / (std + EPS) for s in shaped)
+    return out
+
+
+def build(tiny_model_dir, prompts_file, out, **overrides):
+    from vigor.training import VigorGRPOConfig
+    from vigor.training.run import build_trainer
+
+    options = tiny_run_options(tiny_model_dir, prompts_file, out, model_dtype="float64", **overrides)
+    trainer, _ = build_trainer(VigorGRPOConfig(**options))
+    return trainer
+
+
+CASES = {
+    # gradient accumulation 2 (one generation of 2 groups serves 2 micro-steps), checkpointing, norms in
+    # micro-batches of 3 (not a multiple of G), two optimizer steps so the second scores a moved policy
+    "full-accumulation-checkpointing": dict(per_device_train_batch_size=4, num_generations=4,
+                                            gradient_accumulation_steps=2, gradient_checkpointing=True,
+                                            grad_norm_micro_batch_size=3, max_steps=2),
+    # LoRA with heavy adapter dropout: the norm must be over the adapters only, dropout off
+    "lora-dropout": dict(per_device_train_batch_size=8, num_generations=4, use_peft=True, lora_r=4,
+                         lora_dropout=0.5, lora_target_modules=["q_proj", "v_proj"], max_steps=1),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_reward_path_matches_the_reference_semantics(case, stopping_model_dir, prompts_file, tmp_path, monkeypatch):
+    from vigor.training.trainer import VigorGRPOTrainer
+
+    options = CASES[case]
+    group_size = options["num_generations"]
+    expected_by_call, fed, kinds = [], [], []
+    original = VigorGRPOTrainer._calculate_rewards
+
+    def audited(self, inputs, prompts, completions, completion_ids_list):
+        policy = self.accelerator.unwrap_model(self.model)
+        modes = [m.training for m in policy.modules()]
+        grads = [None if p.grad is None else p.grad.clone() for p in policy.parameters()]
+        # the policy itself, in eval mode meanwhile (a deep copy would not do: TRL's patched forward
+        # closes over the original model's bound forward)
+        trainable = [n for n, p in policy.named_parameters() if p.requires_grad]
+        if options.get("use_peft"):
+            assert trainable and all("lora_" in n for n in trainable), trainable
+        for start in range(0, len(inputs), group_size):  # groups are G consecutive rows of one prompt
+            assert len({str(x["prompt"]) for x in inputs[start: start + group_size]}) == 1
+            assert len({tuple(p) for p in self._prompt_ids[start: start + group_size]}) == 1
+        eos = set(self.eos_token_ids)
+        policy.eval()
+        slow = [slow_raw(policy, p, c, eos) for p, c in zip(self._prompt_ids, completion_ids_list)]
+        for module, mode in zip(policy.modules(), modes):
+            module.training = mode
+        advantages = original(self, inputs, prompts, completions, completion_ids_list)
+        assert [m.training for m in policy.modules()] == modes
+        for p, g in zip(policy.parameters(), grads):
+            assert (p.grad is None and g is None) or torch.equal(p.grad, g)
+        raws = [r for r, _ in slow]
+        kinds.extend(kind for _, kind in slow)
+        got = self._reported_rewards[1][:, 0]
+        for b, r in enumerate(raws):
+            if r is None:
+                assert math.isnan(got[b])
+            else:
+                assert got[b].item() == pytest.approx(r, rel=1e-7), (b, got[b].item(), r)
+        want = slow_advantages(raws, group_size)
+        assert advantages[:, 0].tolist() == pytest.approx(want, abs=1e-6), (raws, advantages[:, 0].tolist())
+        expected_by_call.append(want)
+        return advantages
+
+    monkeypatch.setattr(VigorGRPOTrainer, "_calculate_rewards", audited)
+    generated = []
+    capture(monkeypatch, "_generate_and_score_completions", generated,
+            lambda self, args, out: (row_keys(out), out["advantages"].tolist()))
+    capture(monkeypatch, "_compute_loss", fed, lambda self, args, out: (row_keys(args[1]), args[1]["advantages"].tolist()))
+    trainer = build(stopping_model_dir, prompts_file, tmp_path / "out", **options)
+    assert trainer.temperature == 0.9  # sampled at 0.9, scored on raw logits (the slow reward uses raw logits)
+    trainer.train()
+    assert len(expected_by_call) == len(generated) == options["max_steps"]
+    assert {"empty", "eos", "truncated"} <= set(kinds), kinds  # every kind of completion was met
+    steps_per_generation = options.get("gradient_accumulation_steps", 1)
+    assert len(fed) == options["max_steps"] * steps_per_generation
+    for call, ((keys, _), want) in enumerate(zip(generated, expected_by_call)):
+        pieces = fed[call * steps_per_generation: (call + 1) * steps_per_generation]
+        got = by_key([k for ks, _ in pieces for k in ks], [v for _, vs in pieces for v in vs])
+        expect = by_key(keys, want)
+        assert got.keys() == expect.keys()
+        for key in expect:
+            assert got[key] == pytest.approx(expect[key], abs=1e-6)
