@@ -124,6 +124,8 @@ def test_reward_path_matches_the_reference_semantics(case, stopping_model_dir, p
         trainable = [n for n, p in policy.named_parameters() if p.requires_grad]
         if options.get("use_peft"):
             assert trainable and all("lora_" in n for n in trainable), trainable
+        else:  # full fine-tuning: every weight, the embeddings included
+            assert len(trainable) == len(list(policy.parameters())), trainable
         for start in range(0, len(inputs), group_size):  # groups are G consecutive rows of one prompt
             assert len({str(x["prompt"]) for x in inputs[start: start + group_size]}) == 1
             assert len({tuple(p) for p in self._prompt_ids[start: start + group_size]}) == 1
@@ -173,8 +175,10 @@ def test_reward_path_matches_the_reference_semantics(case, stopping_model_dir, p
 def reference_policy_loss(model, ref_model, inputs, *, beta, epsilon, temperature, accumulation):
     """The reference's (TRL 0.18) GRPO loss of one micro-batch, written out: per token
     -min(ratio A, clip(ratio, 1 - eps, 1 + eps) A) + beta k3, k3 = exp(ref - logp) - (ref - logp) - 1,
-    ratio = exp(logp - logp.detach()) (one update per generation), logp from logits / temperature;
-    'bnpo': the sum over the micro-batch's completion tokens / their count, / accumulation steps."""
+    ratio = exp(logp - old logp) (old = logp.detach() with one update per generation, else the sampling
+    policy's, as TRL recorded them), logp from logits / temperature; 'bnpo': the sum over the
+    micro-batch's completion tokens / their count, / accumulation steps. Also returns the ref log-probs
+    and the share of tokens outside the clip range."""
     ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
     attention = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
     width = inputs["completion_ids"].shape[1]
@@ -188,16 +192,21 @@ def reference_policy_loss(model, ref_model, inputs, *, beta, epsilon, temperatur
     with torch.no_grad():
         ref = logps(ref_model)
     advantages = inputs["advantages"].unsqueeze(1)
-    ratio = torch.exp(logp - logp.detach())
+    old = inputs.get("old_per_token_logps")
+    ratio = torch.exp(logp - (logp.detach() if old is None else old.double()))
     policy = -torch.min(ratio * advantages, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * advantages)
     k3 = torch.exp(ref - logp) - (ref - logp) - 1
     mask = inputs["completion_mask"].double()
-    return ((policy + beta * k3) * mask).sum() / mask.sum().clamp(min=1) / accumulation, ref
+    clipped = float((((ratio - 1).abs() > epsilon).double() * mask).sum() / mask.sum())
+    return ((policy + beta * k3) * mask).sum() / mask.sum().clamp(min=1) / accumulation, ref, clipped
 
 
-def test_policy_loss_gradient_is_the_reference_clip_and_k3(tiny_model_dir, prompts_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize("num_iterations", [1, 2])
+def test_policy_loss_gradient_is_the_reference_clip_and_k3(num_iterations, tiny_model_dir, prompts_file, tmp_path,
+                                                           monkeypatch):
     """TRL's loss gradient, on the defaults of `vigor train` (clip 0.2, k3 KL, bnpo, temperature 0.9)
-    with a large beta so the KL term is visible, at a step where the policy has left the initial model."""
+    with a large beta so the KL term is visible, at steps where the policy has left the initial model;
+    with 2 updates per generation batch (the 7B recipe makes 3) the ratio leaves the clip range."""
     from transformers import AutoModelForCausalLM
 
     from vigor.training.trainer import VigorGRPOTrainer
@@ -212,7 +221,7 @@ def test_policy_loss_gradient_is_the_reference_clip_and_k3(tiny_model_dir, promp
             return loss  # the policy is still the initial model: the KL and its gradient are 0
         params = [p for p in model.parameters() if p.requires_grad]
         trl_grads = torch.autograd.grad(loss, params, retain_graph=True)
-        want, ref = reference_policy_loss(model, ref_model, inputs, beta=self.beta, epsilon=0.2, temperature=0.9,
+        want, ref, clipped = reference_policy_loss(model, ref_model, inputs, beta=self.beta, epsilon=0.2, temperature=0.9,
                                           accumulation=self.current_gradient_accumulation_steps)
         torch.testing.assert_close(inputs["ref_per_token_logps"].double() * inputs["completion_mask"],
                                    ref * inputs["completion_mask"], rtol=1e-6, atol=1e-6)
@@ -220,7 +229,7 @@ def test_policy_loss_gradient_is_the_reference_clip_and_k3(tiny_model_dir, promp
         got = torch.cat([g.flatten() for g in trl_grads])
         expected = torch.cat([g.flatten() for g in want_grads])
         error = float((got - expected).norm() / expected.norm())
-        checked.append(error)
+        checked.append(clipped)
         assert loss.item() == pytest.approx(want.item(), rel=1e-5, abs=1e-9)
         assert error <= 1e-5, f"policy-loss gradient differs from the reference: relative error {error:.3g}"
         return loss
@@ -228,7 +237,26 @@ def test_policy_loss_gradient_is_the_reference_clip_and_k3(tiny_model_dir, promp
     monkeypatch.setattr(VigorGRPOTrainer, "_compute_loss", audited)
     # beta 0.5 instead of 0.01 makes the KL gradient large enough to see; the rest are vigor's defaults
     trainer = build(tiny_model_dir, prompts_file, tmp_path / "out", beta=0.5, per_device_train_batch_size=8,
-                    num_generations=4, max_steps=3, reward="random")
+                    num_generations=4, max_steps=3, reward="random", num_iterations=num_iterations)
     assert (trainer.args.epsilon, trainer.epsilon_high, trainer.temperature, trainer.loss_type) == (0.2, 0.2, 0.9, "bnpo")
     trainer.train()
     assert len(checked) == 2
+    assert (max(checked) > 0) == (num_iterations > 1), checked  # the clip acts only off-policy
+
+
+def test_learning_rate_schedule_is_cosine_with_ten_percent_warmup(tiny_model_dir, prompts_file, tmp_path):
+    """vigor train's defaults: lr 2e-6, linear warm-up over ceil(10 % of the steps), then cosine to 0;
+    AdamW without weight decay."""
+    steps = 25
+    trainer = build(tiny_model_dir, prompts_file, tmp_path / "out", max_steps=steps, learning_rate=2e-6,
+                    warmup_steps=0.1)
+    trainer.create_optimizer_and_scheduler(num_training_steps=steps)
+    warmup = math.ceil(0.1 * steps)
+    for step in range(steps):
+        want = 2e-6 * (step / warmup if step < warmup else
+                       0.5 * (1 + math.cos(math.pi * (step - warmup) / (steps - warmup))))
+        assert trainer.lr_scheduler.get_last_lr()[0] == pytest.approx(want, rel=1e-9, abs=1e-18), step
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    groups = trainer.optimizer.param_groups
+    assert all(g["weight_decay"] == 0.0 for g in groups) and type(trainer.optimizer).__name__ == "AdamW"
