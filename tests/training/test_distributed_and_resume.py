@@ -41,6 +41,7 @@ def test_two_processes_rank_over_the_whole_group(tiny_model_dir, prompts_file, t
     table = [-1 + 2 * k / 7 for k in range(8)]
     for dump in dumps:
         assert dump["process"] == [0, 0, 0, 0, 1, 1, 1, 1]  # one group of 8, half on each process
+        assert len(set(dump["prompts"])) == 1  # ... of one prompt: the gather keeps TRL's sampler order
         shaped = [row[0] for row in dump["shaped"]]
         assert sorted(shaped) == pytest.approx(table)  # 8 distinct ranks: ranked over both halves
         advantages = sorted(row[0] for row in dump["advantages"])
