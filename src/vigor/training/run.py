@@ -200,11 +200,22 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     return trainer, checkpoint
 
 
+def save_final_model(trainer, output_dir: str) -> None:
+    """`trainer.save_model`, with whole weights under FSDP. transformers 5.24 saves an FSDP model only
+    with FULL_STATE_DICT and otherwise writes nothing, silently; accelerate 1.15's FSDP2 default is
+    SHARDED_STATE_DICT (an accelerate config without fsdp_state_dict_type). Checkpoints keep the
+    configured type; the final model is always gathered whole (a collective: every process calls this)."""
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if trainer.is_fsdp_enabled and "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+        plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(output_dir)
+
+
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     """Train with GRPO and the configured rewards; return the folder holding the final model."""
     trainer, checkpoint = build_trainer(config, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(config.output_dir)
+    save_final_model(trainer, config.output_dir)
     if trainer.collapse_guard.reason:
         raise TrainingStopped(f"{trainer.collapse_guard.reason}; the model so far is in {config.output_dir}")
     return config.output_dir
