@@ -46,7 +46,7 @@ def test_two_step_train_under_fsdp2_matches_unsharded(tiny_model_dir, prompts_fi
     sharded = _train(tiny_run_options(tiny_model_dir, prompts_file, sharded_out, save_strategy="steps",
                                       save_steps=2, **common), env=FSDP2_ENV)
     assert sharded.returncode == 0, sharded.stderr[-3000:]
-    assert "vigor train: FSDP2 over 2 processes" in sharded.stdout
+    assert "vigor train: FSDP2 over 2 processes" in sharded.stdout  # the line gpu_check.sh looks for
     reference = _train(tiny_run_options(tiny_model_dir, prompts_file, reference_out, **common))
     assert reference.returncode == 0, reference.stderr[-3000:]
     assert "FSDP" not in reference.stdout

@@ -126,8 +126,8 @@ class VigorGRPOTrainer(GRPOTrainer):
         if requested and requested[0] == "fsdp" and state.distributed_type != DistributedType.FSDP:
             raise ValueError(fsdp_not_enabled(requested, self.accelerator.device.type))
         if state.distributed_type == DistributedType.FSDP and self.accelerator.is_main_process:
-            print(f"vigor train: FSDP{state.fsdp_plugin.fsdp_version} over {self.accelerator.num_processes} "
-                  "processes", flush=True)
+            n = self.accelerator.num_processes
+            print(f"vigor train: FSDP{state.fsdp_plugin.fsdp_version} over {n} process{'es' * (n != 1)}", flush=True)
         if not any(r.needs == "gradients" for r in self.reward_set.rewards):
             return
         ds, fsdp = getattr(state, "deepspeed_plugin", None), getattr(state, "fsdp_plugin", None)
