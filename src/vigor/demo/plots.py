@@ -77,12 +77,12 @@ def reward_columns(reward_dump: list[dict]) -> tuple[dict[str, np.ndarray], np.n
     return {name: raw[:, k] for k, name in enumerate(names)}, lengths
 
 
-def gradnorm_and_correctness(reward_dump: list[dict]) -> dict[str, np.ndarray] | None:
-    """Per sampled completion over the run: corrected VIGOR norm ||g|| sqrt(T) (minus its raw reward),
-    the uncorrected ||g||, and correctness (None unless both 'vigor' and 'accuracy' were computed)."""
+def gradnorm_and_correctness(found: tuple[dict[str, np.ndarray], np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """Per sampled completion over the run (`found`: its `reward_columns`): corrected VIGOR norm
+    ||g|| sqrt(T) (minus its raw reward), the uncorrected ||g||, and correctness (None unless both
+    'vigor' and 'accuracy' were computed)."""
     from vigor.rewards import length_uncorrected
 
-    found = reward_columns(reward_dump)
     if found is None or "vigor" not in found[0] or "accuracy" not in found[0]:
         return None
     columns, lengths = found
