@@ -68,3 +68,15 @@ def test_changes_section_says_what_changed():
     text = "\n".join(changes_section(result))
     assert "Held-out accuracy rose: 40.0% -> 50.0% (5 gained, 1 lost, McNemar p = 0.22): no change" in text
     assert "30% over the first third of the steps, 45% over the last" in text
+
+
+def test_plot_curves_writes_one_png_per_logged_curve(tmp_path):
+    from vigor.demo.plots import plot_curves
+
+    metrics = [{"step": s, "gold_accuracy": 0.1 * s, "rewards/vigor/mean": -s, "rewards/vigor/grad_norm_mean": 2.0,
+                "rewards/vigor/grad_norm_corrected_mean": 3.0 + s} for s in range(1, 5)]
+    metrics.append({"step": 5, "entropy": "not a number"})  # a step that logged no curve value is skipped
+    written = plot_curves(metrics, "vigor", tmp_path)
+    assert written == ["reward.png", "gold_accuracy.png", "grad_norm.png"]  # no entropy, no length logged
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(written)
+    assert all((tmp_path / name).read_bytes()[:4] == b"\x89PNG" for name in written)
