@@ -160,7 +160,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
 
     from vigor.evaluation.generation import generate_completions, generate_with_vllm, load_vllm, vllm_available
     from vigor.models import check_attn_implementation
-    from vigor.precision import resolve_device_and_dtype, run_banner
+    from vigor.precision import resolve_device_and_dtype, show_banner
 
     if samples > 1 and temperature == 0:
         raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
@@ -188,7 +188,8 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
         else:
             model, tokenizer = load_model_and_tokenizer(model_or_path, dtype=dtype, device=device,
                                                         attn_implementation=attn_implementation)
-            print(run_banner(device=model.device, weights=model.dtype), file=sys.stderr, flush=True)
+            show_banner(device=model.device, weights=model.dtype,
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
     else:
         model = model_or_path
         if tokenizer is None:
