@@ -414,22 +414,11 @@ def find_rule(module: nn.Module) -> Rule:
     raise UnsupportedModuleError(f"{type(module).__name__}: {problem}")
 
 
-class LookupCapture(Rule):
-    """Marker for an nn.Embedding subclass with its own forward (OPT's learned positions take
-    an attention mask and an offset): the engine taps the `F.embedding` lookups of the module's
-    own weight made inside its forward, so the embedding rule sees the ids actually looked up
+class LookupCapture(EmbeddingRule):
+    """The embedding rule, for an nn.Embedding subclass with its own forward (OPT's learned
+    positions take an attention mask and an offset): the engine taps the `F.embedding` lookups of
+    the module's own weight made inside its forward, so the rule sees the ids actually looked up
     and the gradient of the looked-up rows, whatever the forward does around them."""
-
-    name = "embedding"
-
-    def __init__(self):
-        self.embedding = EmbeddingRule()
-
-    def check(self, module):
-        return self.embedding.check(module)
-
-    def sq_norms(self, module, ids, g, wanted, acc):
-        return self.embedding.sq_norms(module, ids, g, wanted, acc)
 
 
 # Modules in which samples interact in the forward (so G[b] is not sample b's own gradient):
