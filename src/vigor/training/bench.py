@@ -204,6 +204,7 @@ def _child(spec: dict) -> dict:
 
     import torch
 
+    from vigor.training.backends import on_cuda
     from vigor.training.run import build_trainer
 
     config = _train_config(spec["argv"])
@@ -211,10 +212,11 @@ def _child(spec: dict) -> dict:
     clock = StepClock()
     trainer, _ = build_trainer(config, callbacks=[clock], trainer_class=TimedTrainer)
     trainer.clock = clock
-    if torch.cuda.is_available() and not config.use_cpu:
+    cuda = on_cuda(config)
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    if torch.cuda.is_available() and not config.use_cpu:
+    if cuda:
         peak, device = torch.cuda.max_memory_allocated() / 2**20, torch.cuda.get_device_name()
     else:
         peak, device = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, f"cpu ({os.cpu_count()} cores)"
