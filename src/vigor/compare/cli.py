@@ -78,13 +78,40 @@ def field_tokens(args) -> list[str]:
     return tokens + list(args.field_options)
 
 
+def run_namespace(args, tokens: list[str], *, output_dir, reward: str, extra=()) -> argparse.Namespace:
+    """The `vigor train` command line of one run (or of the base model's evaluation)."""
+    return argparse.Namespace(model=args.model, dataset=args.dataset, reward=reward, output_dir=str(output_dir),
+                              max_steps=args.max_steps, num_generations=None, resume=None, config=args.config,
+                              field_options=list(tokens) + list(extra))
+
+
 def build_run_config(args, defaults: dict, tokens: list[str], *, output_dir, reward: str, extra=()):
     from vigor.training.cli import build_config
 
-    namespace = argparse.Namespace(model=args.model, dataset=args.dataset, reward=reward, output_dir=str(output_dir),
-                                   max_steps=args.max_steps, num_generations=None, resume=None, config=args.config,
-                                   field_options=list(tokens) + list(extra))
-    return build_config(namespace, defaults)
+    return build_config(run_namespace(args, tokens, output_dir=output_dir, reward=reward, extra=extra), defaults)
+
+
+def checkpoint_options(given: set[str], every: int) -> list[str]:
+    """A checkpoint at each evaluation, so that an interrupted run resumes there, and only the last one kept;
+    each setting the user gave (preset, recipe or command line) is left as given."""
+    wanted = {"save_strategy": "steps", "save_steps": str(every), "save_total_limit": "1"}
+    tokens = []
+    for field, value in wanted.items():
+        if field not in given:
+            tokens += [f"--{field.replace('_', '-')}", value]
+    return tokens
+
+
+def run_configs(args, defaults: dict, tokens: list[str], runs, *, out: Path, data_seed: int, every: int) -> list:
+    """The config of each run: the study's settings, its reward and seed, the shared data seed and base
+    evaluation, best/ kept, a checkpoint at each evaluation unless the user set the checkpointing."""
+    from vigor.training.cli import given_fields
+
+    given = given_fields(run_namespace(args, tokens, output_dir=out, reward=runs[0].reward), defaults)
+    save = checkpoint_options(given, every)
+    return [build_run_config(args, defaults, tokens, output_dir=r.folder, reward=r.reward,
+                             extra=["--seed", str(r.seed), "--data-seed", str(data_seed), "--save-best", "true",
+                                    "--eval-initial-dir", str(out / "base"), *save]) for r in runs]
 
 
 def run(args) -> int:
@@ -125,12 +152,8 @@ def run(args) -> int:
     data_seed = base.data_seed if base.data_seed is not None else base.seed
     manifest.update(baseline=baseline, data_seed=data_seed)
     every = int(base.eval_steps) if base.eval_steps else base.max_steps
-    save = [] if any(t.startswith("--save-steps") or t.startswith("--save_steps") for t in tokens) else \
-        ["--save-strategy", "steps", "--save-steps", str(every), "--save-total-limit", "1"]
     runs = run_specs(out, rewards, seeds)
-    configs = [build_run_config(args, defaults, tokens, output_dir=r.folder, reward=r.reward,
-                                extra=["--seed", str(r.seed), "--data-seed", str(data_seed), "--save-best", "true",
-                                       "--eval-initial-dir", str(out / "base"), *save]) for r in runs]
+    configs = run_configs(args, defaults, tokens, runs, out=out, data_seed=data_seed, every=every)
 
     import json
 

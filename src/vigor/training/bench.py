@@ -52,19 +52,23 @@ def register(subparsers) -> None:
 
 
 def _train_argv(args, reward: str, output_dir: str) -> list[str]:
-    """The `vigor train` command line of one benchmarked run (the user's fields come last, so win)."""
+    """The `vigor train` command line of one benchmarked run (the user's fields come last, so win). Without a
+    dataset on the command line or in the recipe: 256 procedural GSM8K-style problems (the count too is only
+    a default: a max_samples given anywhere stays)."""
+    from vigor.training.cli import given_fields
+
+    given = given_fields(args)
     argv = ["train", "--reward", reward, "--output-dir", output_dir, "--max-steps", str(args.warmup + args.steps)]
     if args.model is not None:
         argv += ["--model", args.model]
     if args.config is not None:
         argv += ["--config", args.config]
-    dataset = args.dataset
-    if dataset is None and args.config is None:  # procedural problems need a count
-        dataset = "gsm_symbolic"
-        if not any(o.split("=")[0] in ("--max-samples", "--max_samples") for o in args.field_options):
-            argv += ["--max-samples", "256"]
-    if dataset is not None:
-        argv += ["--dataset", dataset]
+    if args.dataset is not None:
+        argv += ["--dataset", args.dataset]
+    elif "dataset" not in given:
+        argv += ["--dataset", "gsm_symbolic"]
+    if "dataset" not in given and "max_samples" not in given:  # procedural problems need a count
+        argv += ["--max-samples", "256"]
     return argv + ["--save-strategy", "no", "--report-to", "none", "--warmup-steps", "0", *args.field_options]
 
 
