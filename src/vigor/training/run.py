@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+from typing import Any, NamedTuple
 
 from vigor.training.config import VigorGRPOConfig
 
@@ -48,9 +49,19 @@ def load_prompt_records(config: VigorGRPOConfig):
     return records, data_format
 
 
-def check_before_loading(config: VigorGRPOConfig):
-    """Everything that can be checked without the model's weights; returns (records, their templated prompts,
-    model path, checkpoint). Any problem raises ConfigError with a one-line message."""
+class Checked(NamedTuple):
+    """What `check_before_loading` found, for the rest of the start to reuse rather than load again."""
+    records: list            # the training rows that fit the token budget
+    prompts: list[str]       # their prompts, chat template applied
+    model_path: str          # resolved (the default model converted if need be)
+    checkpoint: str | None   # the checkpoint to resume from
+    tokenizer: Any           # the model's tokenizer (vigor.models.load_tokenizer), which templated the prompts
+    benchmark_kinds: dict    # {held-out benchmark: its kind} ({} without eval_benchmark)
+
+
+def check_before_loading(config: VigorGRPOConfig) -> Checked:
+    """Everything that can be checked without the model's weights (see `Checked` for what it returns).
+    Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import RewardSet
     from vigor.training.backends import check_backends
@@ -60,10 +71,11 @@ def check_before_loading(config: VigorGRPOConfig):
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
+        benchmark_kinds = {}
         if config.eval_benchmark:
             from vigor.training.heldout import check_heldout
 
-            check_heldout(config)
+            benchmark_kinds = check_heldout(config)
     except ConfigError:
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
@@ -77,27 +89,28 @@ def check_before_loading(config: VigorGRPOConfig):
             check_sandbox(allow_weak=False)
         except Exception as err:  # the sandbox's own error says what is missing
             raise ConfigError(f"dataset {config.dataset} has code tests but {err}") from err
-    records, prompts = templated_prompts(records, model_path, config)
-    checkpoint = None
-    if config.resume:
-        checkpoint = last_checkpoint(config.output_dir)
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
-    return records, prompts, model_path, checkpoint
-
-
-def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
-    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
-    A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
-    long_prompts='drop', is left out with a warning."""
-    from vigor.data import format_prompt
-    from vigor.data.lengths import fit_prompts, row_name
     from vigor.models import load_tokenizer_and_context
 
     try:
         tokenizer, context = load_tokenizer_and_context(model_path)
     except ValueError as err:
         raise ConfigError(str(err)) from err
+    records, prompts = templated_prompts(records, tokenizer, context, config)
+    checkpoint = None
+    if config.resume:
+        checkpoint = last_checkpoint(config.output_dir)
+        if checkpoint is None:
+            raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
+    return Checked(records, prompts, model_path, checkpoint, tokenizer, benchmark_kinds)
+
+
+def templated_prompts(records, tokenizer, context: int | None, config: VigorGRPOConfig):
+    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
+    A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
+    long_prompts='drop', is left out with a warning."""
+    from vigor.data import format_prompt
+    from vigor.data.lengths import fit_prompts, row_name
+
     prompts = []
     for r in records:
         try:
@@ -172,17 +185,18 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
-    records, prompts, model_path, checkpoint = check_before_loading(config)
+    checked = check_before_loading(config)
     main_process = os.environ.get("RANK", "0") == "0"
     if config.bf16 and config.device.type == "cpu" and bf16_on_cpu_warning() and main_process:
         logger.warning(bf16_on_cpu_warning())
-    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype,
-                                                attn_implementation=config.attn_implementation)
+    model, tokenizer = load_model_and_tokenizer(checked.model_path, dtype=config.model_dtype,
+                                                attn_implementation=config.attn_implementation,
+                                                tokenizer=checked.tokenizer)
     if main_process:
         print(run_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16)),
               flush=True)
-    dataset = build_dataset(records, prompts)
-    spec = reward_spec(config, records)
+    dataset = build_dataset(checked.records, checked.prompts)
+    spec = reward_spec(config, checked.records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
     callbacks = list(callbacks or [])
@@ -197,7 +211,7 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
         peft_config=peft_config(config), callbacks=callbacks)
     if config.eval_benchmark:
         heldout.bind(trainer)
-    return trainer, checkpoint
+    return trainer, checked.checkpoint
 
 
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
