@@ -128,7 +128,9 @@ def run(args) -> int:
         raise UsageError("--output-dir is required")
     defaults = dict(preset.get("fields", {}))
     tokens = field_tokens(args)
-    base = build_run_config(args, defaults, tokens, output_dir=args.output_dir, reward=rewards[0])
+    # the study's shared settings, with every reward at once so that what one of them needs (gradients under
+    # sharding, the sandbox for accuracy on code tests) is checked before any run starts
+    base = build_run_config(args, defaults, tokens, output_dir=args.output_dir, reward=",".join(rewards))
     if not base.eval_benchmark:
         raise UsageError("--eval-benchmark: give at least one held-out benchmark (as for vigor eval)")
 
@@ -136,14 +138,13 @@ def run(args) -> int:
     from vigor.training.run import ConfigError, check_before_loading
 
     try:
-        _, _, model_path, _ = check_before_loading(base)  # (records, prompts, model path, checkpoint)
+        checked = check_before_loading(base)
     except ConfigError as err:
         raise UsageError(str(err)) from None
-    from vigor.evaluation.evaluate import benchmark_records, file_key
+    from vigor.evaluation.evaluate import file_key
 
-    benchmarks = [{"name": b, "key": file_key(b),
-                   "kind": benchmark_records(b, limit=base.eval_max_samples, subset_seed=base.eval_seed)[1]}
-                  for b in base.eval_benchmark]
+    model_path = checked.model_path
+    benchmarks = [{"name": b, "key": file_key(b), "kind": checked.benchmark_kinds[b]} for b in base.eval_benchmark]
     out = Path(args.output_dir)
     try:
         manifest = check_manifest(out, base, rewards, seeds, benchmarks)
