@@ -106,10 +106,11 @@ def check_before_loading(config: VigorGRPOConfig) -> Checked:
 
 def templated_prompts(records, tokenizer, context: int | None, config: VigorGRPOConfig):
     """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
-    A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
-    long_prompts='drop', is left out with a warning."""
+    A prompt over the token budget (`vigor.data.lengths.prompt_budget`: the model's context less
+    max_completion_length, and max_prompt_length) is a ConfigError naming its row, or, with long_prompts='drop',
+    is left out with a warning."""
     from vigor.data import format_prompt
-    from vigor.data.lengths import fit_prompts, row_name
+    from vigor.data.lengths import fit_prompts, prompt_budget, row_name
 
     prompts = []
     for r in records:
@@ -118,30 +119,16 @@ def templated_prompts(records, tokenizer, context: int | None, config: VigorGRPO
         except Exception as err:  # a template that rejects a conversation (roles, order): name the row
             raise ConfigError(f"{row_name(r)}: the chat template rejects this prompt: {str(err).splitlines()[0]}"
                               ) from err
-    budget, what = prompt_budget(config, context)
-    if budget is None:
-        return records, prompts
     try:
+        budget, what = prompt_budget(context, config.max_completion_length or 0,
+                                     f"max_completion_length={config.max_completion_length or 0}",
+                                     config.max_prompt_length)
+        if budget is None:
+            return records, prompts
         return fit_prompts(records, prompts, tokenizer, budget, what, drop=config.long_prompts == "drop",
                            drop_hint="pass --long-prompts drop to train on the others")
     except ValueError as err:
         raise ConfigError(str(err)) from err
-
-
-def prompt_budget(config: VigorGRPOConfig, context: int | None) -> tuple[int | None, str]:
-    """(most tokens a templated prompt may have, what sets it): max_prompt_length, and the model's context less
-    max_completion_length (a longer prompt plus its completion would run past the positions the model has)."""
-    completion = config.max_completion_length or 0
-    budgets = []
-    if context is not None:
-        if completion >= context:
-            raise ConfigError(f"max_completion_length={completion} leaves no room for a prompt in the model's "
-                              f"context of {context} tokens")
-        budgets.append((context - completion, f"the model's context of {context} tokens less "
-                                              f"max_completion_length={completion}"))
-    if config.max_prompt_length:
-        budgets.append((config.max_prompt_length, f"max_prompt_length={config.max_prompt_length} tokens"))
-    return min(budgets) if budgets else (None, "")
 
 
 def build_dataset(records, prompts):
