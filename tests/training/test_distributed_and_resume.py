@@ -16,10 +16,10 @@ ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_P
            OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 
 
-def run(cmd, timeout=240):
-    """Run `cmd` in its own process group, so a timeout kills the workers too."""
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+def run(cmd, timeout=240, env=None):
+    """Run `cmd` in its own process group, so a timeout kills the workers too; `env` adds variables."""
+    proc = subprocess.Popen(cmd, env=dict(ENV, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

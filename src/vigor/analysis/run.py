@@ -76,7 +76,7 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
     from vigor.models import check_attn_implementation, load_model_and_tokenizer
-    from vigor.precision import resolve_device_and_dtype, run_banner
+    from vigor.precision import resolve_device_and_dtype, show_banner
 
     device, dtype = resolve_device_and_dtype(device, dtype)
     check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
@@ -88,7 +88,7 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
                                                   max_new_tokens=max_new_tokens)
     lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation,
                                              tokenizer=tokenizer)
-    print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
+    show_banner(device=lm.device, weights=lm.dtype)  # analyze never autocasts
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
         temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)

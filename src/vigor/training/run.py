@@ -166,9 +166,12 @@ def peft_config(config: VigorGRPOConfig):
 def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None):
     """Check everything cheap, then load the model and build the trainer; returns (trainer,
     checkpoint to resume from or None). `trainer_class` (a VigorGRPOTrainer subclass) is for
-    instrumentation such as `vigor bench step`."""
+    instrumentation such as `vigor bench step`. A transformers ProgressCallback among `callbacks` (the demo's
+    short line per step) replaces transformers' display of each step's whole log record."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
     from vigor.models import load_model_and_tokenizer
-    from vigor.precision import autocast_dtype, bf16_on_cpu_warning, run_banner
+    from vigor.precision import autocast_dtype, bf16_on_cpu_warning, show_banner
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
@@ -180,8 +183,7 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
                                                 attn_implementation=config.attn_implementation,
                                                 tokenizer=checked.tokenizer)
     if main_process:
-        print(run_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16)),
-              flush=True)
+        show_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16))
     dataset = build_dataset(checked.records, checked.prompts)
     spec = reward_spec(config, checked.records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
@@ -196,16 +198,30 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     trainer = (trainer_class or VigorGRPOTrainer)(
         model.train(), config, reward_set=reward_set, train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config(config), callbacks=callbacks)
+    if any(isinstance(c, ProgressCallback) for c in callbacks):  # the caller's own display replaces transformers'
+        for default in [c for c in trainer.callback_handler.callbacks if type(c) in (ProgressCallback, PrinterCallback)]:
+            trainer.remove_callback(default)
     if config.eval_benchmark:
         heldout.bind(trainer)
     return trainer, checked.checkpoint
+
+
+def save_final_model(trainer, output_dir: str) -> None:
+    """`trainer.save_model`, with whole weights under FSDP. transformers 5.24 saves an FSDP model only
+    with FULL_STATE_DICT and otherwise writes nothing, silently; accelerate 1.15's FSDP2 default is
+    SHARDED_STATE_DICT (an accelerate config without fsdp_state_dict_type). Checkpoints keep the
+    configured type; the final model is always gathered whole (a collective: every process calls this)."""
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if trainer.is_fsdp_enabled and "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+        plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(output_dir)
 
 
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     """Train with GRPO and the configured rewards; return the folder holding the final model."""
     trainer, checkpoint = build_trainer(config, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(config.output_dir)
+    save_final_model(trainer, config.output_dir)
     if trainer.collapse_guard.reason:
         raise TrainingStopped(f"{trainer.collapse_guard.reason}; the model so far is in {config.output_dir}")
     return config.output_dir
