@@ -182,13 +182,11 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
     if not use_vllm:
         check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
     if load:
-        from vigor.models import load_model_and_tokenizer, resolve_model_path
+        from vigor.models import load_model_and_tokenizer, load_tokenizer, resolve_model_path
 
         if use_vllm:
-            from transformers import AutoTokenizer
-
             model_path = resolve_model_path(model_or_path)
-            model, tokenizer = load_vllm(model_path, seed=seed), AutoTokenizer.from_pretrained(model_path)
+            model, tokenizer = load_vllm(model_path, seed=seed, dtype=dtype), load_tokenizer(model_path)
         else:
             model, tokenizer = load_model_and_tokenizer(model_or_path, dtype=dtype, device=device,
                                                         attn_implementation=attn_implementation)

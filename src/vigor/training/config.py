@@ -195,11 +195,10 @@ class VigorGRPOConfig(GRPOConfig):
         TRL's default (bf16 = not fp16) would run CPU training under bfloat16 autocast, which on a CPU
         without native bf16 (below AVX-512) emulates every matrix product (issue 8: 743 s against ~100 s
         per demo step on a 2-core AVX2 EPYC)."""
-        import torch
-
         from vigor.precision import bf16_by_default
+        from vigor.training.backends import on_cuda
 
-        on_cpu = self.use_cpu or not torch.cuda.is_available()
+        on_cpu = not on_cuda(self)
         if on_cpu and self.fp16:
             raise ValueError("fp16: float16 mixed precision needs a GPU; on a CPU leave it off (float32) "
                              "or use --bf16 true")

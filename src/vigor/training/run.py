@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+from typing import Any, NamedTuple
 
 from vigor.training.config import VigorGRPOConfig
 
@@ -48,9 +49,19 @@ def load_prompt_records(config: VigorGRPOConfig):
     return records, data_format
 
 
-def check_before_loading(config: VigorGRPOConfig):
-    """Everything that can be checked without the model's weights; returns (records, their templated prompts,
-    model path, checkpoint). Any problem raises ConfigError with a one-line message."""
+class Checked(NamedTuple):
+    """What `check_before_loading` found, for the rest of the start to reuse rather than load again."""
+    records: list            # the training rows that fit the token budget
+    prompts: list[str]       # their prompts, chat template applied
+    model_path: str          # resolved (the default model converted if need be)
+    checkpoint: str | None   # the checkpoint to resume from
+    tokenizer: Any           # the model's tokenizer (vigor.models.load_tokenizer), which templated the prompts
+    benchmark_kinds: dict    # {held-out benchmark: its kind} ({} without eval_benchmark)
+
+
+def check_before_loading(config: VigorGRPOConfig) -> Checked:
+    """Everything that can be checked without the model's weights (see `Checked` for what it returns).
+    Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import RewardSet
     from vigor.training.backends import check_backends
@@ -60,10 +71,11 @@ def check_before_loading(config: VigorGRPOConfig):
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
+        benchmark_kinds = {}
         if config.eval_benchmark:
             from vigor.training.heldout import check_heldout
 
-            check_heldout(config)
+            benchmark_kinds = check_heldout(config)
     except ConfigError:
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
@@ -77,27 +89,29 @@ def check_before_loading(config: VigorGRPOConfig):
             check_sandbox(allow_weak=False)
         except Exception as err:  # the sandbox's own error says what is missing
             raise ConfigError(f"dataset {config.dataset} has code tests but {err}") from err
-    records, prompts = templated_prompts(records, model_path, config)
-    checkpoint = None
-    if config.resume:
-        checkpoint = last_checkpoint(config.output_dir)
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
-    return records, prompts, model_path, checkpoint
-
-
-def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
-    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
-    A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
-    long_prompts='drop', is left out with a warning."""
-    from vigor.data import format_prompt
-    from vigor.data.lengths import fit_prompts, row_name
     from vigor.models import load_tokenizer_and_context
 
     try:
         tokenizer, context = load_tokenizer_and_context(model_path)
     except ValueError as err:
         raise ConfigError(str(err)) from err
+    records, prompts = templated_prompts(records, tokenizer, context, config)
+    checkpoint = None
+    if config.resume:
+        checkpoint = last_checkpoint(config.output_dir)
+        if checkpoint is None:
+            raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
+    return Checked(records, prompts, model_path, checkpoint, tokenizer, benchmark_kinds)
+
+
+def templated_prompts(records, tokenizer, context: int | None, config: VigorGRPOConfig):
+    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
+    A prompt over the token budget (`vigor.data.lengths.prompt_budget`: the model's context less
+    max_completion_length, and max_prompt_length) is a ConfigError naming its row, or, with long_prompts='drop',
+    is left out with a warning."""
+    from vigor.data import format_prompt
+    from vigor.data.lengths import fit_prompts, prompt_budget, row_name
+
     prompts = []
     for r in records:
         try:
@@ -105,30 +119,16 @@ def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
         except Exception as err:  # a template that rejects a conversation (roles, order): name the row
             raise ConfigError(f"{row_name(r)}: the chat template rejects this prompt: {str(err).splitlines()[0]}"
                               ) from err
-    budget, what = prompt_budget(config, context)
-    if budget is None:
-        return records, prompts
     try:
+        budget, what = prompt_budget(context, config.max_completion_length or 0,
+                                     f"max_completion_length={config.max_completion_length or 0}",
+                                     config.max_prompt_length)
+        if budget is None:
+            return records, prompts
         return fit_prompts(records, prompts, tokenizer, budget, what, drop=config.long_prompts == "drop",
                            drop_hint="pass --long-prompts drop to train on the others")
     except ValueError as err:
         raise ConfigError(str(err)) from err
-
-
-def prompt_budget(config: VigorGRPOConfig, context: int | None) -> tuple[int | None, str]:
-    """(most tokens a templated prompt may have, what sets it): max_prompt_length, and the model's context less
-    max_completion_length (a longer prompt plus its completion would run past the positions the model has)."""
-    completion = config.max_completion_length or 0
-    budgets = []
-    if context is not None:
-        if completion >= context:
-            raise ConfigError(f"max_completion_length={completion} leaves no room for a prompt in the model's "
-                              f"context of {context} tokens")
-        budgets.append((context - completion, f"the model's context of {context} tokens less "
-                                              f"max_completion_length={completion}"))
-    if config.max_prompt_length:
-        budgets.append((config.max_prompt_length, f"max_prompt_length={config.max_prompt_length} tokens"))
-    return min(budgets) if budgets else (None, "")
 
 
 def build_dataset(records, prompts):
@@ -175,16 +175,17 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
-    records, prompts, model_path, checkpoint = check_before_loading(config)
+    checked = check_before_loading(config)
     main_process = os.environ.get("RANK", "0") == "0"
     if config.bf16 and config.device.type == "cpu" and bf16_on_cpu_warning() and main_process:
         logger.warning(bf16_on_cpu_warning())
-    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype,
-                                                attn_implementation=config.attn_implementation)
+    model, tokenizer = load_model_and_tokenizer(checked.model_path, dtype=config.model_dtype,
+                                                attn_implementation=config.attn_implementation,
+                                                tokenizer=checked.tokenizer)
     if main_process:
         show_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16))
-    dataset = build_dataset(records, prompts)
-    spec = reward_spec(config, records)
+    dataset = build_dataset(checked.records, checked.prompts)
+    spec = reward_spec(config, checked.records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
     callbacks = list(callbacks or [])
@@ -202,7 +203,7 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
             trainer.remove_callback(default)
     if config.eval_benchmark:
         heldout.bind(trainer)
-    return trainer, checkpoint
+    return trainer, checked.checkpoint
 
 
 def save_final_model(trainer, output_dir: str) -> None:

@@ -242,7 +242,15 @@ class VigorGRPOTrainer(GRPOTrainer):
             f.write(json.dumps(record, allow_nan=True) + "\n")
 
 
+# Why not torch.nanmean and trl.trainer.utils.nanstd: they define the same statistics (the mean, and the
+# Bessel-corrected std sqrt(sum (x - mean)^2 / (n - 1)) over the non-NaN entries, NaN when n < 2) but not the
+# same numbers. TRL 1.16's nanstd computes its correction n / (n - 1) from an integer count, so in float32
+# (8/7 -> 1.14285719), which moves a float64 std by ~1e-8 relative; torch.nanmean sums with the NaNs zeroed in
+# place, which rounds differently in the last bits. Kept as they are so that no logged number changes;
+# tests/training/test_reward_statistics.py checks them against an exact reference and TRL's.
+
 def _nanmean(values: torch.Tensor) -> float:
+    """Mean of the non-NaN entries; NaN when there are none."""
     valid = values[~torch.isnan(values)]
     return valid.mean().item() if valid.numel() else math.nan
 
