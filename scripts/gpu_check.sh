@@ -84,11 +84,19 @@ run step-static-compiled "$PY" -m vigor.cli bench step "${SHAPE[@]}" --cache-imp
 run step-continuous-batching "$PY" -m vigor.cli bench step "${SHAPE[@]}" \
     --use-transformers-continuous-batching true --json "$OUT/step-continuous-batching.json"
 
-# 4. `vigor train` under FSDP2 through accelerate (one GPU, one shard: exercises the training path).
+# 4. `vigor train` under FSDP2 through accelerate (one GPU, one shard: exercises the training path;
+#    `accelerate launch` starts it under torchrun, so accelerate turns FSDP on even for one process).
+#    The run must say "vigor train: FSDP2 over 1 process" (else FSDP was off) and save a whole model.
+#    (2 CPU processes run the same path in tests/training/test_fsdp2_train.py.)
 run fsdp2-train "$(dirname "$PY")/accelerate" launch --config_file recipes/accelerate/fsdp2-1gpu.yaml \
     -m vigor.cli train --model "$MODEL" --max-samples 16 --output-dir "$OUT/fsdp2-run" --max-steps 2 \
     --per-device-train-batch-size 8 --num-generations 8 --max-completion-length 64 --save-strategy no \
     --report-to none --model-dtype bfloat16 --reward-dump true --dataset gsm_symbolic
+if ! grep -q "vigor train: FSDP2 over 1 process" "$OUT/fsdp2-train.txt" \
+        || ! compgen -G "$OUT/fsdp2-run/*.safetensors" > /dev/null; then
+    echo "fsdp2-train: FAILED: FSDP2 was not on, or no model weights were saved" | tee -a "$OUT/summary.txt"
+    status=1
+fi
 rm -rf "$OUT/fsdp2-run/"*.safetensors "$MODEL"/*.safetensors  # keep $OUT small
 
 echo "gpu_check.sh: done (status $status); results in $OUT" | tee -a "$OUT/summary.txt"

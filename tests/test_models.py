@@ -96,6 +96,22 @@ def test_load_unreadable_folder_gives_one_line_error(tmp_path):
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_placement_loads_onto_an_accelerator_directly_and_leaves_the_cpu_path_alone(tmp_path):
+    """The one-device device_map goes to from_pretrained only for an accelerator (no GPU here: its kwargs are
+    checked); on the CPU the load is the plain one, with the same weights as without a device."""
+    from vigor.tiny import save_tiny_model
+
+    assert models.placement(None) == models.placement("cpu") == models.placement(torch.device("cpu")) == {}
+    assert models.placement("cuda:1") == {"device_map": torch.device("cuda", 1)}
+    assert models.placement(torch.device("cuda")) == {"device_map": torch.device("cuda")}
+    folder = save_tiny_model(tmp_path / "tiny")
+    plain, _ = models.load_model_and_tokenizer(folder)
+    on_cpu, _ = models.load_model_and_tokenizer(folder, device="cpu")
+    assert not hasattr(on_cpu, "hf_device_map")
+    for (name, a), (_, b) in zip(plain.state_dict().items(), on_cpu.state_dict().items(), strict=True):
+        assert a.device.type == b.device.type == "cpu" and torch.equal(a, b), name
+
+
 def test_lora_adapter_folder_loads_merged_into_its_base(tmp_path):
     """What `vigor train --use-peft true` saves (adapter_config.json, no config.json) is a model for
     eval/analyze/train: its base with the adapters merged, giving the adapted model's logits."""

@@ -118,7 +118,7 @@ def test_unknown_task_fails_before_any_model_work(tmp_path, capsys):
     assert not (tmp_path / "eval_before").exists()
 
 
-def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path):
+def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path, capsys):
     from vigor.demo.run import run_demo
 
     lines = []
@@ -126,8 +126,14 @@ def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path):
     result = run_demo(settings, tmp_path / "run", progress=False, log=lines.append)
     slow = [line for line in lines if line.startswith("warning: step")]
     assert len(slow) == 1 and "over 3x this preset's budget" in slow[0] and "likely cause: " in slow[0], lines
-    banner = [line for line in lines if line.startswith("vigor: device")]
-    assert banner and "weights float32, autocast none, torch CPU capability" in banner[0]
+    # the run banner once (the trainer's and the evaluations' repeats are not shown), then one short line per step
+    printed = capsys.readouterr()
+    banner = [line for line in lines + (printed.out + printed.err).splitlines() if line.startswith("vigor: device")]
+    assert len(banner) == 1 and "weights float32, autocast none, torch CPU capability" in banner[0], banner
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [line.split(":")[0] for line in steps] == ["step 1/2", "step 2/2"], lines
+    assert "reward vigor " in steps[0] and "gold accuracy " in steps[0] and len(steps[0]) < 120, steps
+    assert "{'loss'" not in printed.out + printed.err  # transformers' whole log records are not printed
     # the weight-0 monitors of every intrinsic reward were scored, so the report can compare them
     assert set(result["premise"]) == {"vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob"}
 

@@ -121,6 +121,7 @@ def test_defaults_are_the_reference_recipe():
     c = VigorGRPOConfig(output_dir="/tmp/unused", use_cpu=True)
     assert (c.beta, c.loss_type, c.epsilon, c.temperature, c.top_k, c.top_p, c.num_generations) == \
         (0.01, "bnpo", 0.2, 0.9, 50, 1.0, 8)
+    assert c.use_bias_correction_kl is False  # plain k3, as the reference (test_reference_semantics checks the loss)
     assert (c.learning_rate, c.lr_scheduler_type, c.warmup_steps, c.weight_decay, c.max_grad_norm, c.seed) == \
         (2e-6, "cosine", 0.1, 0.0, 1.0, 7)
     assert (c.reward, c.shaping, c.truncated, c.length_correction, c.reward_temperature) == \

@@ -53,21 +53,19 @@ def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0, prompt
 
 
 def fitting_prompts(model: str | None, records, *, system_prompt: str | None, max_new_tokens: int):
-    """(records, templated prompts), by the model's tokenizer alone, before its weights load; a prompt that with
-    max_new_tokens overruns the model's context is a one-line error naming its row."""
+    """(records, templated prompts, the model's tokenizer), by the tokenizer alone, before the weights load; a
+    prompt that with max_new_tokens overruns the model's context (`vigor.data.lengths.prompt_budget`) is a
+    one-line error naming its row."""
     from vigor.data import format_prompt
-    from vigor.data.lengths import fit_prompts
+    from vigor.data.lengths import fit_prompts, prompt_budget
     from vigor.models import load_tokenizer_and_context
 
     tokenizer, context = load_tokenizer_and_context(model)
     prompts = [format_prompt(r.messages or r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
-    if context is None:
-        return records, prompts
-    if max_new_tokens >= context:
-        raise ValueError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the model's context "
-                         f"of {context} tokens")
-    return fit_prompts(records, prompts, tokenizer, context - max_new_tokens,
-                       f"the model's context of {context} tokens less --max-new-tokens {max_new_tokens}")
+    budget, what = prompt_budget(context, max_new_tokens, f"--max-new-tokens {max_new_tokens}")
+    if budget is None:
+        return records, prompts, tokenizer
+    return (*fit_prompts(records, prompts, tokenizer, budget, what), tokenizer)
 
 
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
@@ -82,7 +80,7 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
     from vigor.models import check_attn_implementation, load_model_and_tokenizer
-    from vigor.precision import resolve_device_and_dtype, run_banner
+    from vigor.precision import resolve_device_and_dtype, show_banner
 
     device, dtype = resolve_device_and_dtype(device, dtype)
     check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
@@ -91,9 +89,11 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
     output_dir = pathlib.Path(output_dir)
     source, records = load_prompts(dataset, num_prompts, seed=seed, prompt_column=prompt_column,
                                    answer_column=answer_column)
-    records, prompts = fitting_prompts(model, records, system_prompt=system_prompt, max_new_tokens=max_new_tokens)
-    lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation)
-    print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
+    records, prompts, tokenizer = fitting_prompts(model, records, system_prompt=system_prompt,
+                                                  max_new_tokens=max_new_tokens)
+    lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation,
+                                             tokenizer=tokenizer)
+    show_banner(device=lm.device, weights=lm.dtype)  # analyze never autocasts
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
         temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)

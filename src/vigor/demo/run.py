@@ -82,7 +82,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     """Run the whole demo; return the numbers written to demo.json. Raises DemoInputError
     (before any long work) for bad input."""
     from vigor.evaluation import evaluate
-    from vigor.precision import autocast_dtype, run_banner
+    from vigor.precision import autocast_dtype, show_banner
 
     out = pathlib.Path(output_dir)
     started = time.time()
@@ -92,7 +92,8 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
         f"problems (reasoning-gym {settings.task}, seed {settings.seed})")
     model_path, train_path, heldout_path = prepare(settings, out, overwrite=overwrite)
     config = training_config(settings, model_path, train_path, out, progress=progress)
-    log(run_banner(device=config.device, weights=config.model_dtype, autocast=autocast_dtype(config.bf16, config.fp16)))
+    show_banner(device=config.device, weights=config.model_dtype, autocast=autocast_dtype(config.bf16, config.fp16),
+                log=log)
     timings["prepare"] = time.time() - started
 
     def evaluate_on_heldout(model, folder: str) -> dict:
@@ -110,7 +111,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[3/{stages}] training {settings.steps} steps with reward '{settings.reward}', "
         f"G={settings.num_generations}, {'LoRA' if settings.lora else 'all weights'}")
     tick = time.time()
-    train_model(settings, model_path, train_path, out, config=config, log=log)
+    train_model(settings, model_path, train_path, out, config=config, log=log, progress=progress)
     timings["train"] = time.time() - tick
 
     log(f"[4/{stages}] evaluating the trained model on the same {settings.eval_size} problems")
@@ -152,13 +153,15 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
 
 
 def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, config=None,
-                log=print) -> None:
-    from vigor.demo.pace import StepTimeWatch
+                log=print, progress: bool = True) -> None:
+    from vigor.demo.pace import StepProgress, StepTimeWatch
+    from vigor.rewards import parse_reward_spec
     from vigor.training import train
 
     config = config or training_config(settings, model_path, train_path, out)
     watch = StepTimeWatch(settings.step_budget_s, bf16_on_cpu=config.bf16 and config.device.type == "cpu", log=log)
-    train(config, callbacks=[watch])
+    shown = StepProgress(parse_reward_spec(settings.reward)[0][0], bar=progress, log=log)
+    train(config, callbacks=[shown, watch])
     model_dir = out / "model"
     for name in ("metrics.jsonl", "rewards.jsonl"):
         if (model_dir / name).exists():

@@ -162,19 +162,17 @@ def check_values(config, given: set[str]) -> None:
                          "(leave it out to train for num_train_epochs)")
 
 
-def build_config(args, defaults: dict | None = None):
-    """The VigorGRPOConfig of a parsed command line (raises UsageError on any problem).
-    `defaults` (e.g. a preset's fields) sit below --config and the command line."""
+def layered_values(args, defaults: dict | None = None) -> tuple[dict, set[str]]:
+    """(values of `defaults` < the --config recipe < the main options, every config field given: those and the
+    command line's `--field-name value` options). Raises UsageError for a recipe or option that is no field."""
     import dataclasses
-
-    from transformers import HfArgumentParser
 
     from vigor.errors import UsageError
     from vigor.training.config import VigorGRPOConfig
 
     fields = {f.name for f in dataclasses.fields(VigorGRPOConfig) if f.init}
     values = dict(defaults or {})
-    values.update(read_recipe(args.config, fields) if args.config else {})
+    values.update(read_recipe(args.config, fields) if getattr(args, "config", None) else {})
     values.update({field: getattr(args, option) for option, field in MAIN_OPTIONS.items()
                    if getattr(args, option, None) is not None})  # other commands' namespaces may lack some
     given = set(values)
@@ -186,6 +184,24 @@ def build_config(args, defaults: dict | None = None):
                 hint = unknown_field(field, fields).removeprefix(field)
                 raise UsageError(f"unknown option {name}: not a field of VigorGRPOConfig{hint}")
             given.add(field)
+    return values, given
+
+
+def given_fields(args, defaults: dict | None = None) -> set[str]:
+    """The config fields a command line sets, through `defaults` (e.g. a preset's), its --config recipe, its
+    main options or a `--field-name value`: what `vigor compare` and `vigor bench step` must not override."""
+    return layered_values(args, defaults)[1]
+
+
+def build_config(args, defaults: dict | None = None):
+    """The VigorGRPOConfig of a parsed command line (raises UsageError on any problem).
+    `defaults` (e.g. a preset's fields) sit below --config and the command line."""
+    from transformers import HfArgumentParser
+
+    from vigor.errors import UsageError
+    from vigor.training.config import VigorGRPOConfig
+
+    values, given = layered_values(args, defaults)
     for required in ("output_dir", "dataset"):  # TrainingArguments would default output_dir silently
         if required not in given:
             raise UsageError(f"--{required.replace('_', '-')} is required")
