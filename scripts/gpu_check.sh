@@ -65,6 +65,10 @@ if [[ "$DRY" == 1 ]]; then
     STEP_SHAPE=(--max-samples 8 --per-device-train-batch-size 4 --num-generations 4 --max-completion-length 8
                 --use-cpu true --bf16 false --model-dtype float32 --gradient-checkpointing true)
     FSDP2_DEVICE=(--use-cpu true --bf16 false --model-dtype float32)
+    # accelerate turns FSDP on only on GPUs (and vigor refuses FSDP on a CPU): the tests' launcher
+    # lifts that gate, with the environment `accelerate launch` would set for the FSDP2 recipe.
+    FSDP2_LAUNCH=(env ACCELERATE_USE_FSDP=true FSDP_VERSION=2 "$PY" -m torch.distributed.run --standalone
+                  --nproc-per-node 1 tests/training/fsdp2_cpu_launch.py)
     # TRL sizes the paged cache at half the free memory, on the CPU half the machine's RAM: keep it small.
     CB_LIMIT=(--transformers-continuous-batching-config '{"max_memory_percent": 0.02}')
 else
@@ -77,6 +81,7 @@ else
     STEP_SHAPE=(--max-samples 64 --per-device-train-batch-size 32 --num-generations 8
                 --max-completion-length 256 --bf16 true --model-dtype bfloat16 --gradient-checkpointing true)
     FSDP2_DEVICE=(--model-dtype bfloat16)
+    FSDP2_LAUNCH=("$PY" -m accelerate.commands.launch --config_file recipes/accelerate/fsdp2-1gpu.yaml -m vigor.cli)
     CB_LIMIT=()  # TRL's default: the paged cache takes half the GPU memory free after the model loads
 fi
 
@@ -199,12 +204,19 @@ part gradnorm-profile 60 "$PY" -m vigor.cli bench gradnorm "${GRADNORM_SHAPES[@]
 # 4. Whatever the budget leaves: the paged engine, then FSDP2.
 step continuous-batching 150 --use-transformers-continuous-batching true "${CB_LIMIT[@]}"
 
-# `vigor train` under FSDP2 through accelerate (one GPU, one shard: exercises the training path).
-if ((model_ok == 0)); then
-    part fsdp2-train 120 "$PY" -m accelerate.commands.launch --config_file recipes/accelerate/fsdp2-1gpu.yaml \
-        -m vigor.cli train --model "$MODEL" --max-samples 16 --output-dir "$WORK/fsdp2-run" --max-steps 2 \
-        --per-device-train-batch-size 8 --num-generations 8 --max-completion-length 64 --save-strategy no \
-        --report-to none "${FSDP2_DEVICE[@]}" --reward-dump true --dataset gsm_symbolic
+# `vigor train` under FSDP2 through accelerate (one GPU, one shard: exercises the training path;
+# `accelerate launch` starts it under torchrun, so accelerate turns FSDP on even for one process).
+# The run must say "vigor train: FSDP2 over 1 process" (else FSDP was off) and save a whole model.
+# (2 CPU processes run the same path in tests/training/test_fsdp2_train.py.)
+if ((model_ok == 0)) && part fsdp2-train 120 "${FSDP2_LAUNCH[@]}" train --model "$MODEL" --max-samples 16 \
+        --output-dir "$WORK/fsdp2-run" --max-steps 2 --per-device-train-batch-size 8 --num-generations 8 \
+        --max-completion-length 64 --save-strategy no --report-to none "${FSDP2_DEVICE[@]}" --reward-dump true \
+        --dataset gsm_symbolic && wanted fsdp2-train; then
+    if ! grep -q "vigor train: FSDP2 over 1 process" "$WORK/fsdp2-train.log" \
+            || ! compgen -G "$WORK/fsdp2-run/*.safetensors" > /dev/null; then
+        echo "fsdp2-train: FAILED: FSDP2 was not on, or no model weights were saved"
+        status=1
+    fi
 fi
 
 rm -rf "$MODEL" "$WORK/fsdp2-run"  # gigabytes of weights; $OUT never held them

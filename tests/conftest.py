@@ -25,6 +25,14 @@ def fresh_seed(request) -> int:
     return seed
 
 
+@pytest.fixture(autouse=True)
+def fresh_banner():
+    """Each test runs its commands as a fresh process would: the run banner (shown once per process) shows again."""
+    from vigor.precision import SHOWN_BANNERS
+
+    SHOWN_BANNERS.clear()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()

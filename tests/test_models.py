@@ -94,3 +94,55 @@ def test_load_unreadable_folder_gives_one_line_error(tmp_path):
     with pytest.raises(ValueError) as info:
         models.load_model_and_tokenizer(str(tmp_path))
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_placement_loads_onto_an_accelerator_directly_and_leaves_the_cpu_path_alone(tmp_path):
+    """The one-device device_map goes to from_pretrained only for an accelerator (no GPU here: its kwargs are
+    checked); on the CPU the load is the plain one, with the same weights as without a device."""
+    from vigor.tiny import save_tiny_model
+
+    assert models.placement(None) == models.placement("cpu") == models.placement(torch.device("cpu")) == {}
+    assert models.placement("cuda:1") == {"device_map": torch.device("cuda", 1)}
+    assert models.placement(torch.device("cuda")) == {"device_map": torch.device("cuda")}
+    folder = save_tiny_model(tmp_path / "tiny")
+    plain, _ = models.load_model_and_tokenizer(folder)
+    on_cpu, _ = models.load_model_and_tokenizer(folder, device="cpu")
+    assert not hasattr(on_cpu, "hf_device_map")
+    for (name, a), (_, b) in zip(plain.state_dict().items(), on_cpu.state_dict().items(), strict=True):
+        assert a.device.type == b.device.type == "cpu" and torch.equal(a, b), name
+
+
+def test_lora_adapter_folder_loads_merged_into_its_base(tmp_path):
+    """What `vigor train --use-peft true` saves (adapter_config.json, no config.json) is a model for
+    eval/analyze/train: its base with the adapters merged, giving the adapted model's logits."""
+    from peft import LoraConfig, get_peft_model
+
+    from vigor.evaluation.checkpoints import find_checkpoints
+    from vigor.tiny import save_tiny_model
+
+    seed = int(torch.randint(0, 2**31 - 1, ()).item())
+    torch.manual_seed(seed)
+    base_dir = save_tiny_model(tmp_path / "base")
+    base, tokenizer = models.load_model_and_tokenizer(base_dir)
+    adapted = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, task_type="CAUSAL_LM"))
+    run = tmp_path / "run"
+    adapted.save_pretrained(run / "checkpoint-1")
+    (run / "metrics.jsonl").write_text('{"step": 1}\n')
+    adapted.save_pretrained(run)  # the final adapters, without a tokenizer: the base's is used
+    tokenizer.save_pretrained(run / "checkpoint-1")
+
+    ids = torch.randint(3, len(tokenizer), (2, 7))
+    with torch.no_grad():
+        expected = adapted(input_ids=ids).logits  # the unmerged adapters, the reference
+        for folder in (run, run / "checkpoint-1"):
+            assert models.resolve_model_path(str(folder)) == str(folder)
+            merged, tok = models.load_model_and_tokenizer(str(folder))
+            assert type(merged).__name__ == type(base).__name__ and tok.padding_side == "left"
+            torch.testing.assert_close(merged(input_ids=ids).logits, expected, rtol=1e-5, atol=1e-5,
+                                       msg=lambda m: f"seed {seed}: {m}")
+            assert models.load_tokenizer_and_context(str(folder))[1] == base.config.max_position_embeddings
+    assert [step for step, _ in find_checkpoints(run)] == [1]  # the final model is checkpoint-1's step
+
+    (run / "adapter_config.json").write_text('{"base_model_name_or_path": "/no/such/base"}')
+    with pytest.raises(ValueError, match="--model /no/such/base: no such folder"):
+        models.resolve_model_path(str(run))

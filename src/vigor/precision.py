@@ -48,6 +48,19 @@ def run_banner(*, device, weights, autocast=None) -> str:
             f"torch CPU capability {cpu_capability()}")
 
 
+SHOWN_BANNERS: set[str] = set()  # the banner lines this process has shown
+
+
+def show_banner(*, device, weights, autocast=None, log=None) -> None:
+    """Show `run_banner` (through `log`, default: print to stdout) once per process: the demo, the trainer it
+    runs and each of its evaluations would each repeat the same line. A different line (say an evaluation in
+    another dtype than training's) is shown: it says something new."""
+    line = run_banner(device=device, weights=weights, autocast=autocast)
+    if line not in SHOWN_BANNERS:
+        SHOWN_BANNERS.add(line)
+        (log or (lambda text: print(text, flush=True)))(line)
+
+
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 

@@ -170,3 +170,17 @@ def test_sample_completions_keeps_exact_ids_cut_after_eos(tiny):
             assert ids[-1] == tok.eos_token_id
         assert tok.eos_token_id not in ids[:-1]  # cut right after the first EOS
     assert again == (prompt_ids, completion_ids)  # seeded
+
+
+def test_named_columns_as_in_vigor_train(tiny_model_dir, tmp_path, capsys):
+    from vigor.analysis.run import load_prompts
+
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps({"q": f"{i}+1=", "gold": str(i + 1)}) + "\n" for i in range(3)))
+    _, records = load_prompts(str(path), 2, prompt_column="q", answer_column="gold")
+    assert [(r.prompt, r.answer) for r in records] == [("0+1=", "1"), ("1+1=", "2")]
+    argv = ["analyze", "--model", str(tiny_model_dir), "--dataset", str(path), "--prompt-column", "question",
+            "--output-dir", str(tmp_path / "out")]
+    assert vigor_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no 'question' field" in err and "\n" not in err

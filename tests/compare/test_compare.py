@@ -104,3 +104,11 @@ def test_bad_input_is_one_line_before_training(study, tiny_model_dir, data_files
     other_model = shutil.copytree(model, tmp_path / "other-model")
     message = bad(tiny_study_args(str(other_model), train, heldout, out), capsys)
     assert "holds a different study (model_name_or_path" in message
+
+
+def test_output_dir_takes_trls_spelling_too():
+    """--output_dir (TRL's habit) is the study folder, not a config field that leaves --output-dir missing."""
+    from vigor.cli import build_parser
+
+    args = build_parser().parse_args(["compare", "--output_dir", "runs/cmp", "--max_steps", "3"])
+    assert args.output_dir == "runs/cmp" and args.field_options == ["--max_steps", "3"]

@@ -211,7 +211,7 @@ def test_long_prompts_drop_keeps_the_others(tiny_model_dir, tmp_path, capsys):
     config = VigorGRPOConfig(model_name_or_path=tiny_model_dir, dataset=str(path), output_dir=str(tmp_path / "o"),
                              use_cpu=True, num_generations=2, per_device_train_batch_size=2, max_completion_length=8,
                              max_prompt_length=60, long_prompts="drop", system_prompt="", report_to="none")
-    records, prompts, _, _ = check_before_loading(config)
+    records, prompts = check_before_loading(config)[:2]
     assert [r.prompt for r in records] == [ROWS[0]["question"], ROWS[1]["question"]]
     assert prompts == [f"<|im_start|>user\n{r.prompt}<|im_end|>\n<|im_start|>assistant\n" for r in records]
     assert "data " + str(path) + ": 3 rows, format plain text; prompt: 'question' (text); gold: 'answer'" in \

@@ -47,3 +47,25 @@ def test_single_digit_addition_alias():
         assert 0 <= int(left) <= 10 and 0 <= int(right) <= 10 and int(r.answer) == int(left) + int(right)
     with pytest.raises(DataError, match="gave only 59 distinct train questions"):
         reasoning_gym_records("single_digit_addition", size=60, seed=0)
+
+
+def test_single_digit_add_sub_alias_extends_the_addition_task():
+    import re
+
+    import pytest
+
+    from vigor.data import DataError
+
+    train = reasoning_gym_records("single_digit_add_sub", size=116, seed=0)
+    heldout = load_records("reasoning-gym:single_digit_add_sub", limit=126, seed=0, split="heldout")
+    assert not {r.prompt for r in train} & {r.prompt for r in heldout}
+    assert len({r.prompt for r in train + heldout}) == 2 * 11 * 11  # every (a, op, b) exactly once
+    for r in train + heldout:
+        left, op, right = re.fullmatch(r"Calculate (\d+) ([+-]) (\d+)\.", r.prompt).groups()
+        assert 0 <= int(left) <= 10 and 0 <= int(right) <= 10
+        assert int(r.answer) == (int(left) + int(right) if op == "+" else int(left) - int(right))
+    # the split goes by question text: the addition task's held-out questions are all held out here too
+    additions = load_records("reasoning-gym:single_digit_addition", limit=62, seed=0, split="heldout")
+    assert {r.prompt for r in additions} <= {r.prompt for r in heldout}
+    with pytest.raises(DataError, match="gave only 126 distinct heldout questions"):
+        load_records("reasoning-gym:single_digit_add_sub", limit=127, seed=0, split="heldout")

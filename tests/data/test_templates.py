@@ -18,6 +18,9 @@ def test_chat_template_with_system_prompt():
                     "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
     assert "<|im_start|>system\nBe brief.<|im_end|>" in format_prompt("q", tok, system_prompt="Be brief.")
     assert format_prompt("q", tok, system_prompt=None) == "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
+    # 'none' means none everywhere (vigor eval's word), not the literal system prompt "none"
+    for nothing in ("", "none", "None", " NONE "):
+        assert format_prompt("q", tok, system_prompt=nothing) == format_prompt("q", tok, system_prompt=None)
 
 
 def test_plain_template_for_base_models():

@@ -118,7 +118,7 @@ def test_unknown_task_fails_before_any_model_work(tmp_path, capsys):
     assert not (tmp_path / "eval_before").exists()
 
 
-def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path):
+def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path, capsys):
     from vigor.demo.run import run_demo
 
     lines = []
@@ -126,7 +126,34 @@ def test_slow_steps_are_reported_once_with_a_cause(tiny_model_dir, tmp_path):
     result = run_demo(settings, tmp_path / "run", progress=False, log=lines.append)
     slow = [line for line in lines if line.startswith("warning: step")]
     assert len(slow) == 1 and "over 3x this preset's budget" in slow[0] and "likely cause: " in slow[0], lines
-    banner = [line for line in lines if line.startswith("vigor: device")]
-    assert banner and "weights float32, autocast none, torch CPU capability" in banner[0]
+    # the run banner once (the trainer's and the evaluations' repeats are not shown), then one short line per step
+    printed = capsys.readouterr()
+    banner = [line for line in lines + (printed.out + printed.err).splitlines() if line.startswith("vigor: device")]
+    assert len(banner) == 1 and "weights float32, autocast none, torch CPU capability" in banner[0], banner
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [line.split(":")[0] for line in steps] == ["step 1/2", "step 2/2"], lines
+    assert "reward vigor " in steps[0] and "gold accuracy " in steps[0] and len(steps[0]) < 120, steps
+    assert "{'loss'" not in printed.out + printed.err  # transformers' whole log records are not printed
     # the weight-0 monitors of every intrinsic reward were scored, so the report can compare them
     assert set(result["premise"]) == {"vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob"}
+
+
+def test_no_progress_hides_the_training_bar_too(tiny_model_dir, tmp_path):
+    """--no-progress reaches the trainer (its tqdm bar), not only the evaluation's bars."""
+    from vigor.demo.run import training_config
+
+    settings = preset_settings("ci", model=str(tiny_model_dir))
+    args = (settings, str(tiny_model_dir), tmp_path / "train.jsonl", tmp_path)
+    assert training_config(*args, progress=False).disable_tqdm
+    assert not training_config(*args).disable_tqdm
+
+
+def test_a_folder_that_is_not_a_demo_run_is_refused(tmp_path, capsys):
+    """A vigor train run in --output-dir would lose its metrics.jsonl to the demo's: refused, even with --overwrite."""
+    run = tmp_path / "train-run"
+    (run / "checkpoint-2").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"step": 2}\n')
+    for extra in ([], ["--overwrite"]):
+        assert vigor_main(["demo", "--preset", "ci", "--output-dir", str(run), *extra]) == 2
+        assert "holds checkpoint-2, which a demo run does not write" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint-2", "metrics.jsonl"]

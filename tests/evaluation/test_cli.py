@@ -108,11 +108,12 @@ def test_generate_and_score_several_benchmarks(tmp_path, tiny_model_dir):
     assert len(rows) == 4 and rows[0]["prompt"].startswith("<|im_start|>system\nLet's think step by step")
 
 
-def test_generate_defaults_and_code(tmp_path, tiny_model_dir):
+def test_generate_defaults_and_code(tmp_path, tiny_model_dir, capsys):
     out = tmp_path / "out"
     assert main(["eval", "--model", str(tiny_model_dir), "--limit", "2", "--max-new-tokens", "4",
-                 "--output-dir", str(out)]) == 0  # no --benchmark: the reasoning-gym held-out set
+                 "--output-dir", str(out), "--no-progress"]) == 0  # no --benchmark: the reasoning-gym held-out set
     assert read_summary(out)["gsm_symbolic"]["n"] == 2
+    assert "problem/s" not in capsys.readouterr().err  # --no-progress: no bar
     assert main(["eval", "--model", str(tiny_model_dir), "--benchmark", "humaneval", "--limit", "1",
                  "--max-new-tokens", "4", "--output-dir", str(out)]) == 0
     row = json.loads((out / "humaneval.samples.jsonl").read_text())

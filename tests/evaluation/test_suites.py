@@ -6,11 +6,18 @@ import pytest
 
 from vigor.cli import main
 from vigor.data import BENCHMARKS
-from vigor.evaluation.suites import SUITES, suite_averages, suite_benchmarks
+from vigor.evaluation.evaluate import benchmark_records, shipped_kind
+from vigor.evaluation.suites import AVERAGED_AS, COLUMNS, SUITES, suite_averages, suite_benchmarks
 
 
 def test_suites_name_shipped_benchmarks_and_average_them_unweighted():
     assert all(b in BENCHMARKS for names in SUITES.values() for b in names)
+    assert set(COLUMNS) == set(BENCHMARKS)
+    for name in BENCHMARKS:  # each shipped benchmark is in the suite its kind (as it is loaded) averages as
+        kind = benchmark_records(name, limit=1)[1]
+        assert kind == shipped_kind(name), name
+        assert [suite for suite, columns in SUITES.items() if name in columns] == \
+            ([AVERAGED_AS[kind]] if kind in AVERAGED_AS else []), name
     assert suite_benchmarks(["code", "math", "code"]) == list(SUITES["code"]) + list(SUITES["math"])
     summary = {"humaneval": {"accuracy": 0.5, "n": 164}, "mbpp": {"accuracy": 0.25, "n": 500},
                "cruxeval-o": {"accuracy": 0.0, "n": 800}, "cruxeval-i": {"accuracy": 1.0, "n": 800},

@@ -44,3 +44,22 @@ def test_bench_step_bad_input_is_one_line(tiny_model_dir, prompts_file, capsys, 
     assert main(["bench", "step", "--model", tiny_model_dir, "--dataset", prompts_file, *argv]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("vigor bench")]
     assert len(errors) == 1 and message in errors[0], errors
+
+
+@pytest.mark.parametrize("recipe, dataset, max_samples", [
+    ("", "gsm_symbolic", 256),                        # nothing given: 256 procedural problems
+    ("max_samples: 10\n", "gsm_symbolic", 10),        # the recipe's count, of the default problems
+    ("dataset: PROMPTS\n", "PROMPTS", None),          # the recipe's data, all of it
+])
+def test_bench_step_honours_the_recipe(prompts_file, tmp_path, recipe, dataset, max_samples):
+    """The benchmarked runs' configs, as `vigor bench step` builds them (no model loads): a dataset or
+    max_samples set in the --config recipe is not overridden by the command's defaults."""
+    from vigor.cli import build_parser
+    from vigor.training.bench import _train_argv, _train_config
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(recipe.replace("PROMPTS", prompts_file) + "beta: 0.0\n")
+    args = build_parser().parse_args(["bench", "step", "--config", str(path), "--use-cpu", "true"])
+    config = _train_config(_train_argv(args, "vigor", str(tmp_path / "run")))
+    assert (config.dataset, config.max_samples, config.beta) == (dataset.replace("PROMPTS", prompts_file),
+                                                                 max_samples, 0.0)

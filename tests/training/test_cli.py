@@ -43,7 +43,17 @@ def error_of(argv, capsys, monkeypatch):
     (["--beta", "much"], "--beta: invalid float value: 'much'"),
     (["--shaping", "softmax"], "shaping must be one of"),
     (["--resume"], "--resume: no checkpoint-N folder in"),
+    (["--resume-from-checkpoint", "true"], "--resume: no checkpoint-N folder in"),
+    (["--resume_from_checkpoint", "no-such-run/checkpoint-2"],
+     "--resume-from-checkpoint no-such-run/checkpoint-2: not a checkpoint folder"),
     (["--fp16", "true"], "fp16: float16 mixed precision needs a GPU"),
+    (["--dataset_name", "x.jsonl"], "unknown option --dataset_name: not a field of VigorGRPOConfig "
+                                    "(TRL's dataset_name is dataset here)"),
+    (["--learning-rat", "1e-5"], "unknown option --learning-rat: not a field of VigorGRPOConfig "
+                                 "(did you mean learning_rate?)"),
+    (["--reward_weights", "1.0"], "--reward-weights: vigor takes the weights in --reward"),
+    (["--eval_strategy", "steps", "--eval_steps", "5"], "--eval-strategy steps: vigor evaluates held-out benchmarks"),
+    (["--report-to", "tensorbord"], "--report-to tensorbord: unknown, expected none, all or one of"),
 ])
 def test_bad_options(base, extra, message, capsys, monkeypatch):
     assert message in error_of(base + extra, capsys, monkeypatch)
@@ -61,8 +71,9 @@ def test_bad_model_and_data(base, tmp_path, capsys, monkeypatch):
     not_a_model.mkdir()
     assert "no config.json" in error_of([base[0], "--model", str(not_a_model), *base[3:]], capsys, monkeypatch)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("reward: vigor\nnum_generatons: 4\n")
-    assert "unknown config field(s): num_generatons" in error_of(base + ["--config", str(recipe)], capsys, monkeypatch)
+    recipe.write_text("reward: vigor\nnum_generatons: 4\ndtype: bfloat16\nzzz: 1\n")
+    assert "unknown config field(s): dtype (use model_dtype), num_generatons (did you mean num_generations?), zzz" \
+        in error_of(base + ["--config", str(recipe)], capsys, monkeypatch)
     assert "--output-dir is required" in error_of(base[:5], capsys, monkeypatch)
 
 
@@ -110,6 +121,7 @@ def test_defaults_are_the_reference_recipe():
     c = VigorGRPOConfig(output_dir="/tmp/unused", use_cpu=True)
     assert (c.beta, c.loss_type, c.epsilon, c.temperature, c.top_k, c.top_p, c.num_generations) == \
         (0.01, "bnpo", 0.2, 0.9, 50, 1.0, 8)
+    assert c.use_bias_correction_kl is False  # plain k3, as the reference (test_reference_semantics checks the loss)
     assert (c.learning_rate, c.lr_scheduler_type, c.warmup_steps, c.weight_decay, c.max_grad_norm, c.seed) == \
         (2e-6, "cosine", 0.1, 0.0, 1.0, 7)
     assert (c.reward, c.shaping, c.truncated, c.length_correction, c.reward_temperature) == \
@@ -130,3 +142,43 @@ def test_model_without_value_means_the_default_and_precedence(tmp_path):
     assert config.log_completions_every == 5
     assert config.model_name_or_path == "default"
     assert (config.reward, config.beta, config.num_generations) == ("self_certainty", 0.25, 4)
+
+
+def test_resume_from_checkpoint_continues_from_that_checkpoint(tiny_model_dir, prompts_file, tmp_path):
+    """TRL's `--resume-from-checkpoint DIR` (a TrainingArguments field) is honoured, not silently ignored:
+    a run in a new folder resumed from checkpoint-1 of another run trains only step 2."""
+    from tests.training.training_helpers import as_cli_args, read_jsonl, tiny_run_options
+
+    first = tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "first", max_steps=2, save_strategy="steps",
+                             save_steps=1)
+    assert main(["train", *as_cli_args(first)]) == 0
+    second = dict(first, output_dir=str(tmp_path / "second"))
+    assert main(["train", *as_cli_args(second), "--resume_from_checkpoint", str(tmp_path / "first" / "checkpoint-1")]) == 0
+    assert [r["step"] for r in read_jsonl(tmp_path / "first" / "metrics.jsonl")] == [1, 2]
+    assert [r["step"] for r in read_jsonl(tmp_path / "second" / "metrics.jsonl")] == [2]
+
+
+def test_a_reporter_that_is_not_installed_is_an_error_before_the_model_loads(base, capsys, monkeypatch):
+    """transformers raises only when it builds the callback, after the model has loaded."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    missing = next(name for name in ("wandb", "mlflow", "comet_ml", "clearml", "swanlab")
+                   if name not in get_available_reporting_integrations())
+    message = error_of(base + ["--report_to", missing], capsys, monkeypatch)
+    assert f"--report-to {missing}: the {missing} package is not installed here" in message
+
+
+def test_help_fields_lists_every_field_with_vigors_defaults(capsys):
+    import dataclasses
+
+    from vigor.training import VigorGRPOConfig
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help-fields"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for f in dataclasses.fields(VigorGRPOConfig):
+        if f.init:
+            assert f"--{f.name.replace('_', '-')}" in out, f.name
+    assert "--collapse-entropy-fraction (default 0.3) Warn when entropy falls below" in out
+    assert "--learning-rate (default 2e-06)" in out and "--beta (default 0.01)" in out

@@ -16,10 +16,10 @@ ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_P
            OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 
 
-def run(cmd, timeout=240):
-    """Run `cmd` in its own process group, so a timeout kills the workers too."""
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+def run(cmd, timeout=240, env=None):
+    """Run `cmd` in its own process group, so a timeout kills the workers too; `env` adds variables."""
+    proc = subprocess.Popen(cmd, env=dict(ENV, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -41,6 +41,7 @@ def test_two_processes_rank_over_the_whole_group(tiny_model_dir, prompts_file, t
     table = [-1 + 2 * k / 7 for k in range(8)]
     for dump in dumps:
         assert dump["process"] == [0, 0, 0, 0, 1, 1, 1, 1]  # one group of 8, half on each process
+        assert len(set(dump["prompts"])) == 1  # ... of one prompt: the gather keeps TRL's sampler order
         shaped = [row[0] for row in dump["shaped"]]
         assert sorted(shaped) == pytest.approx(table)  # 8 distinct ranks: ranked over both halves
         advantages = sorted(row[0] for row in dump["advantages"])

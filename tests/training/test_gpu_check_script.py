@@ -52,6 +52,7 @@ def test_every_bench_step_option_in_the_script_is_a_config_field():
     bench_options = {"--model", "--dataset", "--reward", "--baseline-reward", "--steps", "--warmup-steps", "--json",
                      "--config", "--shape", "--device", "--repeats", "--methods", "--output-dir", "--max-steps",
                      "--num-generations", "--batch", "--prompt-len", "--completion-len", "--profile",
-                     "--no-index", "--no-deps", "--no-compile", "--no-cache-dir", "--upgrade", "--target"}
+                     "--no-index", "--no-deps", "--no-compile", "--no-cache-dir", "--upgrade", "--target",  # pip
+                     "--standalone", "--nproc-per-node"}  # torchrun
     options = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", SCRIPT.read_text())) - bench_options
     assert {o for o in options if o[2:].replace("-", "_") not in fields} <= {"--query-gpu", "--format"}  # nvidia-smi

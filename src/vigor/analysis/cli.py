@@ -16,16 +16,19 @@ def register(subparsers) -> None:
                     "gradnorm_vs_correct.png.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", nargs="?", const="default", default="default",
-                   help="model folder or hub id; no value = the embedded SmolLM2-135M-Instruct")
+                   help="model folder or hub id; '%(default)s' or no value: the embedded SmolLM2-135M-Instruct "
+                        "(the default)")
     p.add_argument("--dataset", default="gsm_symbolic",
                    help="prompts with gold answers: shipped benchmark (gsm8k, math500, ...), file, folder, "
                         "'gsm_symbolic' / 'reasoning-gym:NAME' (seeded), or hub id")
+    p.add_argument("--prompt-column", help="the column holding the problem (auto-detected if not given)")
+    p.add_argument("--answer-column", help="the column holding the gold answer (auto-detected if not given)")
     p.add_argument("--num-prompts", type=int, default=16)
     p.add_argument("--num-generations", "-G", type=int, default=8, help="completions per prompt (G)")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.9)
     p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--system-prompt", default="boxed", help="preset ('boxed', 'intuitor'), text, or '' for none")
+    p.add_argument("--system-prompt", default="boxed", help="preset ('boxed', 'intuitor'), text, or 'none' (or '') for none")
     p.add_argument("--batch-size", type=int, default=8, help="completions generated at once")
     p.add_argument("--micro-batch-size", type=int, default=8, help="completions per gradient-norm pass")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
@@ -64,7 +67,8 @@ def main(args) -> int:
                               temperature=args.temperature, top_k=args.top_k, system_prompt=args.system_prompt,
                               batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
                               resamples=args.bootstrap, seed=args.seed, progress=not args.no_progress,
-                              attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype)
+                              attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype,
+                              prompt_column=args.prompt_column, answer_column=args.answer_column)
     except ValueError as err:  # bad input (data, model path, settings): one line, exit 2
         raise UsageError(str(err)) from None
     from vigor.analysis.run import verdict

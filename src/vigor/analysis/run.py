@@ -32,14 +32,17 @@ def check_settings(*, num_prompts: int, num_generations: int, max_new_tokens: in
         raise ValueError(f"--bootstrap must be >= 1, got {resamples}")
 
 
-def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
-    """The first `num_prompts` records with a gold answer (the training split for a procedural set)."""
+def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0, prompt_column: str | None = None,
+                 answer_column: str | None = None):
+    """The first `num_prompts` records with a gold answer (the training split for a procedural set); the columns
+    are auto-detected unless named."""
     from vigor.data import load_records_and_format
 
     source = dataset or DEFAULT_DATASET
     procedural = source == DEFAULT_DATASET or source.startswith("reasoning-gym:")
     records, data_format = load_records_and_format(source, limit=num_prompts, seed=seed,
-                                                   split="train" if procedural else None)
+                                                   split="train" if procedural else None,
+                                                   prompt_column=prompt_column, answer_column=answer_column)
     if data_format is not None:
         print(f"vigor analyze: data {source}: {len(records)} rows, {data_format.describe()}", flush=True)
     with_answer = [r for r in records if r.answer not in (None, "")]
@@ -50,27 +53,26 @@ def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0):
 
 
 def fitting_prompts(model: str | None, records, *, system_prompt: str | None, max_new_tokens: int):
-    """(records, templated prompts), by the model's tokenizer alone, before its weights load; a prompt that with
-    max_new_tokens overruns the model's context is a one-line error naming its row."""
+    """(records, templated prompts, the model's tokenizer), by the tokenizer alone, before the weights load; a
+    prompt that with max_new_tokens overruns the model's context (`vigor.data.lengths.prompt_budget`) is a
+    one-line error naming its row."""
     from vigor.data import format_prompt
-    from vigor.data.lengths import fit_prompts
+    from vigor.data.lengths import fit_prompts, prompt_budget
     from vigor.models import load_tokenizer_and_context
 
     tokenizer, context = load_tokenizer_and_context(model)
     prompts = [format_prompt(r.messages or r.prompt, tokenizer, system_prompt=system_prompt) for r in records]
-    if context is None:
-        return records, prompts
-    if max_new_tokens >= context:
-        raise ValueError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the model's context "
-                         f"of {context} tokens")
-    return fit_prompts(records, prompts, tokenizer, context - max_new_tokens,
-                       f"the model's context of {context} tokens less --max-new-tokens {max_new_tokens}")
+    budget, what = prompt_budget(context, max_new_tokens, f"--max-new-tokens {max_new_tokens}")
+    if budget is None:
+        return records, prompts, tokenizer
+    return (*fit_prompts(records, prompts, tokenizer, budget, what), tokenizer)
 
 
 def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
                  num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
                  system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
                  resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa",
+                 prompt_column: str | None = None, answer_column: str | None = None,
                  device: str = "auto", dtype: str = "auto") -> dict:
     """Sample, grade and score; the model runs on `device` in `dtype` (`vigor.precision.resolve_device_and_dtype`:
     auto = float32 on a CPU, bfloat16 on a GPU that supports it), which the gradient norms are computed in too."""
@@ -78,17 +80,20 @@ def run_analysis(model: str | None = None, dataset: str | None = None, *, output
                    temperature=temperature, resamples=resamples)
     from vigor.analysis.sampling import sample_completions
     from vigor.models import check_attn_implementation, load_model_and_tokenizer
-    from vigor.precision import resolve_device_and_dtype, run_banner
+    from vigor.precision import resolve_device_and_dtype, show_banner
 
     device, dtype = resolve_device_and_dtype(device, dtype)
     check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
 
     start = time.time()
     output_dir = pathlib.Path(output_dir)
-    source, records = load_prompts(dataset, num_prompts, seed=seed)
-    records, prompts = fitting_prompts(model, records, system_prompt=system_prompt, max_new_tokens=max_new_tokens)
-    lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation)
-    print(run_banner(device=lm.device, weights=lm.dtype), flush=True)  # analyze never autocasts
+    source, records = load_prompts(dataset, num_prompts, seed=seed, prompt_column=prompt_column,
+                                   answer_column=answer_column)
+    records, prompts, tokenizer = fitting_prompts(model, records, system_prompt=system_prompt,
+                                                  max_new_tokens=max_new_tokens)
+    lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation,
+                                             tokenizer=tokenizer)
+    show_banner(device=lm.device, weights=lm.dtype)  # analyze never autocasts
     prompt_ids, completion_ids = sample_completions(
         lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
         temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)

@@ -11,6 +11,7 @@ from pathlib import Path
 from vigor.compare.presets import PRESETS
 
 FORBIDDEN_FIELDS = {"seed": "--seeds", "reward": "--rewards", "resume": "(rerunning resumes by itself)",
+                    "resume_from_checkpoint": "(rerunning resumes by itself)",
                     "eval_initial_dir": "(the base model's evaluation is shared by itself)",
                     "save_best": "(always on)"}
 
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--rewards", nargs="+", metavar="REWARD", help="one run per reward and seed")
     p.add_argument("--seeds", nargs="+", type=int, metavar="K", help="seeds (default: 0)")
     p.add_argument("--baseline", metavar="REWARD", help="the reward every other is compared against (paired)")
-    p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="the study folder")
+    p.add_argument("--output-dir", "--output_dir", dest="output_dir", metavar="DIR", help="the study folder")
     p.add_argument("--config", metavar="RECIPE.yaml", help="YAML of config fields shared by every run")
     p.add_argument("--max-steps", dest="max_steps", type=int, metavar="N")
     p.add_argument("--eval-benchmark", nargs="+", metavar="NAME", help="held-out benchmarks (as for vigor eval)")
@@ -78,13 +79,40 @@ def field_tokens(args) -> list[str]:
     return tokens + list(args.field_options)
 
 
+def run_namespace(args, tokens: list[str], *, output_dir, reward: str, extra=()) -> argparse.Namespace:
+    """The `vigor train` command line of one run (or of the base model's evaluation)."""
+    return argparse.Namespace(model=args.model, dataset=args.dataset, reward=reward, output_dir=str(output_dir),
+                              max_steps=args.max_steps, num_generations=None, resume=None, config=args.config,
+                              field_options=list(tokens) + list(extra))
+
+
 def build_run_config(args, defaults: dict, tokens: list[str], *, output_dir, reward: str, extra=()):
     from vigor.training.cli import build_config
 
-    namespace = argparse.Namespace(model=args.model, dataset=args.dataset, reward=reward, output_dir=str(output_dir),
-                                   max_steps=args.max_steps, num_generations=None, resume=None, config=args.config,
-                                   field_options=list(tokens) + list(extra))
-    return build_config(namespace, defaults)
+    return build_config(run_namespace(args, tokens, output_dir=output_dir, reward=reward, extra=extra), defaults)
+
+
+def checkpoint_options(given: set[str], every: int) -> list[str]:
+    """A checkpoint at each evaluation, so that an interrupted run resumes there, and only the last one kept;
+    each setting the user gave (preset, recipe or command line) is left as given."""
+    wanted = {"save_strategy": "steps", "save_steps": str(every), "save_total_limit": "1"}
+    tokens = []
+    for field, value in wanted.items():
+        if field not in given:
+            tokens += [f"--{field.replace('_', '-')}", value]
+    return tokens
+
+
+def run_configs(args, defaults: dict, tokens: list[str], runs, *, out: Path, data_seed: int, every: int) -> list:
+    """The config of each run: the study's settings, its reward and seed, the shared data seed and base
+    evaluation, best/ kept, a checkpoint at each evaluation unless the user set the checkpointing."""
+    from vigor.training.cli import given_fields
+
+    given = given_fields(run_namespace(args, tokens, output_dir=out, reward=runs[0].reward), defaults)
+    save = checkpoint_options(given, every)
+    return [build_run_config(args, defaults, tokens, output_dir=r.folder, reward=r.reward,
+                             extra=["--seed", str(r.seed), "--data-seed", str(data_seed), "--save-best", "true",
+                                    "--eval-initial-dir", str(out / "base"), *save]) for r in runs]
 
 
 def run(args) -> int:
@@ -101,7 +129,9 @@ def run(args) -> int:
         raise UsageError("--output-dir is required")
     defaults = dict(preset.get("fields", {}))
     tokens = field_tokens(args)
-    base = build_run_config(args, defaults, tokens, output_dir=args.output_dir, reward=rewards[0])
+    # the study's shared settings, with every reward at once so that what one of them needs (gradients under
+    # sharding, the sandbox for accuracy on code tests) is checked before any run starts
+    base = build_run_config(args, defaults, tokens, output_dir=args.output_dir, reward=",".join(rewards))
     if not base.eval_benchmark:
         raise UsageError("--eval-benchmark: give at least one held-out benchmark (as for vigor eval)")
 
@@ -109,14 +139,13 @@ def run(args) -> int:
     from vigor.training.run import ConfigError, check_before_loading
 
     try:
-        _, _, model_path, _ = check_before_loading(base)  # (records, prompts, model path, checkpoint)
+        checked = check_before_loading(base)
     except ConfigError as err:
         raise UsageError(str(err)) from None
-    from vigor.evaluation.evaluate import benchmark_records, file_key
+    from vigor.evaluation.evaluate import file_key
 
-    benchmarks = [{"name": b, "key": file_key(b),
-                   "kind": benchmark_records(b, limit=base.eval_max_samples, subset_seed=base.eval_seed)[1]}
-                  for b in base.eval_benchmark]
+    model_path = checked.model_path
+    benchmarks = [{"name": b, "key": file_key(b), "kind": checked.benchmark_kinds[b]} for b in base.eval_benchmark]
     out = Path(args.output_dir)
     try:
         manifest = check_manifest(out, base, rewards, seeds, benchmarks)
@@ -125,12 +154,8 @@ def run(args) -> int:
     data_seed = base.data_seed if base.data_seed is not None else base.seed
     manifest.update(baseline=baseline, data_seed=data_seed)
     every = int(base.eval_steps) if base.eval_steps else base.max_steps
-    save = [] if any(t.startswith("--save-steps") or t.startswith("--save_steps") for t in tokens) else \
-        ["--save-strategy", "steps", "--save-steps", str(every), "--save-total-limit", "1"]
     runs = run_specs(out, rewards, seeds)
-    configs = [build_run_config(args, defaults, tokens, output_dir=r.folder, reward=r.reward,
-                                extra=["--seed", str(r.seed), "--data-seed", str(data_seed), "--save-best", "true",
-                                       "--eval-initial-dir", str(out / "base"), *save]) for r in runs]
+    configs = run_configs(args, defaults, tokens, runs, out=out, data_seed=data_seed, every=every)
 
     import json
 

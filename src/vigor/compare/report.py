@@ -20,7 +20,7 @@ import numpy as np
 
 from vigor.analysis.stats import bootstrap_ci, mcnemar_exact_p
 from vigor.compare.study import BASE_DIR, RUN_FILE
-from vigor.evaluation.evaluate import AVERAGED_AS
+from vigor.evaluation.suites import AVERAGED_AS
 from vigor.training.callbacks import COLLAPSE_FILE, read_metrics
 from vigor.training.heldout import BEST_DIR, BEST_FILE, MEAN_KEY, step_dir
 

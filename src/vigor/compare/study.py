@@ -9,7 +9,8 @@ OUT/study.log.jsonl   one line per run and invocation: skip, train or resume (fr
 All runs train on the same prompts (loaded with the study's data seed) and differ only in the
 reward and the seed (sampling, shuffling, the random reward). A run with run.json is finished and
 skipped; one with a checkpoint resumes from its last checkpoint; any other folder starts afresh.
-Checkpoints are saved at each evaluation and deleted once the run is finished (best/ and the final
+Checkpoints are saved at each evaluation (unless the preset, recipe or command line sets save_strategy,
+save_steps or save_total_limit: those are kept) and deleted once the run is finished (best/ and the final
 model stay).
 """
 

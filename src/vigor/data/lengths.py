@@ -37,6 +37,25 @@ def prompts_over(prompts: list[str], tokenizer, max_tokens: int) -> dict[int, st
     return dict(sorted(over.items()))
 
 
+def prompt_budget(context: int | None, completion_tokens: int, completion_setting: str,
+                  max_prompt_length: int | None = None) -> tuple[int | None, str]:
+    """(most tokens a templated prompt may have, what sets it), or (None, "") when nothing limits it: the model's
+    context less the completion's tokens (a longer prompt plus its completion would run past the positions the
+    model has), and `max_prompt_length` when given. `completion_setting` names the completion limit in the
+    messages, e.g. "max_completion_length=256" or "--max-new-tokens 256". A completion limit that fills the
+    whole context is a DataError."""
+    budgets = []
+    if context is not None:
+        if completion_tokens >= context:
+            raise DataError(f"{completion_setting} leaves no room for a prompt in the model's context of "
+                            f"{context} tokens")
+        budgets.append((context - completion_tokens,
+                        f"the model's context of {context} tokens less {completion_setting}"))
+    if max_prompt_length:
+        budgets.append((max_prompt_length, f"max_prompt_length={max_prompt_length} tokens"))
+    return min(budgets) if budgets else (None, "")
+
+
 def fit_prompts(records, prompts: list[str], tokenizer, max_tokens: int, what: str, *, drop: bool = False,
                 drop_hint: str = ""):
     """(records, prompts) of at most `max_tokens` tokens each. A longer prompt is a one-line DataError naming its

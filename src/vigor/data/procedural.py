@@ -22,10 +22,13 @@ DEFAULT_SETS = ("gsm_symbolic", "basic_arithmetic")
 
 # vigor name -> (reasoning-gym dataset, its configuration). Operands 0..10 ("1 digit" in reasoning-gym
 # goes up to 10), so single_digit_addition has 121 distinct questions: 59 train, 62 heldout.
+# single_digit_add_sub adds "a - b" on the same operands (answers -10..10): 242 questions, 116 train /
+# 126 heldout. The split goes by question text, so its heldout half holds all 62 heldout additions.
+_SINGLE_DIGIT = dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1, allow_parentheses=False,
+                     allow_negation=False)
 ALIASES: dict[str, tuple[str, dict]] = {
-    "single_digit_addition": ("basic_arithmetic", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1,
-                                                       operators=("+",), allow_parentheses=False,
-                                                       allow_negation=False)),
+    "single_digit_addition": ("basic_arithmetic", dict(_SINGLE_DIGIT, operators=("+",))),
+    "single_digit_add_sub": ("basic_arithmetic", dict(_SINGLE_DIGIT, operators=("+", "-"))),
 }
 
 

@@ -15,8 +15,9 @@ PLAIN_TEMPLATE = "{system}Question: {problem}\nAnswer:"
 
 
 def resolve_system_prompt(system_prompt: str | None) -> str | None:
-    """A preset key ("boxed", "intuitor") gives its text; other text is used as is; None or "" means none."""
-    if not system_prompt:
+    """A preset key ("boxed", "intuitor") gives its text; other text is used as is; None, "" or "none" means
+    none (the word `vigor eval --system-prompt none` takes, so train, analyze and eval read it alike)."""
+    if not system_prompt or system_prompt.strip().lower() == "none":
         return None
     return SYSTEM_PROMPTS.get(system_prompt, system_prompt)
 

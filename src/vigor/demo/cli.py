@@ -8,7 +8,7 @@ import os
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "demo", help="evaluate, train with VIGOR and evaluate again the embedded model (~12 min on 2 CPU cores)",
+        "demo", help="evaluate, train with VIGOR and evaluate again the embedded model (~8 min on 2 idle CPU cores)",
         description="Evaluate the embedded SmolLM2-135M-Instruct on held-out problems (single-digit addition, "
                     "which it partly solves), train it "
                     "with GRPO and the VIGOR reward (no verifier), evaluate again, and write a run folder with "

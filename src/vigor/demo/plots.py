@@ -1,4 +1,4 @@
-"""PNG plots of a demo run from its metrics.jsonl and rewards.jsonl (matplotlib, Agg backend)."""
+"""PNG plots of a demo run from its metrics.jsonl and rewards.jsonl (drawn by `vigor.evaluation.plots`)."""
 
 from __future__ import annotations
 
@@ -33,35 +33,18 @@ def series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_curves(metrics: list[dict], reward_name: str, out_dir) -> list[str]:
-    """Write one PNG per curve that has data; return the file names written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker  # noqa: F401  (MaxNLocator)
+    """Write one PNG per curve that has data (drawn by `plot_by_step`); return the file names written."""
+    from vigor.evaluation.plots import plot_by_step
 
     curves = {"reward.png": (f"Raw reward '{reward_name}' (mean over the step's completions)", "reward",
                              [(f"rewards/{reward_name}/mean", reward_name)]), **CURVES}
     written = []
     for filename, (title, ylabel, keys) in curves.items():
-        lines = [(label, *series(metrics, key)) for key, label in keys]
-        lines = [line for line in lines if line[1].size]
-        if not lines:
-            continue
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for label, steps, values in lines:
-            ax.plot(steps, values, marker="o", markersize=3, label=label)
-        ax.set_xlabel("optimizer step")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=10)
-        if len(lines) > 1:
-            ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(pathlib.Path(out_dir) / filename, dpi=110)
-        plt.close(fig)
-        written.append(filename)
+        lines = {label: (*series(metrics, key), None, None) for key, label in keys}
+        lines = {label: line for label, line in lines.items() if line[0].size}
+        if lines:
+            plot_by_step(pathlib.Path(out_dir) / filename, [(title, ylabel, lines)], columns=1)
+            written.append(filename)
     return written
 
 
@@ -77,12 +60,12 @@ def reward_columns(reward_dump: list[dict]) -> tuple[dict[str, np.ndarray], np.n
     return {name: raw[:, k] for k, name in enumerate(names)}, lengths
 
 
-def gradnorm_and_correctness(reward_dump: list[dict]) -> dict[str, np.ndarray] | None:
-    """Per sampled completion over the run: corrected VIGOR norm ||g|| sqrt(T) (minus its raw reward),
-    the uncorrected ||g||, and correctness (None unless both 'vigor' and 'accuracy' were computed)."""
+def gradnorm_and_correctness(found: tuple[dict[str, np.ndarray], np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """Per sampled completion over the run (`found`: its `reward_columns`): corrected VIGOR norm
+    ||g|| sqrt(T) (minus its raw reward), the uncorrected ||g||, and correctness (None unless both
+    'vigor' and 'accuracy' were computed)."""
     from vigor.rewards import length_uncorrected
 
-    found = reward_columns(reward_dump)
     if found is None or "vigor" not in found[0] or "accuracy" not in found[0]:
         return None
     columns, lengths = found

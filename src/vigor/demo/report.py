@@ -42,13 +42,13 @@ def early_late(values: np.ndarray) -> tuple[float, float] | None:
     return float(values[:k].mean()), float(values[-k:].mean())
 
 
-def premise_statistics(reward_dump: list[dict], group_size: int, *, resamples: int = 1000) -> dict | None:
+def premise_statistics(found: tuple[dict[str, np.ndarray], np.ndarray] | None, group_size: int, *,
+                       resamples: int = 1000) -> dict | None:
     """Per intrinsic reward computed during training (and VIGOR without its sqrt(T) correction), the
     `signal_summary` of its raw reward against the accuracy monitor's verdict over the training groups.
-    None unless the accuracy monitor ran."""
+    `found`: the run's `reward_columns`. None unless the accuracy monitor ran."""
     from vigor.rewards import REWARDS, length_uncorrected
 
-    found = reward_columns(reward_dump)
     if found is None or "accuracy" not in found[0]:
         return None
     columns, lengths = found
@@ -69,14 +69,14 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
 
     reward_name = parse_reward_spec(settings.reward)[0][0]
     plots = plot_curves(metrics, reward_name, out)
-    reward_dump = read_jsonl(out / "rewards.jsonl")
-    dump = gradnorm_and_correctness(reward_dump)
+    found = reward_columns(read_jsonl(out / "rewards.jsonl"))
+    dump = gradnorm_and_correctness(found)
     if dump is not None:
         from vigor.analysis.run import plot_gradnorm_vs_correct
 
         plot_gradnorm_vs_correct(dump["raw"], dump["corrected"], dump["correct"], out / "gradnorm_vs_correct.png")
         plots.append("gradnorm_vs_correct.png")
-    premise = premise_statistics(reward_dump, settings.num_generations)
+    premise = premise_statistics(found, settings.num_generations)
     curves = {}
     for key in ("gold_accuracy", "entropy", "completions/mean_length", f"rewards/{reward_name}/mean",
                 "rewards/vigor/grad_norm_corrected_mean"):

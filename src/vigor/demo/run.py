@@ -36,6 +36,11 @@ def write_records(path: pathlib.Path, records) -> None:
                             for r in records))
 
 
+# What a demo run writes in its folder (and *.png); anything else means the folder is not a demo's.
+DEMO_ENTRIES = {"data", "model", "lora_adapters", "eval_before", "eval_after", "tensorboard", "metrics.jsonl",
+                "rewards.jsonl", "report.md", "demo.json"}
+
+
 class DemoInputError(ValueError):
     """Bad settings, reward, task, model or output folder, found before any long work; one line."""
 
@@ -48,6 +53,11 @@ def prepare(settings: DemoSettings, out: pathlib.Path, *, overwrite: bool) -> tu
     try:
         settings.check()
         check_reward(settings.reward)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES and p.suffix != ".png") \
+            if out.is_dir() else []
+        if foreign:  # e.g. a vigor train run, whose metrics.jsonl the demo would replace
+            raise ValueError(f"--output-dir {out} holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, "
+                             "which a demo run does not write; choose another folder")
         if (out / "report.md").exists() or (out / "model").exists():
             if not overwrite:
                 raise ValueError(f"--output-dir {out} already holds a demo run; choose another folder or pass "
@@ -72,7 +82,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     """Run the whole demo; return the numbers written to demo.json. Raises DemoInputError
     (before any long work) for bad input."""
     from vigor.evaluation import evaluate
-    from vigor.precision import autocast_dtype, run_banner
+    from vigor.precision import autocast_dtype, show_banner
 
     out = pathlib.Path(output_dir)
     started = time.time()
@@ -81,8 +91,9 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[1/{stages}] preparing the model and {settings.train_size} training + {settings.eval_size} held-out "
         f"problems (reasoning-gym {settings.task}, seed {settings.seed})")
     model_path, train_path, heldout_path = prepare(settings, out, overwrite=overwrite)
-    config = training_config(settings, model_path, train_path, out)
-    log(run_banner(device=config.device, weights=config.model_dtype, autocast=autocast_dtype(config.bf16, config.fp16)))
+    config = training_config(settings, model_path, train_path, out, progress=progress)
+    show_banner(device=config.device, weights=config.model_dtype, autocast=autocast_dtype(config.bf16, config.fp16),
+                log=log)
     timings["prepare"] = time.time() - started
 
     def evaluate_on_heldout(model, folder: str) -> dict:
@@ -100,7 +111,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[3/{stages}] training {settings.steps} steps with reward '{settings.reward}', "
         f"G={settings.num_generations}, {'LoRA' if settings.lora else 'all weights'}")
     tick = time.time()
-    train_model(settings, model_path, train_path, out, config=config, log=log)
+    train_model(settings, model_path, train_path, out, config=config, log=log, progress=progress)
     timings["train"] = time.time() - tick
 
     log(f"[4/{stages}] evaluating the trained model on the same {settings.eval_size} problems")
@@ -118,7 +129,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     return result
 
 
-def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path):
+def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, progress: bool = True):
     import torch
 
     from vigor.rewards import parse_reward_spec
@@ -137,18 +148,20 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
         use_peft=settings.lora, beta=settings.beta, warmup_steps=settings.warmup_steps,
         temperature=settings.temperature, seed=settings.seed,
         use_cpu=not torch.cuda.is_available(), save_strategy="no", reward_dump=True, logging_steps=1,
-        report_to=["tensorboard"], disable_tqdm=False,
+        report_to=["tensorboard"], disable_tqdm=not progress,  # --no-progress: the step logs without the bar
         gradient_checkpointing=False)  # TRL turns it on; a 135 M model fits easily, recomputing costs time
 
 
 def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, config=None,
-                log=print) -> None:
-    from vigor.demo.pace import StepTimeWatch
+                log=print, progress: bool = True) -> None:
+    from vigor.demo.pace import StepProgress, StepTimeWatch
+    from vigor.rewards import parse_reward_spec
     from vigor.training import train
 
     config = config or training_config(settings, model_path, train_path, out)
     watch = StepTimeWatch(settings.step_budget_s, bf16_on_cpu=config.bf16 and config.device.type == "cpu", log=log)
-    train(config, callbacks=[watch])
+    shown = StepProgress(parse_reward_spec(settings.reward)[0][0], bar=progress, log=log)
+    train(config, callbacks=[shown, watch])
     model_dir = out / "model"
     for name in ("metrics.jsonl", "rewards.jsonl"):
         if (model_dir / name).exists():
@@ -162,17 +175,14 @@ def train_model(settings: DemoSettings, model_path: str, train_path, out: pathli
             if (model_dir / leftover).is_dir() and not any((model_dir / leftover).rglob("*.tfevents*")):
                 shutil.rmtree(model_dir / leftover, ignore_errors=True)
     if settings.lora:
-        merge_lora(model_dir, model_path)
+        merge_lora(model_dir)
 
 
-def merge_lora(model_dir: pathlib.Path, base_path: str) -> None:
-    """Replace the saved adapters by the merged full model, so `model/` loads like any model folder."""
-    from peft import PeftModel
-
+def merge_lora(model_dir: pathlib.Path) -> None:
+    """Replace the saved adapters by the merged full model, so `model/` is a plain model folder."""
     from vigor.models import load_model_and_tokenizer
 
-    base, tokenizer = load_model_and_tokenizer(base_path)
-    merged = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+    merged, tokenizer = load_model_and_tokenizer(model_dir)  # the adapters merged into their base
     adapters = model_dir.parent / "lora_adapters"
     shutil.rmtree(adapters, ignore_errors=True)
     model_dir.rename(adapters)

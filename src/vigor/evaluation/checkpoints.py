@@ -12,16 +12,24 @@ import json
 import re
 from pathlib import Path
 
+from vigor.models import ADAPTER_CONFIG
+
+
+def holds_model(folder: Path) -> bool:
+    """A model folder, or the LoRA adapters of a `--use-peft true` run (loaded merged into their base)."""
+    return (folder / "config.json").exists() or (folder / ADAPTER_CONFIG).exists()
+
+
 def find_checkpoints(run_dir) -> list[tuple[int, Path]]:
     """[(step, folder)] sorted by step; the final model last when its step is known and new."""
     run_dir = Path(run_dir)
     found = {}
     for folder in run_dir.glob("checkpoint-*"):
         match = re.fullmatch(r"checkpoint-(\d+)", folder.name)
-        if match and folder.is_dir() and (folder / "config.json").exists():
+        if match and folder.is_dir() and holds_model(folder):
             found[int(match.group(1))] = folder
     metrics = run_dir / "metrics.jsonl"
-    if (run_dir / "config.json").exists() and metrics.exists():
+    if holds_model(run_dir) and metrics.exists():
         steps = [json.loads(line).get("step", 0) for line in metrics.read_text().splitlines() if line.strip()]
         if steps and max(steps) not in found:
             found[max(steps)] = run_dir

@@ -40,6 +40,7 @@ def register(subparsers):
     p.add_argument("--allow-weak-sandbox", action="store_true",
                    help="run code benchmarks even where the sandbox cannot isolate programs (unsafe; see vigor.sandbox)")
     p.add_argument("--output-dir", default="eval_results", metavar="DIR")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars (as in vigor demo and analyze)")
     p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default), eager, "
                    "flash_attention_2 (needs flash-attn and a GPU)")
     p.add_argument("--device", default="auto", help="where the model generates: auto (default: cuda when torch "
@@ -106,7 +107,8 @@ def run(args) -> int:
     options = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
                    limit=args.limit, system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
                    seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
-                   attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype)
+                   attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype,
+                   progress=not args.no_progress)
     try:
         if args.checkpoints is not None:
             return run_checkpoints(args, benchmarks, options)

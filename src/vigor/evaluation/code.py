@@ -74,13 +74,23 @@ def _top_level_names(reference_code: str) -> tuple:
 PREDICTED = "__vigor_predicted__"  # the name a value check sees the model's value under
 
 
-def build_value_job(trusted_code: str, model_expression: str, check: str) -> CodeJob:
-    """A check of a model-written *value* (CRUXEval: `f(x) == predicted output`, or `f(*predicted input)
-    == y`): the expression is evaluated in the candidate sandbox and fetched as plain data; the
-    benchmark's code and `check`, which reads it as PREDICTED, run in the test sandbox. The
-    expression is parenthesised: "'ab', 3" is the tuple of two arguments."""
-    candidate = f"{PREDICTED} = (\n{model_expression}\n)\n"
-    return CodeJob(candidate, f"{trusted_code}\n\n{check}\n", remote_names={}, fetched_names={PREDICTED: PREDICTED})
+def build_value_job(trusted_code: str, model_expression: str, check: str, *,
+                    trusted_code_in: str = "tests") -> CodeJob:
+    """A check of a model-written *value* (CRUXEval: `f(x) == predicted output`, or `predicted call
+    f(...) == y`): the expression is evaluated in the candidate sandbox and only its value is fetched,
+    as plain data; `check`, which reads it as PREDICTED, runs in the test sandbox. The benchmark's
+    (trusted) code runs where `trusted_code_in` says: "tests" for a check that uses it (f(x) == value),
+    "candidate" for an expression that uses it (the predicted call f(...), whose arguments may use the
+    code's globals and be lambdas or ranges). The expression is parenthesised: "'ab', 3" is the tuple
+    of two arguments."""
+    value = f"{PREDICTED} = (\n{model_expression}\n)\n"
+    if trusted_code_in == "tests":
+        candidate, tests = value, f"{trusted_code}\n\n{check}\n"
+    elif trusted_code_in == "candidate":
+        candidate, tests = f"{trusted_code}\n\n{value}", f"{check}\n"
+    else:
+        raise ValueError(f"build_value_job: trusted_code_in must be 'tests' or 'candidate', got {trusted_code_in!r}")
+    return CodeJob(candidate, tests, remote_names={}, fetched_names={PREDICTED: PREDICTED})
 
 
 def _runnable_prompt(prompt: str) -> str:
@@ -130,17 +140,13 @@ def run_cruxeval_many(checks: list[tuple[str, str, str, str, str]], *, timeout_s
                       memory_mb: int = 1024, workers: int = 2, allow_weak: bool = False) -> list[tuple[bool, str]]:
     """CRUXEval execution: each check is (mode, code defining f, input, output, prediction), the prediction
     model-written and already known to be one expression (vigor.evaluation.cruxeval); (passed, reason) each.
-      output:  build_value_job: the predicted value is fetched; the tests run `assert f(<input>) == value`
+      output:  the predicted value is fetched; the tests run the benchmark's code and `assert f(<input>) == value`
       input:   the candidate computes the predicted call f(...) next to the benchmark's (trusted) code, whose
                globals the arguments may use and whose arguments may be lambdas or ranges; only the plain-data
-               result is fetched, and the tests run `assert value == (<output>)`."""
-    jobs = []
-    for mode, code, given, output, prediction in checks:
-        if mode == "output":
-            jobs.append(build_value_job(code, prediction, f"assert f({given}) == {PREDICTED}"))
-        else:
-            candidate = f"{code}\n\n{PREDICTED} = (\n{prediction}\n)\n"
-            jobs.append(CodeJob(candidate, f"assert {PREDICTED} == ({output})\n", remote_names={},
-                                fetched_names={PREDICTED: PREDICTED}))
+               result is fetched, and the tests run `assert value == (<output>)`.
+    Both are `build_value_job`s."""
+    jobs = [build_value_job(code, prediction, f"assert f({given}) == {PREDICTED}") if mode == "output" else
+            build_value_job(code, prediction, f"assert {PREDICTED} == ({output})", trusted_code_in="candidate")
+            for mode, code, given, output, prediction in checks]
     results = grade_jobs(jobs, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers, allow_weak=allow_weak)
     return [(res.passed, f"{res.status}: {res.reason}") for res in results]

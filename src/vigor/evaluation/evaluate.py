@@ -23,9 +23,13 @@ ANSWER_STYLE = {"math500": "boxed", "aime24": "boxed", "aime25": "boxed", "amc23
 # benchmarks with their own grader (kind): CRUXEval by execution, IFEval by the instructions' checkers
 OWN_KIND = {"cruxeval-o": "cruxeval", "cruxeval-i": "cruxeval", "ifeval": "ifeval"}
 SANDBOXED_KINDS = ("code", "cruxeval")
-AVERAGED_AS = {"math": "math", "code": "code", "cruxeval": "code"}  # the paper's math / code averages (ifeval: none)
 DEFAULT_BENCHMARK = "gsm_symbolic"  # reasoning-gym, "heldout" split: offline, never overlaps the training split
 PROCEDURAL_EVAL_SIZE = 200
+
+
+def shipped_kind(name: str) -> str:
+    """The kind `benchmark_records` gives a shipped benchmark, without reading it."""
+    return OWN_KIND.get(name) or ("code" if name in CODE_BENCHMARKS else "math")
 
 
 def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None,
@@ -160,7 +164,7 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
 
     from vigor.evaluation.generation import generate_completions, generate_with_vllm, load_vllm, vllm_available
     from vigor.models import check_attn_implementation
-    from vigor.precision import resolve_device_and_dtype, run_banner
+    from vigor.precision import resolve_device_and_dtype, show_banner
 
     if samples > 1 and temperature == 0:
         raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
@@ -178,17 +182,16 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
     if not use_vllm:
         check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
     if load:
-        from vigor.models import load_model_and_tokenizer, resolve_model_path
+        from vigor.models import load_model_and_tokenizer, load_tokenizer, resolve_model_path
 
         if use_vllm:
-            from transformers import AutoTokenizer
-
             model_path = resolve_model_path(model_or_path)
-            model, tokenizer = load_vllm(model_path, seed=seed), AutoTokenizer.from_pretrained(model_path)
+            model, tokenizer = load_vllm(model_path, seed=seed, dtype=dtype), load_tokenizer(model_path)
         else:
             model, tokenizer = load_model_and_tokenizer(model_or_path, dtype=dtype, device=device,
                                                         attn_implementation=attn_implementation)
-            print(run_banner(device=model.device, weights=model.dtype), file=sys.stderr, flush=True)
+            show_banner(device=model.device, weights=model.dtype,
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
     else:
         model = model_or_path
         if tokenizer is None:

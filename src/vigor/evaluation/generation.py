@@ -54,10 +54,19 @@ def vllm_available() -> bool:
     return torch.cuda.is_available()
 
 
-def load_vllm(model_path: str, *, seed: int = 0):
+def vllm_options(model_path: str, *, seed: int = 0, dtype=None) -> dict:
+    """Keyword arguments of `vllm.LLM` for a model. `dtype` (a torch dtype or its name; None = vLLM's own
+    choice) is passed on by name: left out, vLLM would pick the checkpoint's dtype, not the resolved --dtype."""
+    options = dict(model=model_path, seed=seed)
+    if dtype is not None:
+        options["dtype"] = str(dtype).removeprefix("torch.")
+    return options
+
+
+def load_vllm(model_path: str, *, seed: int = 0, dtype=None):
     from vllm import LLM
 
-    return LLM(model=model_path, seed=seed)
+    return LLM(**vllm_options(model_path, seed=seed, dtype=dtype))
 
 
 def generate_with_vllm(llm, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,

@@ -6,14 +6,18 @@ code columns. Its exact column list could not be checked offline; vigor uses eve
   code:  humaneval, mbpp, cruxeval-o, cruxeval-i
 (LiveCodeBench, which INTUITOR reports, is not shipped.) A suite's average is the unweighted mean of its columns'
 accuracies (each column counts once, whatever its size), as papers average benchmark columns.
+Which average a benchmark counts in is decided by its kind, here only (`AVERAGED_AS`): the suites are the shipped
+columns of each kind, and `vigor compare` averages whatever benchmarks a study ran the same way.
 """
 
 from __future__ import annotations
 
-SUITES = {
-    "math": ("gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench"),
-    "code": ("humaneval", "mbpp", "cruxeval-o", "cruxeval-i"),
-}
+from vigor.evaluation.evaluate import shipped_kind
+
+AVERAGED_AS = {"math": "math", "code": "code", "cruxeval": "code"}  # benchmark kind -> the paper's average (ifeval: none)
+COLUMNS = ("gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench",  # shipped, in the paper's order
+           "humaneval", "mbpp", "cruxeval-o", "cruxeval-i", "ifeval")
+SUITES = {suite: tuple(b for b in COLUMNS if AVERAGED_AS.get(shipped_kind(b)) == suite) for suite in ("math", "code")}
 
 
 def suite_benchmarks(names: list[str]) -> list[str]:

@@ -181,10 +181,9 @@ class _Pass:
         for local, value in site.rule.sq_norms(site.module, saved, grad_out, wanted, self.acc).items():
             self.add(site.params[local], value)
         if site.tied_role == "embedding" and self.tied_rows is not None:
-            rule: EmbeddingRule = getattr(site.rule, "embedding", site.rule)  # type: ignore[assignment]
             ids = saved.reshape(self.batch, -1)
-            g = rule.row_grads(site.module, grad_out).reshape(self.batch, ids.shape[1], -1).to(self.acc)
-            keep = rule.valid(site.module, ids).to(self.acc).unsqueeze(-1)
+            g = site.rule.row_grads(site.module, grad_out).reshape(self.batch, ids.shape[1], -1).to(self.acc)
+            keep = site.rule.valid(site.module, ids).to(self.acc).unsqueeze(-1)
             self.add(site.params["weight"], 2 * (g * self.tied_rows * keep).sum((1, 2)))
             self.tied_rows = None
 

@@ -360,7 +360,8 @@ def register_rule(module_class: type, rule: Rule | None = None):
 
     Used as a decorator on a `Rule` subclass (instantiated without arguments) or called as
     `register_rule(MyNorm, MyNormRule(...))`. A later registration replaces an earlier one for
-    the same class and takes precedence over the built-in rules."""
+    the same class and is looked up first: before every earlier registration (the newest, not the
+    most specific class, wins when several match) and the built-in rules."""
     if not isinstance(module_class, type) or not issubclass(module_class, nn.Module):
         raise TypeError(f"register_rule: expected an nn.Module subclass, got {module_class!r}")
 
@@ -369,10 +370,11 @@ def register_rule(module_class: type, rule: Rule | None = None):
         if not isinstance(instance, Rule):
             raise TypeError(f"register_rule({module_class.__name__}): expected a Rule, got {item!r}")
         registry = _registry()
-        if module_class in _REGISTRY_ORDER:
-            _REGISTRY_ORDER.remove(module_class)
-        _REGISTRY_ORDER.insert(0, module_class)  # user rules first
+        # the lookup order is the dict's order: the newest registration first, the built-in rules last
+        rest = {cls: rule for cls, rule in registry.items() if cls is not module_class}
+        registry.clear()
         registry[module_class] = instance
+        registry.update(rest)
         return item
 
     return add if rule is None else add(rule)
@@ -381,14 +383,11 @@ def register_rule(module_class: type, rule: Rule | None = None):
 def unregister_rule(module_class: type) -> None:
     """Remove the rule registered for exactly `module_class` (built-in ones included)."""
     _registry().pop(module_class, None)
-    if module_class in _REGISTRY_ORDER:
-        _REGISTRY_ORDER.remove(module_class)
 
 
 def registered_rules() -> dict[type, Rule]:
     """The registry, in lookup order (a copy)."""
-    reg = _registry()
-    return {cls: reg[cls] for cls in _REGISTRY_ORDER if cls in reg}
+    return dict(_registry())
 
 
 def find_rule(module: nn.Module) -> Rule:
@@ -415,22 +414,11 @@ def find_rule(module: nn.Module) -> Rule:
     raise UnsupportedModuleError(f"{type(module).__name__}: {problem}")
 
 
-class LookupCapture(Rule):
-    """Marker for an nn.Embedding subclass with its own forward (OPT's learned positions take
-    an attention mask and an offset): the engine taps the `F.embedding` lookups of the module's
-    own weight made inside its forward, so the embedding rule sees the ids actually looked up
+class LookupCapture(EmbeddingRule):
+    """The embedding rule, for an nn.Embedding subclass with its own forward (OPT's learned
+    positions take an attention mask and an offset): the engine taps the `F.embedding` lookups of
+    the module's own weight made inside its forward, so the rule sees the ids actually looked up
     and the gradient of the looked-up rows, whatever the forward does around them."""
-
-    name = "embedding"
-
-    def __init__(self):
-        self.embedding = EmbeddingRule()
-
-    def check(self, module):
-        return self.embedding.check(module)
-
-    def sq_norms(self, module, ids, g, wanted, acc):
-        return self.embedding.sq_norms(module, ids, g, wanted, acc)
 
 
 # Modules in which samples interact in the forward (so G[b] is not sample b's own gradient):
@@ -465,8 +453,7 @@ def sample_interaction(module: nn.Module) -> str | None:
 
 _GENERIC = GenericRule()
 _LOOKUP = LookupCapture()
-_REGISTRY: dict[type, Rule] | None = None
-_REGISTRY_ORDER: list[type] = []
+_REGISTRY: dict[type, Rule] | None = None  # module class -> rule, in lookup order (see `register_rule`)
 
 
 def _builtin_rules() -> dict[type, Rule]:
@@ -514,5 +501,4 @@ def _registry() -> dict[type, Rule]:
     global _REGISTRY
     if _REGISTRY is None:
         _REGISTRY = _builtin_rules()
-        _REGISTRY_ORDER.extend(_REGISTRY)
     return _REGISTRY

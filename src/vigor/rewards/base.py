@@ -50,8 +50,9 @@ def length_uncorrected(corrected, lengths):
 
 
 def ranked_last(view: GroupView, truncated: str) -> torch.Tensor:
-    """Completions that rank last in their group whatever their score: the empty ones always (their norm
-    means nothing; the reference does the same), the truncated ones too when `truncated == 'last'`."""
+    """Completions that rank last in their group whatever their score: the empty ones always (nothing
+    before the EOS: no content to judge; the reference does this only for a completion with no target
+    token and scores an EOS-only one), the truncated ones too when `truncated == 'last'`."""
     if truncated not in TRUNCATED_POLICIES:
         raise ValueError(f"truncated must be one of {TRUNCATED_POLICIES}, got {truncated!r}")
     return view.empty | view.truncated if truncated == "last" else view.empty.clone()

@@ -16,8 +16,9 @@ class VigorReward(Reward):
     """raw = -||grad_theta mean-NLL(completion | prompt)|| * sqrt(T)  (T = completion tokens incl. EOS).
 
     Smaller corrected norm = better. Shaping ('rank' by default) happens on whole groups after
-    the gather; empty completions always rank last (min of the group's others - 1e-3, as the
-    reference), truncated ones too when `truncated='last'`.
+    the gather; empty completions (nothing before the EOS) always rank last (min of the group's
+    others - 1e-3), truncated ones too when `truncated='last'`. The reference places only completions
+    with no target token at all there; it scores an EOS-only completion (T = 1) by its EOS gradient.
     """
 
     name = "vigor"

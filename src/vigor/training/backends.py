@@ -9,6 +9,14 @@
   cannot attribute) and ZeRO-3: DeepSpeed 0.19.8 runs on this CPU, but the engine's backward
   rules fail on ZeRO-3's partitioned parameters (AttributeError 'ds_status').
 
+FSDP needs a device accelerate shards on: accelerate 1.15 turns FSDP on only when the process
+group runs on a GPU-like device (`AcceleratorState.__init__`, accelerate/state.py:986-1016: the
+`distributed_type in [MULTI_GPU, MULTI_XPU, ...]` branch; a CPU run is MULTI_CPU). On a CPU it
+silently drops the FSDP config and wraps the model in DDP, so `vigor train` refuses FSDP on a CPU
+before the model loads (`FSDP_DEVICE_TYPES`), and the trainer refuses any run whose requested FSDP
+accelerate did not turn on. FSDP2 itself runs on a CPU over gloo once that gate is lifted: the
+test tests/training/test_fsdp2_train.py lifts it (test-only) for a 2-process `vigor train`.
+
 Sharding is read from the config (`fsdp`, `fsdp_config`, `deepspeed`) or, under
 `accelerate launch`, from the environment accelerate sets (ACCELERATE_USE_FSDP, FSDP_VERSION,
 ACCELERATE_USE_DEEPSPEED, ACCELERATE_DEEPSPEED_ZERO_STAGE / ACCELERATE_DEEPSPEED_CONFIG_FILE).
@@ -21,6 +29,8 @@ import json
 import os
 
 VLLM_INSTALL = "pip install 'vigor-rl[vllm]'"
+# the device types whose distributed types accelerate 1.15 enables FSDP for (see the module docstring)
+FSDP_DEVICE_TYPES = ("cuda", "xpu", "npu", "mlu", "musa", "sdaa", "hpu", "neuron")
 
 
 def on_cuda(config) -> bool:
@@ -73,6 +83,12 @@ def unsupported_sharding(kind: str, level: int) -> str | None:
     return None
 
 
+def fsdp_not_enabled(requested: tuple[str, int], device_type: str) -> str:
+    return (f"FSDP{requested[1]} was requested (--fsdp or accelerate's distributed_type: FSDP) but accelerate "
+            f"enables FSDP only on GPUs, not on {device_type}: this run would train an unsharded model; "
+            "drop the FSDP config or run on GPUs")
+
+
 def check_backends(config, *, needs_gradients: bool) -> None:
     """Raise a one-line ValueError for a GPU-side setting that cannot work here."""
     from vigor.models import check_attn_implementation
@@ -85,3 +101,5 @@ def check_backends(config, *, needs_gradients: bool) -> None:
         reason = unsupported_sharding(*found)
         if reason:
             raise ValueError(reason)
+    if found is not None and found[0] == "fsdp" and config.device.type not in FSDP_DEVICE_TYPES:
+        raise ValueError(fsdp_not_enabled(found, config.device.type))

@@ -52,19 +52,23 @@ def register(subparsers) -> None:
 
 
 def _train_argv(args, reward: str, output_dir: str) -> list[str]:
-    """The `vigor train` command line of one benchmarked run (the user's fields come last, so win)."""
+    """The `vigor train` command line of one benchmarked run (the user's fields come last, so win). Without a
+    dataset on the command line or in the recipe: 256 procedural GSM8K-style problems (the count too is only
+    a default: a max_samples given anywhere stays)."""
+    from vigor.training.cli import given_fields
+
+    given = given_fields(args)
     argv = ["train", "--reward", reward, "--output-dir", output_dir, "--max-steps", str(args.warmup + args.steps)]
     if args.model is not None:
         argv += ["--model", args.model]
     if args.config is not None:
         argv += ["--config", args.config]
-    dataset = args.dataset
-    if dataset is None and args.config is None:  # procedural problems need a count
-        dataset = "gsm_symbolic"
-        if not any(o.split("=")[0] in ("--max-samples", "--max_samples") for o in args.field_options):
-            argv += ["--max-samples", "256"]
-    if dataset is not None:
-        argv += ["--dataset", dataset]
+    if args.dataset is not None:
+        argv += ["--dataset", args.dataset]
+    elif "dataset" not in given:
+        argv += ["--dataset", "gsm_symbolic"]
+    if "dataset" not in given and "max_samples" not in given:  # procedural problems need a count
+        argv += ["--max-samples", "256"]
     return argv + ["--save-strategy", "no", "--report-to", "none", "--warmup-steps", "0", *args.field_options]
 
 
@@ -204,6 +208,7 @@ def _child(spec: dict) -> dict:
 
     import torch
 
+    from vigor.training.backends import on_cuda
     from vigor.training.run import build_trainer
 
     config = _train_config(spec["argv"])
@@ -211,10 +216,11 @@ def _child(spec: dict) -> dict:
     clock = StepClock()
     trainer, _ = build_trainer(config, callbacks=[clock], trainer_class=TimedTrainer)
     trainer.clock = clock
-    if torch.cuda.is_available() and not config.use_cpu:
+    cuda = on_cuda(config)
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    if torch.cuda.is_available() and not config.use_cpu:
+    if cuda:
         peak, device = torch.cuda.max_memory_allocated() / 2**20, torch.cuda.get_device_name()
     else:
         peak, device = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, f"cpu ({os.cpu_count()} cores)"

@@ -1,9 +1,10 @@
 """`VigorGRPOConfig`: TRL's `GRPOConfig` plus the reward, data, LoRA and collapse-guard fields.
 
 Defaults reproduce the reference VIGOR recipe (where TRL 1.16 differs, the value is set here):
-beta 0.01 (k3 KL to the initial model), loss_type 'bnpo', PPO clip epsilon 0.2, sampling
-temperature 0.9 / top_k 50 / top_p 1.0, G = 8, lr 2e-6 cosine with 10 % warm-up, AdamW with
-weight decay 0, gradient clipping 1.0, seed 7. Tested against trl==1.16.0 (pinned in pyproject).
+beta 0.01 (plain k3 KL to the initial model, without TRL 1.16's importance weight on it),
+loss_type 'bnpo', PPO clip epsilon 0.2, sampling temperature 0.9 / top_k 50 / top_p 1.0, G = 8,
+lr 2e-6 cosine with 10 % warm-up, AdamW with weight decay 0, gradient clipping 1.0, seed 7.
+Tested against trl==1.16.0 (pinned in pyproject).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class VigorGRPOConfig(GRPOConfig):
     answer_column: str | None = field(default=None, metadata={
         "help": "Gold-answer column (auto-detected if None); feeds the accuracy reward/monitor."})
     system_prompt: str | None = field(default="boxed", metadata={
-        "help": "System prompt preset ('boxed', 'intuitor'), literal text, or '' for none."})
+        "help": "System prompt preset ('boxed', 'intuitor'), literal text, or 'none' (or '') for none."})
     max_prompt_length: int | None = field(default=None, metadata={
         "help": "Longest templated prompt in tokens. A longer prompt (or one that with max_completion_length "
                 "overruns the model's context) is an error naming its row, or is dropped with long_prompts='drop' "
@@ -122,6 +123,9 @@ class VigorGRPOConfig(GRPOConfig):
 
     # --- reference recipe defaults overriding TRL's --------------------------------------
     beta: float = 0.01
+    # The reference's KL term is plain k3. TRL 1.16 by default multiplies it by the (differentiable)
+    # importance ratio, which changes its gradient even on-policy: d(k3 * ratio) = d k3 + k3 d log p.
+    use_bias_correction_kl: bool = False
     loss_type: str = "bnpo"
     epsilon: float = 0.2
     temperature: float = 0.9
@@ -191,11 +195,10 @@ class VigorGRPOConfig(GRPOConfig):
         TRL's default (bf16 = not fp16) would run CPU training under bfloat16 autocast, which on a CPU
         without native bf16 (below AVX-512) emulates every matrix product (issue 8: 743 s against ~100 s
         per demo step on a 2-core AVX2 EPYC)."""
-        import torch
-
         from vigor.precision import bf16_by_default
+        from vigor.training.backends import on_cuda
 
-        on_cpu = self.use_cpu or not torch.cuda.is_available()
+        on_cpu = not on_cuda(self)
         if on_cpu and self.fp16:
             raise ValueError("fp16: float16 mixed precision needs a GPU; on a CPU leave it off (float32) "
                              "or use --bf16 true")

@@ -46,17 +46,18 @@ def evaluation_options(config) -> dict:
                 batch_size=max(1, config.per_device_eval_batch_size), progress=False)
 
 
-def check_heldout(config) -> None:
-    """Load every evaluation set now (raises vigor.data.DataError with a one-line message)."""
+def check_heldout(config) -> dict[str, str]:
+    """Load every evaluation set now (raises vigor.data.DataError with a one-line message); {name: its kind}."""
     from vigor.evaluation.evaluate import SANDBOXED_KINDS, benchmark_records, check_sandbox
 
-    kinds = [benchmark_records(name, limit=config.eval_max_samples, subset_seed=config.eval_seed)[1]
-             for name in config.eval_benchmark or []]
-    if any(kind in SANDBOXED_KINDS for kind in kinds):
+    kinds = {name: benchmark_records(name, limit=config.eval_max_samples, subset_seed=config.eval_seed)[1]
+             for name in config.eval_benchmark or []}
+    if any(kind in SANDBOXED_KINDS for kind in kinds.values()):
         try:
             check_sandbox(allow_weak=False)
         except Exception as err:  # the sandbox's own error says what is missing
             raise ValueError(f"eval_benchmark has code problems but {str(err).splitlines()[0]}") from err
+    return kinds
 
 
 def accuracy_metrics(summary: dict) -> dict[str, float]:

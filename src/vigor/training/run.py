@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+from typing import Any, NamedTuple
 
 from vigor.training.config import VigorGRPOConfig
 
@@ -48,9 +49,19 @@ def load_prompt_records(config: VigorGRPOConfig):
     return records, data_format
 
 
-def check_before_loading(config: VigorGRPOConfig):
-    """Everything that can be checked without the model's weights; returns (records, their templated prompts,
-    model path, checkpoint). Any problem raises ConfigError with a one-line message."""
+class Checked(NamedTuple):
+    """What `check_before_loading` found, for the rest of the start to reuse rather than load again."""
+    records: list            # the training rows that fit the token budget
+    prompts: list[str]       # their prompts, chat template applied
+    model_path: str          # resolved (the default model converted if need be)
+    checkpoint: str | None   # the checkpoint to resume from
+    tokenizer: Any           # the model's tokenizer (vigor.models.load_tokenizer), which templated the prompts
+    benchmark_kinds: dict    # {held-out benchmark: its kind} ({} without eval_benchmark)
+
+
+def check_before_loading(config: VigorGRPOConfig) -> Checked:
+    """Everything that can be checked without the model's weights (see `Checked` for what it returns).
+    Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import RewardSet
     from vigor.training.backends import check_backends
@@ -60,10 +71,12 @@ def check_before_loading(config: VigorGRPOConfig):
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
+        check_reporters(config.report_to)
+        benchmark_kinds = {}
         if config.eval_benchmark:
             from vigor.training.heldout import check_heldout
 
-            check_heldout(config)
+            benchmark_kinds = check_heldout(config)
     except ConfigError:
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
@@ -77,27 +90,57 @@ def check_before_loading(config: VigorGRPOConfig):
             check_sandbox(allow_weak=False)
         except Exception as err:  # the sandbox's own error says what is missing
             raise ConfigError(f"dataset {config.dataset} has code tests but {err}") from err
-    records, prompts = templated_prompts(records, model_path, config)
-    checkpoint = None
-    if config.resume:
-        checkpoint = last_checkpoint(config.output_dir)
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
-    return records, prompts, model_path, checkpoint
-
-
-def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
-    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
-    A prompt over the token budget (see `prompt_budget`) is a ConfigError naming its row, or, with
-    long_prompts='drop', is left out with a warning."""
-    from vigor.data import format_prompt
-    from vigor.data.lengths import fit_prompts, row_name
     from vigor.models import load_tokenizer_and_context
 
     try:
         tokenizer, context = load_tokenizer_and_context(model_path)
     except ValueError as err:
         raise ConfigError(str(err)) from err
+    records, prompts = templated_prompts(records, tokenizer, context, config)
+    return Checked(records, prompts, model_path, resume_checkpoint(config), tokenizer, benchmark_kinds)
+
+
+def resume_checkpoint(config: VigorGRPOConfig) -> str | None:
+    """The checkpoint folder to continue from, or None: `--resume` (or TRL's `--resume-from-checkpoint true`)
+    = the last checkpoint-N in output_dir; `--resume-from-checkpoint DIR` = that checkpoint folder."""
+    given = (config.resume_from_checkpoint or "").strip()
+    if given.lower() in ("", "false", "none"):
+        given = ""
+    if given and given.lower() not in ("true", "last"):
+        if not os.path.isfile(os.path.join(given, "trainer_state.json")):
+            raise ConfigError(f"--resume-from-checkpoint {given}: not a checkpoint folder (no trainer_state.json in it); "
+                              f"give a checkpoint-N folder, or --resume for the last one in the output folder")
+        return given
+    if not (config.resume or given):
+        return None
+    checkpoint = last_checkpoint(config.output_dir)
+    if checkpoint is None:
+        raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
+    return checkpoint
+
+
+def check_reporters(report_to) -> None:
+    """Each `--report-to` name is a transformers integration that is installed here; else a one-line ValueError
+    now, not transformers' RuntimeError once the model has loaded."""
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    for name in report_to or []:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise ValueError(f"--report-to {name}: unknown, expected none, all or one of {', '.join(INTEGRATION_TO_CALLBACK)}")
+        if name not in get_available_reporting_integrations():
+            raise ValueError(f"--report-to {name}: the {name} package is not installed here "
+                             f"(pip install {name}, or --report-to none / tensorboard)")
+
+
+def templated_prompts(records, tokenizer, context: int | None, config: VigorGRPOConfig):
+    """(records, prompts) with the chat template applied, by the model's tokenizer alone (no weights load).
+    A prompt over the token budget (`vigor.data.lengths.prompt_budget`: the model's context less
+    max_completion_length, and max_prompt_length) is a ConfigError naming its row, or, with long_prompts='drop',
+    is left out with a warning."""
+    from vigor.data import format_prompt
+    from vigor.data.lengths import fit_prompts, prompt_budget, row_name
+
     prompts = []
     for r in records:
         try:
@@ -105,30 +148,16 @@ def templated_prompts(records, model_path: str, config: VigorGRPOConfig):
         except Exception as err:  # a template that rejects a conversation (roles, order): name the row
             raise ConfigError(f"{row_name(r)}: the chat template rejects this prompt: {str(err).splitlines()[0]}"
                               ) from err
-    budget, what = prompt_budget(config, context)
-    if budget is None:
-        return records, prompts
     try:
+        budget, what = prompt_budget(context, config.max_completion_length or 0,
+                                     f"max_completion_length={config.max_completion_length or 0}",
+                                     config.max_prompt_length)
+        if budget is None:
+            return records, prompts
         return fit_prompts(records, prompts, tokenizer, budget, what, drop=config.long_prompts == "drop",
                            drop_hint="pass --long-prompts drop to train on the others")
     except ValueError as err:
         raise ConfigError(str(err)) from err
-
-
-def prompt_budget(config: VigorGRPOConfig, context: int | None) -> tuple[int | None, str]:
-    """(most tokens a templated prompt may have, what sets it): max_prompt_length, and the model's context less
-    max_completion_length (a longer prompt plus its completion would run past the positions the model has)."""
-    completion = config.max_completion_length or 0
-    budgets = []
-    if context is not None:
-        if completion >= context:
-            raise ConfigError(f"max_completion_length={completion} leaves no room for a prompt in the model's "
-                              f"context of {context} tokens")
-        budgets.append((context - completion, f"the model's context of {context} tokens less "
-                                              f"max_completion_length={completion}"))
-    if config.max_prompt_length:
-        budgets.append((config.max_prompt_length, f"max_prompt_length={config.max_prompt_length} tokens"))
-    return min(budgets) if budgets else (None, "")
 
 
 def build_dataset(records, prompts):
@@ -166,23 +195,26 @@ def peft_config(config: VigorGRPOConfig):
 def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None):
     """Check everything cheap, then load the model and build the trainer; returns (trainer,
     checkpoint to resume from or None). `trainer_class` (a VigorGRPOTrainer subclass) is for
-    instrumentation such as `vigor bench step`."""
+    instrumentation such as `vigor bench step`. A transformers ProgressCallback among `callbacks` (the demo's
+    short line per step) replaces transformers' display of each step's whole log record."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
     from vigor.models import load_model_and_tokenizer
-    from vigor.precision import autocast_dtype, bf16_on_cpu_warning, run_banner
+    from vigor.precision import autocast_dtype, bf16_on_cpu_warning, show_banner
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
-    records, prompts, model_path, checkpoint = check_before_loading(config)
+    checked = check_before_loading(config)
     main_process = os.environ.get("RANK", "0") == "0"
     if config.bf16 and config.device.type == "cpu" and bf16_on_cpu_warning() and main_process:
         logger.warning(bf16_on_cpu_warning())
-    model, tokenizer = load_model_and_tokenizer(model_path, dtype=config.model_dtype,
-                                                attn_implementation=config.attn_implementation)
+    model, tokenizer = load_model_and_tokenizer(checked.model_path, dtype=config.model_dtype,
+                                                attn_implementation=config.attn_implementation,
+                                                tokenizer=checked.tokenizer)
     if main_process:
-        print(run_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16)),
-              flush=True)
-    dataset = build_dataset(records, prompts)
-    spec = reward_spec(config, records)
+        show_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16))
+    dataset = build_dataset(checked.records, checked.prompts)
+    spec = reward_spec(config, checked.records)
     reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
                                      micro_batch_size=config.grad_norm_micro_batch_size)
     callbacks = list(callbacks or [])
@@ -195,16 +227,30 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     trainer = (trainer_class or VigorGRPOTrainer)(
         model.train(), config, reward_set=reward_set, train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config(config), callbacks=callbacks)
+    if any(isinstance(c, ProgressCallback) for c in callbacks):  # the caller's own display replaces transformers'
+        for default in [c for c in trainer.callback_handler.callbacks if type(c) in (ProgressCallback, PrinterCallback)]:
+            trainer.remove_callback(default)
     if config.eval_benchmark:
         heldout.bind(trainer)
-    return trainer, checkpoint
+    return trainer, checked.checkpoint
+
+
+def save_final_model(trainer, output_dir: str) -> None:
+    """`trainer.save_model`, with whole weights under FSDP. transformers 5.24 saves an FSDP model only
+    with FULL_STATE_DICT and otherwise writes nothing, silently; accelerate 1.15's FSDP2 default is
+    SHARDED_STATE_DICT (an accelerate config without fsdp_state_dict_type). Checkpoints keep the
+    configured type; the final model is always gathered whole (a collective: every process calls this)."""
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if trainer.is_fsdp_enabled and "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+        plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(output_dir)
 
 
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     """Train with GRPO and the configured rewards; return the folder holding the final model."""
     trainer, checkpoint = build_trainer(config, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(config.output_dir)
+    save_final_model(trainer, config.output_dir)
     if trainer.collapse_guard.reason:
         raise TrainingStopped(f"{trainer.collapse_guard.reason}; the model so far is in {config.output_dir}")
     return config.output_dir

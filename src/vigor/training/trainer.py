@@ -115,12 +115,21 @@ class VigorGRPOTrainer(GRPOTrainer):
 
     def _check_sharding(self):
         """Backstop of `vigor.training.backends.check_backends` (which runs before the model loads)
-        for a trainer built directly: refuse a sharding the gradient-norm engine cannot run under."""
-        from vigor.training.backends import unsupported_sharding
+        for a trainer built directly: refuse FSDP that was asked for but that accelerate left off
+        (it would train unsharded), and a sharding the gradient-norm engine cannot run under."""
+        from accelerate.utils import DistributedType
 
+        from vigor.training.backends import fsdp_not_enabled, sharding, unsupported_sharding
+
+        state = self.accelerator.state
+        requested = sharding(self.args)
+        if requested and requested[0] == "fsdp" and state.distributed_type != DistributedType.FSDP:
+            raise ValueError(fsdp_not_enabled(requested, self.accelerator.device.type))
+        if state.distributed_type == DistributedType.FSDP and self.accelerator.is_main_process:
+            n = self.accelerator.num_processes
+            print(f"vigor train: FSDP{state.fsdp_plugin.fsdp_version} over {n} process{'es' * (n != 1)}", flush=True)
         if not any(r.needs == "gradients" for r in self.reward_set.rewards):
             return
-        state = self.accelerator.state
         ds, fsdp = getattr(state, "deepspeed_plugin", None), getattr(state, "fsdp_plugin", None)
         found = ("deepspeed", ds.zero_stage) if ds is not None else ("fsdp", fsdp.fsdp_version) if fsdp else None
         reason = found and unsupported_sharding(*found)
@@ -233,7 +242,15 @@ class VigorGRPOTrainer(GRPOTrainer):
             f.write(json.dumps(record, allow_nan=True) + "\n")
 
 
+# Why not torch.nanmean and trl.trainer.utils.nanstd: they define the same statistics (the mean, and the
+# Bessel-corrected std sqrt(sum (x - mean)^2 / (n - 1)) over the non-NaN entries, NaN when n < 2) but not the
+# same numbers. TRL 1.16's nanstd computes its correction n / (n - 1) from an integer count, so in float32
+# (8/7 -> 1.14285719), which moves a float64 std by ~1e-8 relative; torch.nanmean sums with the NaNs zeroed in
+# place, which rounds differently in the last bits. Kept as they are so that no logged number changes;
+# tests/training/test_reward_statistics.py checks them against an exact reference and TRL's.
+
 def _nanmean(values: torch.Tensor) -> float:
+    """Mean of the non-NaN entries; NaN when there are none."""
     valid = values[~torch.isnan(values)]
     return valid.mean().item() if valid.numel() else math.nan
 
