@@ -12,7 +12,8 @@
 #   step-static-compiled  the same with a static cache + torch.compile (compilation in the warm-up step)
 #   gradnorm-profile      `bench gradnorm --profile` at 1.5B: the engine's time split
 #   step-continuous-batching  the same step with transformers' paged continuous batching
-#   fsdp2-train           a 2-step `vigor train` under the FSDP2 accelerate recipe (1 process)
+#   fsdp2-train           a 2-step `vigor train` under the FSDP2 accelerate recipe (1 process); fails
+#                         unless the run says "FSDP2 over 1 process" and saved the model
 # Everything printed lands under $OUT (default ./gpu_check_out) in 3 files: summary.txt (what is
 # printed), log.txt (every part's full output) and results.json (every part's JSON, merged).
 # The model and scratch files go to $WORK (default /tmp/gpu_check), never under $OUT.
