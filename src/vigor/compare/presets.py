@@ -24,19 +24,13 @@ PRESETS: dict[str, dict] = {
             eval_benchmark=[MINIATURE_TASK], eval_steps=4, eval_max_samples=126, eval_max_new_tokens=24,
             per_device_eval_batch_size=63, gradient_checkpointing=False, report_to=["tensorboard"]),
     },
-    # The same study four times longer, with room for the answer (32 tokens), for a patient CPU: 32 steps,
-    # held-out evaluation every 8. 48 min on 2 nearly idle cores; result: docs/results/miniature-compare.md
-    # ("The longer preset").
-    "miniature-long": {
-        "about": "the miniature with 32 steps, 32-token completions, evaluation every 8 steps (48 min measured)",
-        "rewards": ["vigor", "self_certainty", "random", "accuracy"],
-        "seeds": [0, 1],
-        "baseline": "self_certainty",
-        "fields": dict(
-            dataset=MINIATURE_TASK, max_samples=116, max_steps=32, num_generations=8,
-            per_device_train_batch_size=8, gradient_accumulation_steps=1, max_completion_length=32,
-            learning_rate=1e-5, beta=0.0, warmup_steps=0.0, temperature=0.9,
-            eval_benchmark=[MINIATURE_TASK], eval_steps=8, eval_max_samples=126, eval_max_new_tokens=32,
-            per_device_eval_batch_size=63, gradient_checkpointing=False, report_to=["tensorboard"]),
-    },
 }
+
+# The same study four times longer, with room for the answer (32 tokens), for a patient CPU: 32 steps,
+# held-out evaluation every 8. 48 min on 2 nearly idle cores; result: docs/results/miniature-compare.md
+# ("The longer preset").
+PRESETS["miniature-long"] = dict(
+    PRESETS["miniature"],
+    about="the miniature with 32 steps, 32-token completions, evaluation every 8 steps (48 min measured)",
+    fields=dict(PRESETS["miniature"]["fields"], max_steps=32, max_completion_length=32, eval_steps=8,
+                eval_max_new_tokens=32))
