@@ -173,3 +173,16 @@ def test_missing_isolation_is_detected_and_explained(monkeypatch):
         monkeypatch.undo()
         runner._probe_isolation.cache_clear()
     assert isolation_available()
+
+
+def test_the_reason_is_the_error_line_not_a_dangling_traceback_header():
+    from vigor.sandbox.runner import last_error_line
+
+    error = "BlockingIOError: [Errno 11] Resource temporarily unavailable"
+    frames = 'Traceback (most recent call last):\n  File "<string>", line 3, in <module>\n    os.fork()\n'
+    assert last_error_line(frames + error + "\n") == error
+    # a forked child began its own traceback after the parent's (shared stderr): still the error line
+    assert last_error_line(frames + error + "\nTraceback (most recent call last):\n\n") == error
+    assert last_error_line(frames + error + "\n" + frames) == error
+    assert last_error_line("exit\n") == "exit" and last_error_line("") == ""
+    assert last_error_line("Traceback (most recent call last):\n") == "Traceback (most recent call last):"

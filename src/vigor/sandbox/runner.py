@@ -283,12 +283,22 @@ def _rlimit_setter(settings: SandboxLimits):
     return apply
 
 
+def last_error_line(stderr_tail: str) -> str:
+    """The line that names the error: the last one of stderr (as written, not as kept: after a flood the
+    cause is still at the end) that is not a traceback's header or frame. Processes sharing stderr (a fork
+    bomb's children) can leave a dangling "Traceback (most recent call last):" after the real error."""
+    lines = [line for line in stderr_tail.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not line[0].isspace() and line.strip() != "Traceback (most recent call last):":
+            return line.strip()
+    return lines[-1].strip() if lines else ""
+
+
 def _classify(code: int, settings: SandboxLimits, run: dict, *, isolated: bool, cpu_s: float | None = None
               ) -> SandboxResult:
     """Status and one-line reason from the exit code (-N: killed by signal N), CPU seconds and stderr."""
     cpu_limit_s = settings.rlimits()["RLIMIT_CPU"][0]
-    # From the end of stderr as written, not as kept: after a flood the cause is still the last line.
-    last_line = next((line.strip() for line in reversed(run["stderr_tail"].splitlines()) if line.strip()), "")
+    last_line = last_error_line(run["stderr_tail"])
     if code == 0:
         return _result("passed", "passed", code, run, isolated)
     if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu_s is not None and cpu_s >= cpu_limit_s):
