@@ -173,6 +173,13 @@ def adapter_base(folder: str | os.PathLike) -> str | None:
     return base
 
 
+def weights_path(path: str) -> str:
+    """Where the weights and config of a resolved model path are: the base model's folder for a LoRA adapter
+    folder, else the path itself."""
+    base = adapter_base(path)
+    return resolve_model_path(base) if base else path
+
+
 def check_attn_implementation(name: str, *, on_cuda: bool) -> str:
     """`name` if the model can be loaded with that attention kernel here, else a one-line
     ValueError (unknown name; flash_attention_2 without the flash-attn package or on a CPU)."""
@@ -193,8 +200,8 @@ def load_tokenizer(path: str):
     pad token distinct from EOS when possible."""
     from transformers import AutoTokenizer
 
-    base = adapter_base(path)  # a LoRA folder saved without its tokenizer uses its base's
-    tokenizer = AutoTokenizer.from_pretrained(path if _has_tokenizer(path) or not base else resolve_model_path(base))
+    # a LoRA folder saved without its tokenizer uses its base's
+    tokenizer = AutoTokenizer.from_pretrained(path if _has_tokenizer(path) else weights_path(path))
     _set_distinct_pad_token(tokenizer)
     tokenizer.padding_side = "left"
     return tokenizer
@@ -216,7 +223,7 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, d
         dtype = getattr(torch, dtype)
     try:
         tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path)
-        model = AutoModelForCausalLM.from_pretrained(resolve_model_path(base) if base else path,
+        model = AutoModelForCausalLM.from_pretrained(weights_path(path),
                                                      dtype=dtype or torch.float32,
                                                      attn_implementation=attn_implementation, **placement(device))
         if base:
@@ -255,11 +262,9 @@ def load_tokenizer_and_context(name_or_path: str | os.PathLike | None = None):
     from transformers import AutoConfig
 
     path = resolve_model_path(name_or_path)
-    base = adapter_base(path)
-    model_path = resolve_model_path(base) if base else path
     try:
         tokenizer = load_tokenizer(path)
-        config = AutoConfig.from_pretrained(model_path).get_text_config()
+        config = AutoConfig.from_pretrained(weights_path(path)).get_text_config()
     except (OSError, ValueError, KeyError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"--model {name_or_path}: cannot read a tokenizer and config from {path}: {first_line}") from err
