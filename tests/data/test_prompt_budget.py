@@ -28,6 +28,12 @@ def test_prompt_budget_is_the_tightest_limit():
             assert what == f"max_prompt_length={max_prompt_length} tokens", where
 
 
+def test_equal_limits_name_the_models_context():
+    # seed 1362350810 of the test above drew this tie (3505 - 1195 == 2310) and found the message chosen by text
+    assert prompt_budget(3505, 1195, "--max-new-tokens 1195", 2310) == (
+        2310, "the model's context of 3505 tokens less --max-new-tokens 1195")
+
+
 @pytest.mark.parametrize("completion", [512, 600])
 def test_a_completion_filling_the_context_is_one_line(completion):
     with pytest.raises(DataError, match=f"^max_completion_length={completion} leaves no room for a prompt in the "

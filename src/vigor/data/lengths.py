@@ -43,7 +43,7 @@ def prompt_budget(context: int | None, completion_tokens: int, completion_settin
     context less the completion's tokens (a longer prompt plus its completion would run past the positions the
     model has), and `max_prompt_length` when given. `completion_setting` names the completion limit in the
     messages, e.g. "max_completion_length=256" or "--max-new-tokens 256". A completion limit that fills the
-    whole context is a DataError."""
+    whole context is a DataError. Equal limits name the model's context, the one that cannot be raised."""
     budgets = []
     if context is not None:
         if completion_tokens >= context:
@@ -53,7 +53,8 @@ def prompt_budget(context: int | None, completion_tokens: int, completion_settin
                         f"the model's context of {context} tokens less {completion_setting}"))
     if max_prompt_length:
         budgets.append((max_prompt_length, f"max_prompt_length={max_prompt_length} tokens"))
-    return min(budgets) if budgets else (None, "")
+    # key: compare the budgets only (a tuple min would break ties by the message text)
+    return min(budgets, key=lambda budget: budget[0]) if budgets else (None, "")
 
 
 def fit_prompts(records, prompts: list[str], tokenizer, max_tokens: int, what: str, *, drop: bool = False,
