@@ -65,6 +65,19 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def add_device_options(parser, *, runs: str, dtype_use: str = "") -> None:
+    """--attn-implementation, --device and --dtype, the options of every command that loads a model outside
+    training (checked by `resolve_device_and_dtype`). `runs` says what runs on the device ("generates"); `dtype_use`
+    adds what the weights' dtype is used for."""
+    parser.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default), eager, "
+                        "or flash_attention_2 (needs flash-attn and a GPU)")
+    parser.add_argument("--device", default="auto", help=f"where the model {runs}: auto (default: cuda when torch "
+                        "sees a GPU, else cpu), cpu or cuda")
+    parser.add_argument("--dtype", default="auto", help=f"weights dtype{dtype_use}: auto (default: bfloat16 on a GPU "
+                        "that supports it, float32 on a CPU, which is exact and fast without native bf16), float32, "
+                        "bfloat16 or float16 (GPU only)")
+
+
 def bf16_by_default(on_cpu: bool) -> bool:
     """The one rule for 'auto' precision: bfloat16 on a CUDA device that supports it, float32 on a CPU
     (see the module docstring for why CPUs stay in float32). Training's `resolve_precision` uses it too."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from vigor.precision import add_device_options
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -35,13 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", required=True)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa, eager, or "
-                   "flash_attention_2 (needs flash-attn and --device cuda)")
-    p.add_argument("--device", default="auto", help="where the model samples and computes gradient norms: auto "
-                   "(cuda when torch sees a GPU, else cpu), cpu or cuda")
-    p.add_argument("--dtype", default="auto", help="weights dtype, which the gradient norms are computed in: auto "
-                   "= float32 on a CPU (exact, and fast without native bf16) and bfloat16 on a GPU that supports "
-                   "it (what the VIGOR reference computes in); or float32, bfloat16, float16 (GPU only)")
+    add_device_options(p, runs="samples and computes gradient norms",
+                       dtype_use=", which the gradient norms are computed in (the VIGOR reference computes in bfloat16)")
     p.set_defaults(func=main)
 
 

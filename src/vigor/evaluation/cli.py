@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from vigor.precision import add_device_options
+
 BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, minerva, olympiadbench, humaneval, mbpp, cruxeval-o, "
                   "cruxeval-i, ifeval (also NAME:FILE for the last three), gsm_symbolic or reasoning-gym:NAME "
                   "(held-out split, 200 problems unless --limit), or a .jsonl/.json/.csv/.parquet file or dataset "
@@ -41,12 +43,7 @@ def register(subparsers):
                    help="run code benchmarks even where the sandbox cannot isolate programs (unsafe; see vigor.sandbox)")
     p.add_argument("--output-dir", default="eval_results", metavar="DIR")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars (as in vigor demo and analyze)")
-    p.add_argument("--attn-implementation", default="sdpa", help="attention kernel: sdpa (default), eager, "
-                   "flash_attention_2 (needs flash-attn and a GPU)")
-    p.add_argument("--device", default="auto", help="where the model generates: auto (default: cuda when torch "
-                   "sees a GPU, else cpu), cpu or cuda")
-    p.add_argument("--dtype", default="auto", help="weights dtype: auto (default: bfloat16 on a GPU that supports "
-                   "it, float32 on a CPU), float32, bfloat16 or float16 (GPU only)")
+    add_device_options(p, runs="generates")
     p.set_defaults(func=run)
 
 
