@@ -98,3 +98,14 @@ def test_code_data_feed_the_sandboxed_accuracy_monitor(tiny_model_dir, tmp_path)
     accuracy = [row[1] for row in dump["raw"]]
     assert all(a in (0.0, 1.0) for a in accuracy)  # graded (random text fails), not NaN
     assert "gold_accuracy" in read_jsonl(os.path.join(out, "metrics.jsonl"))[0]
+
+
+def test_model_card_names_the_local_base_model_and_the_rewards(tiny_model_dir, prompts_file, tmp_path):
+    out = run_training(tiny_model_dir, prompts_file, tmp_path / "out", reward="vigor,random:0.5")
+    with open(os.path.join(out, "README.md"), encoding="utf-8") as handle:
+        card = handle.read()
+    assert "None" not in card, card  # TRL names a model loaded from a folder "None"
+    assert f"fine-tuned version of `{tiny_model_dir}`" in card
+    assert f'model="{out}"' in card
+    assert "Rewards (`--reward`): `vigor,random:0.5`" in card
+    assert "- vigor\n" in card  # a tag

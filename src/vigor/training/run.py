@@ -239,11 +239,13 @@ def save_final_model(trainer, output_dir: str) -> None:
     """`trainer.save_model`, with whole weights under FSDP. transformers 5.24 saves an FSDP model only
     with FULL_STATE_DICT and otherwise writes nothing, silently; accelerate 1.15's FSDP2 default is
     SHARDED_STATE_DICT (an accelerate config without fsdp_state_dict_type). Checkpoints keep the
-    configured type; the final model is always gathered whole (a collective: every process calls this)."""
+    configured type; the final model is always gathered whole (a collective: every process calls this), and
+    gets its model card (README.md), which TRL writes only beside checkpoints."""
     plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
     if trainer.is_fsdp_enabled and "FULL_STATE_DICT" not in str(plugin.state_dict_type):
         plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(output_dir)
+    trainer.create_model_card(model_name=os.path.basename(os.path.normpath(output_dir)))
 
 
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:

@@ -35,6 +35,7 @@ import trl
 from accelerate.utils import gather, gather_object
 from trl import GRPOTrainer
 
+from vigor import __version__ as vigor_version
 from vigor.data.gold import Gold
 from vigor.rewards import GroupView, RewardSet, build_rollouts, repetition_ratio
 from vigor.training.callbacks import CollapseGuardCallback, MetricsFileCallback
@@ -112,6 +113,25 @@ class VigorGRPOTrainer(GRPOTrainer):
             compile_config._compile_all_devices = True  # transformers compiles only on CUDA by default
             self.generation_config.disable_compile = False
             self.generation_config.compile_config = compile_config
+
+    def create_model_card(self, model_name=None, dataset_name=None, tags=None):
+        """TRL's card, mended for local models and saying which rewards trained it. TRL names a model loaded
+        from a folder as base model `None` (with a link to huggingface.co/None) and a pipeline for model "None";
+        vigor names the folder and the run's output folder instead, and adds the reward spec."""
+        super().create_model_card(model_name=model_name, dataset_name=dataset_name,
+                                  tags=["vigor", *([tags] if isinstance(tags, str) else tags or [])])
+        path = os.path.join(self.args.output_dir, "README.md")
+        if not (self.is_world_process_zero() and os.path.isfile(path)):
+            return
+        with open(path, encoding="utf-8") as handle:
+            card = handle.read()
+        base = getattr(self.model.config, "_name_or_path", "") or "a local model"
+        card = card.replace("[None](https://huggingface.co/None)", f"`{base}`")
+        card = card.replace('model="None"', f"model={json.dumps(str(self.args.output_dir))}")
+        card = card.replace("## Training procedure\n", "## Training procedure\n\nRewards (`--reward`): "
+                            f"`{self.args.reward}`, computed by vigor {vigor_version}.\n", 1)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(card)
 
     def _check_sharding(self):
         """Backstop of `vigor.training.backends.check_backends` (which runs before the model loads)
