@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from vigor import __version__
 from vigor.errors import UsageError  # caught here; every subcommand imports it from vigor.errors
@@ -39,7 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# TRL 1.16 sets and calls the gradient-checkpointing names that transformers 5 renamed: every run printed these
+# FutureWarnings, and nothing a user passes would silence them (vigor's --gradient-checkpointing is TRL's field).
+TRL_DEPRECATION_NOISE = r"`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=TRL_DEPRECATION_NOISE, category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -182,3 +182,16 @@ def test_help_fields_lists_every_field_with_vigors_defaults(capsys):
             assert f"--{f.name.replace('_', '-')}" in out, f.name
     assert "--collapse-entropy-fraction (default 0.3) Warn when entropy falls below" in out
     assert "--learning-rate (default 2e-06)" in out and "--beta (default 0.01)" in out
+
+
+def test_trls_gradient_checkpointing_deprecations_are_not_printed(tiny_model_dir, prompts_file, tmp_path):
+    import warnings
+
+    from tests.training.training_helpers import as_cli_args, tiny_run_options
+    from vigor.cli import main
+
+    options = tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "out", gradient_checkpointing=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", *as_cli_args(options)]) == 0
+    assert not [str(w.message) for w in caught if "gradient_checkpointing" in str(w.message)]

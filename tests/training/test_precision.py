@@ -29,6 +29,19 @@ def test_cpu_configs_resolve_to_float32(tiny_model_dir, prompts_file, tmp_path):
     assert build_config(args).bf16 is False
     demo = training_config(preset_settings("default"), tiny_model_dir, prompts_file, tmp_path)
     assert demo.use_cpu and demo.bf16 is False and demo.fp16 is False
+    assert VigorGRPOConfig(output_dir=str(tmp_path)).dataloader_pin_memory is False  # no GPU: nothing to pin for
+
+
+def test_a_cpu_run_prints_no_pin_memory_warning(tiny_model_dir, prompts_file, tmp_path):
+    import warnings
+
+    from tests.training.training_helpers import tiny_run_options
+    from vigor.training import VigorGRPOConfig, train
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(VigorGRPOConfig(**tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "out", use_cpu=False)))
+    assert not [w for w in caught if "pin_memory" in str(w.message)]
 
 
 def test_fp16_on_a_cpu_is_refused(tmp_path):

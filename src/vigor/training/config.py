@@ -204,6 +204,8 @@ class VigorGRPOConfig(GRPOConfig):
                              "or use --bf16 true")
         if self.bf16 is None:
             self.bf16 = bf16_by_default(on_cpu) and not self.fp16
+        if on_cpu:  # pinned memory speeds copies to a GPU; on a CPU torch warns at every dataloader instead
+            self.dataloader_pin_memory = False
 
     def reward_options(self) -> dict[str, dict]:
         """Constructor options of each reward, from this config."""
