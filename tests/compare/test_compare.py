@@ -112,3 +112,14 @@ def test_output_dir_takes_trls_spelling_too():
 
     args = build_parser().parse_args(["compare", "--output_dir", "runs/cmp", "--max_steps", "3"])
     assert args.output_dir == "runs/cmp" and args.field_options == ["--max_steps", "3"]
+
+
+def test_settings_that_move_no_number_are_not_the_studys_identity(tmp_path):
+    """A study recorded by an older vigor (dataloader_pin_memory true on a CPU) is the same study now."""
+    from vigor.compare.study import identity
+    from vigor.training import VigorGRPOConfig
+
+    pinned, unpinned = (VigorGRPOConfig(output_dir=str(tmp_path), use_cpu=True) for _ in range(2))
+    pinned.dataloader_pin_memory, unpinned.dataloader_pin_memory = True, False  # a CPU config resolves it to False
+    assert identity(pinned) == identity(unpinned)
+    assert identity(pinned) != identity(VigorGRPOConfig(output_dir=str(tmp_path), use_cpu=True, max_steps=3))

@@ -32,7 +32,8 @@ RUN_FILE = "run.json"
 NOT_IDENTITY = {"output_dir", "logging_dir", "run_name", "resume", "seed", "reward", "eval_initial_dir", "save_best",
                 "report_to", "disable_tqdm", "dataloader_num_workers", "save_total_limit", "log_level",
                 "logging_steps", "save_steps", "save_strategy", "reward_dump", "push_to_hub", "hub_token",
-                "per_device_eval_batch_size"}
+                "per_device_eval_batch_size",
+                "dataloader_pin_memory"}  # moves no number; vigor turned it off on CPUs after studies had recorded it
 
 
 class StudyError(ValueError):
