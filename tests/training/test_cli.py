@@ -49,6 +49,8 @@ def error_of(argv, capsys, monkeypatch):
     (["--fp16", "true"], "fp16: float16 mixed precision needs a GPU"),
     (["--dataset_name", "x.jsonl"], "unknown option --dataset_name: not a field of VigorGRPOConfig "
                                     "(TRL's dataset_name is dataset here)"),
+    (["--no-progress"], "unknown option --no-progress: not a field of VigorGRPOConfig (vigor demo, analyze and "
+                        "eval's option; here TRL's --disable-tqdm true)"),
     (["--learning-rat", "1e-5"], "unknown option --learning-rat: not a field of VigorGRPOConfig "
                                  "(did you mean learning_rate?)"),
     (["--reward_weights", "1.0"], "--reward-weights: vigor takes the weights in --reward"),

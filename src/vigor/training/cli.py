@@ -25,6 +25,7 @@ FOREIGN_NAMES = {
     "reward_funcs": "use reward, with weights: vigor,accuracy:0.5,my_rewards.py:fmt",
     "logging_dir": "gone in transformers 5: TensorBoard writes to OUTPUT_DIR/runs/, or set TENSORBOARD_LOGGING_DIR",
     "overwrite_output_dir": "gone in transformers 5: a new run in an existing folder writes over it; --resume continues it",
+    "no_progress": "vigor demo, analyze and eval's option; here TRL's --disable-tqdm true",
 }
 
 
