@@ -73,8 +73,8 @@ class MetricsFileCallback(TrainerCallback):
 
 
 def collapse_signs(record: dict, initial: dict, args) -> list[str]:
-    """The collapse signs of one logged step, as phrases. Relative checks (against `initial`, the run's
-    first-steps means): entropy < collapse_entropy_fraction * initial entropy; truncation rate >
+    """The collapse signs of `record` (the recent steps' means), as phrases. Relative checks (against `initial`,
+    the run's first-steps means): entropy < collapse_entropy_fraction * initial entropy; truncation rate >
     collapse_max_truncation while the initial rate was not. Absolute checks: entropy < collapse_min_entropy,
     repetition > collapse_max_repetition, mean length outside [collapse_min_length, collapse_max_length]."""
     signs = []
@@ -103,19 +103,32 @@ def collapse_signs(record: dict, initial: dict, args) -> list[str]:
     return signs
 
 
-class CollapseGuardCallback(TrainerCallback):
-    """Warns (and with `collapse_stop` stops the run) when a logged step shows a collapse sign (see
-    `collapse_signs`). The run's initial values are the means of its first `collapse_baseline_steps`
-    logged training steps; no relative check fires before they are known. The first firing is
-    written to OUTPUT_DIR/collapse_guard.json (a resumed run forgets firings after its checkpoint)."""
+def mean_record(records: list[dict], keys) -> dict:
+    """{key: mean of its finite numeric values over `records`} for the keys some record has."""
+    out = {}
+    for key in keys:
+        values = [r[key] for r in records if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+        if values:
+            out[key] = sum(values) / len(values)
+    return out
 
-    KEYS = ("entropy", "completions/truncation_rate")
+
+class CollapseGuardCallback(TrainerCallback):
+    """Warns (and with `collapse_stop` stops the run) when the recent steps show a collapse sign (see
+    `collapse_signs`): the means of the last `collapse_window_steps` logged training steps, against the run's
+    initial values, the means of its first `collapse_baseline_steps`. No relative check fires before the
+    initial values are known. The first firing is written to OUTPUT_DIR/collapse_guard.json (a resumed run
+    forgets firings after its checkpoint)."""
+
+    KEYS = ("entropy", "completions/truncation_rate")  # the relative checks' initial values
+    CHECKED = KEYS + ("completions/repetition_ratio", "completions/mean_length")
 
     def __init__(self, args):
         self.args = args
         self.stop = args.collapse_stop
         self.reason: str | None = None
         self.start_records: list[dict] = []
+        self.recent: list[dict] = []  # the last collapse_window_steps logged steps
         self.fired = False
 
     def _path(self):
@@ -125,6 +138,7 @@ class CollapseGuardCallback(TrainerCallback):
         # a resumed run: the baseline comes from the steps already logged, the firing only if it is kept
         done = [r for r in read_metrics(args.output_dir, up_to_step=state.global_step) if "entropy" in r]
         self.start_records = done[:args.collapse_baseline_steps]
+        self.recent = done[-args.collapse_window_steps:]
         if os.path.exists(self._path()):
             with open(self._path()) as f:
                 fired = json.load(f)
@@ -134,12 +148,7 @@ class CollapseGuardCallback(TrainerCallback):
                 self.fired = True
 
     def initial(self) -> dict:
-        out = {}
-        for key in self.KEYS:
-            values = [r[key] for r in self.start_records if isinstance(r.get(key), (int, float))]
-            if values:
-                out[key] = sum(values) / len(values)
-        return out
+        return mean_record(self.start_records, self.KEYS)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not args.collapse_guard or not logs or "entropy" not in logs:
@@ -149,10 +158,12 @@ class CollapseGuardCallback(TrainerCallback):
             initial = {}  # no relative check while the baseline is being measured
         else:
             initial = self.initial()
-        signs = collapse_signs(logs, initial, args)
+        self.recent = (self.recent + [dict(logs)])[-args.collapse_window_steps:]
+        signs = collapse_signs(mean_record(self.recent, self.CHECKED), initial, args)
         if not signs:
             return
-        message = f"collapse guard: {'; '.join(signs)} at step {state.global_step}"
+        over = f" (means of the last {len(self.recent)} logged steps)" if len(self.recent) > 1 else ""
+        message = f"collapse guard: {'; '.join(signs)}{over} at step {state.global_step}"
         logger.warning(message + ("; stopping the run" if self.stop else ""))
         if not self.fired and state.is_world_process_zero:
             self.fired = True

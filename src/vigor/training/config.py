@@ -66,11 +66,15 @@ class VigorGRPOConfig(GRPOConfig):
                 "correctness) to completions.jsonl and TensorBoard/W&B when on; 0 = off. CLI: --log-completions N."})
 
     # --- collapse guard (vigor.training.callbacks.CollapseGuardCallback) --------------------
-    # On by default, warn only. Relative checks compare a step with the run's own start: the mean of its
-    # first `collapse_baseline_steps` logged steps. The absolute ones below are off unless set.
+    # On by default, warn only. Relative checks compare the run's recent steps (the mean of its last
+    # `collapse_window_steps` logged steps) with its own start (the mean of its first
+    # `collapse_baseline_steps`). The absolute ones below are off unless set.
     collapse_guard: bool = field(default=True, metadata={"help": "Check every logged step for collapse signs."})
     collapse_baseline_steps: int = field(default=3, metadata={
         "help": "The run's initial values are the means of its first N logged steps."})
+    collapse_window_steps: int = field(default=3, metadata={
+        "help": "Each check reads the means of the last N logged steps (1 = each step alone), so that one group "
+                "of G completions, e.g. all 8 at the length cap once, does not fire it by chance."})
     collapse_entropy_fraction: float | None = field(default=0.3, metadata={
         "help": "Warn when entropy falls below this fraction of its initial value (None = off)."})
     collapse_max_truncation: float | None = field(default=0.9, metadata={
@@ -160,6 +164,8 @@ class VigorGRPOConfig(GRPOConfig):
             raise ValueError(f"grad_norm_micro_batch_size must be >= 1, got {self.grad_norm_micro_batch_size}")
         if self.collapse_baseline_steps < 1:
             raise ValueError(f"collapse_baseline_steps must be >= 1, got {self.collapse_baseline_steps}")
+        if self.collapse_window_steps < 1:
+            raise ValueError(f"collapse_window_steps must be >= 1, got {self.collapse_window_steps}")
         if self.save_best and not self.eval_benchmark:
             raise ValueError("save_best needs eval_benchmark (the best checkpoint is the best on held-out data)")
         if self.eval_benchmark is not None:
