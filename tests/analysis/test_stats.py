@@ -112,3 +112,28 @@ def test_mcnemar_exact_p_matches_enumeration():
         gained, lost = (int(x) for x in rng.integers(0, 7, 2))
         assert stats.mcnemar_exact_p(gained, lost) == pytest.approx(ref.mcnemar_exact_p_reference(gained, lost),
                                                                     abs=1e-12)
+
+
+def test_permutation_p_matches_enumerating_every_ordering(fresh_seed):
+    rng = np.random.default_rng(fresh_seed)
+    for _ in range(8):
+        n_a, n_b = (int(x) for x in rng.integers(1, 5, 2))
+        # accuracies as they come: a grid of 1/126, so ties between seeds happen
+        a, b = (list(rng.integers(0, 127, size) / 126) for size in (n_a, n_b))
+        assert stats.permutation_p(a, b) == pytest.approx(ref.permutation_p_reference(a, b), abs=1e-12), (a, b)
+    assert stats.permutation_p([0.3, 0.5], [0.4, 0.4]) == 1.0  # the observed split is the least extreme there is
+    assert np.isnan(stats.permutation_p([], [0.5]))
+
+
+def test_permutation_p_floor_and_monte_carlo(fresh_seed):
+    assert stats.smallest_permutation_p(3, 3) == pytest.approx(2 / 20)  # the observed split and its mirror
+    assert stats.smallest_permutation_p(2, 3) == pytest.approx(1 / 10)
+    assert stats.smallest_permutation_p(1, 1) == 1.0
+    for n_a, n_b in ((3, 3), (2, 3), (4, 2)):  # reached by far-apart groups, never undercut
+        assert stats.permutation_p(np.arange(n_a) + 100.0, np.arange(n_b)) == pytest.approx(
+            stats.smallest_permutation_p(n_a, n_b))
+    rng = np.random.default_rng(fresh_seed)
+    a, b = rng.normal(0.4, 0.1, 9), rng.normal(0.5, 0.1, 9)
+    exact = stats.permutation_p(a, b)
+    sampled = stats.permutation_p(a, b, max_splits=10, resamples=20_000, seed=fresh_seed)
+    assert abs(sampled - exact) < 0.015, (exact, sampled)  # 4 standard errors of 20,000 draws at p = 0.5

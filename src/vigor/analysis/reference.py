@@ -63,3 +63,20 @@ def mcnemar_exact_p_reference(gained: int, lost: int) -> float:
         prob[sum(outcome)] = prob.get(sum(outcome), 0) + 0.5 ** n
     observed = prob[gained]
     return min(1.0, sum(p for p in prob.values() if p <= observed + 1e-15))
+
+
+def permutation_p_reference(a, b) -> float:
+    """Every ordering of the pooled values (n! of them) puts its first len(a) in group a; each split of the
+    groups comes up equally often, so the share of orderings at least as extreme is the exact p."""
+    from itertools import permutations
+
+    pooled = list(a) + list(b)
+    n_a = len(a)
+
+    def gap(values):
+        first, rest = values[:n_a], values[n_a:]
+        return abs(sum(first) / len(first) - sum(rest) / len(rest))
+
+    observed = gap(pooled)
+    orderings = list(permutations(pooled))
+    return sum(gap(o) >= observed - 1e-9 for o in orderings) / len(orderings)

@@ -152,3 +152,42 @@ def mcnemar_exact_p(gained: int, lost: int) -> float:
         return 1.0
     tail = sum(comb(n, i) for i in range(min(gained, lost) + 1)) / 2 ** n
     return float(min(1.0, 2 * tail))
+
+
+def permutation_p(a, b, *, max_splits: int = 200_000, resamples: int = 20_000, seed: int = 0) -> float:
+    """Two-sided permutation test of mean(a) - mean(b) for two independent samples, e.g. the per-seed
+    accuracies of two rewards. Under "both come from one distribution" every split of the pooled values
+    into groups of len(a) and len(b) is equally likely, so
+        p = #{splits with |mean difference| >= the observed one} / #{splits}.
+    Exact over all C(n, len(a)) splits when there are at most `max_splits`; otherwise estimated from
+    `resamples` seeded random splits as (hits + 1) / (resamples + 1). NaN when either group is empty.
+    With few values p has a floor (`smallest_permutation_p`): 3 against 3 can never go below 0.1."""
+    from itertools import combinations
+    from math import comb
+
+    pooled = [float(x) for x in (*a, *b)]
+    n_a, n = len(a), len(a) + len(b)
+    if n_a == 0 or n_a == n:
+        return float("nan")
+    total = sum(pooled)
+
+    def gap(sum_a: float) -> float:
+        return abs(sum_a / n_a - (total - sum_a) / (n - n_a))
+
+    observed = gap(sum(pooled[:n_a]))
+    tolerance = 1e-9 * max(1.0, observed)  # equal gaps computed in another order are still "as extreme"
+    if comb(n, n_a) <= max_splits:
+        hits = sum(gap(sum(pooled[i] for i in split)) >= observed - tolerance for split in combinations(range(n), n_a))
+        return hits / comb(n, n_a)
+    rng = np.random.default_rng(seed)
+    values = np.array(pooled)
+    hits = sum(gap(float(values[rng.permutation(n)[:n_a]].sum())) >= observed - tolerance for _ in range(resamples))
+    return (hits + 1) / (resamples + 1)
+
+
+def smallest_permutation_p(n_a: int, n_b: int) -> float:
+    """The smallest p `permutation_p` can return for groups of n_a and n_b values: only the observed split is
+    that extreme, and with equal sizes its mirror (the groups swapped) always is too."""
+    from math import comb
+
+    return (2 if n_a == n_b else 1) / comb(n_a + n_b, n_a)

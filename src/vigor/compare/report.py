@@ -7,7 +7,12 @@ Statistics (one implementation each, in vigor.analysis.stats):
 - difference against the baseline: per problem, (mean correctness of the reward) - (that of the
   baseline), averaged; bootstrap interval over problems; exact McNemar test (`mcnemar_exact_p`) over the
   pairs (same problem, same seed, same sample index), counting reward-right/baseline-wrong against
-  the reverse;
+  the reverse. That test holds the trained models fixed: it asks whether these runs differ on these
+  problems, not whether another seed would reproduce the gap;
+- the seed-level check: each run's accuracy (one value per seed), and a two-sided exact permutation test
+  (`permutation_p`) of the reward's seeds against the baseline's. It carries the run-to-run spread, but
+  with few seeds it cannot go below a floor (`smallest_permutation_p`: 0.1 for 3 seeds against 3). The
+  verdict calls a difference established only when both tests are below 5 %;
 - math / code average: the unweighted mean of the benchmarks' accuracies, as in the paper (CRUXEval counts as code: AVERAGED_AS).
 """
 
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vigor.analysis.stats import bootstrap_ci, mcnemar_exact_p
+from vigor.analysis.stats import bootstrap_ci, mcnemar_exact_p, permutation_p, smallest_permutation_p
 from vigor.compare.study import BASE_DIR, RUN_FILE
 from vigor.evaluation.suites import AVERAGED_AS
 from vigor.training.callbacks import COLLAPSE_FILE, read_metrics
@@ -70,13 +75,23 @@ def cell(outcomes: np.ndarray) -> dict:
             "seeds": int(outcomes.shape[0]), "samples": int(outcomes.shape[2])}
 
 
+def seed_level(reward_seeds, baseline_seeds) -> dict:
+    """Per-seed accuracies of a reward and its baseline, and the permutation test across seeds."""
+    return {"seed_accuracies": [float(x) for x in reward_seeds],
+            "baseline_seed_accuracies": [float(x) for x in baseline_seeds],
+            "seed_p": permutation_p(reward_seeds, baseline_seeds),
+            "seed_p_floor": smallest_permutation_p(len(reward_seeds), len(baseline_seeds))}
+
+
 def paired(reward: np.ndarray, baseline: np.ndarray) -> dict:
-    """Difference reward - baseline over the same problems ([seeds, problems, samples] each)."""
+    """Difference reward - baseline over the same problems ([seeds, problems, samples] each), with the
+    seed-level check of the same difference."""
     per_problem = reward.mean(axis=(0, 2)) - baseline.mean(axis=(0, 2))
     low, high = bootstrap_ci(lambda idx: per_problem[idx].mean(), per_problem.size, resamples=RESAMPLES)
     gained, lost = int((reward & ~baseline).sum()), int((~reward & baseline).sum())
     return {"difference": float(per_problem.mean()), "ci95": [low, high], "gained": gained, "lost": lost,
-            "mcnemar_p": mcnemar_exact_p(gained, lost)}
+            "mcnemar_p": mcnemar_exact_p(gained, lost),
+            **seed_level(reward.mean(axis=(1, 2)), baseline.mean(axis=(1, 2)))}
 
 
 def by_step(runs: list[dict], key: str, *, evals: bool) -> tuple:
@@ -114,8 +129,12 @@ def summarise(out: Path, manifest: dict, rewards: list[str], seeds: list[int]) -
                 continue
             rows = {b["key"]: paired(stacked[reward][b["key"]], stacked[baseline][b["key"]]) for b in benchmarks}
             gained, lost = sum(r["gained"] for r in rows.values()), sum(r["lost"] for r in rows.values())
+            # a seed's overall accuracy: the mean over benchmarks of its accuracy on each
+            seeds_of = {name: np.mean([stacked[name][b["key"]].mean(axis=(1, 2)) for b in benchmarks], axis=0)
+                        for name in (reward, baseline)}
             rows["all benchmarks"] = {"difference": float(np.mean([r["difference"] for r in rows.values()])),
-                                      "gained": gained, "lost": lost, "mcnemar_p": mcnemar_exact_p(gained, lost)}
+                                      "gained": gained, "lost": lost, "mcnemar_p": mcnemar_exact_p(gained, lost),
+                                      **seed_level(seeds_of[reward], seeds_of[baseline])}
             versus[reward] = rows
     curves = {r: {"accuracy": {b["key"]: by_step(runs[r], f"eval/{b['key']}/accuracy", evals=True) for b in benchmarks}
                   | {"mean": by_step(runs[r], MEAN_KEY, evals=True)},
@@ -161,15 +180,46 @@ def verdict(result: dict) -> str:
                for row, cells in table.items()}
     parts.append(", ".join(f"{row} {pct(mean_of[row])} %" for row in [*result["rewards"], "base model"]) +
                  " mean held-out accuracy.")
-    detected = []
+    detected, established = [], []
     for reward, rows in versus.items():
         overall = rows["all benchmarks"]
         ci = [rows[b["key"]]["ci95"] for b in result["benchmarks"]]
-        interval = f" (95 % CI {pct(ci[0][0])} to {pct(ci[0][1])})" if len(ci) == 1 else ""
+        interval = f" (95 % CI over problems {pct(ci[0][0])} to {pct(ci[0][1])})" if len(ci) == 1 else ""
+        seeds = ""
+        if len(overall["seed_accuracies"]) > 1 or len(overall["baseline_seed_accuracies"]) > 1:
+            seeds = (f"; per seed {', '.join(pct(x) for x in overall['seed_accuracies'])} % against "
+                     f"{', '.join(pct(x) for x in overall['baseline_seed_accuracies'])} %, seed-level permutation "
+                     f"p = {overall['seed_p']:.2g}")
         parts.append(f"{reward} - {baseline}: {100 * overall['difference']:+.1f} points{interval}, paired exact "
-                     f"McNemar p = {overall['mcnemar_p']:.2g}.")
+                     f"McNemar p = {overall['mcnemar_p']:.2g}{seeds}.")
         if overall["mcnemar_p"] < ALPHA:
             detected.append(reward)
+            if overall["seed_p"] < ALPHA:
+                established.append(reward)
+    floor = next(iter(versus.values()))["all benchmarks"]["seed_p_floor"] if versus else 1.0
+    if established:
+        parts.append(f"Established at the {ALPHA:.0%} level over problems and over seeds: {', '.join(established)} "
+                     f"against {baseline} (one test per reward, not corrected for multiple comparisons).")
+    unconfirmed = [r for r in detected if r not in established]
+    if unconfirmed:
+        if len(result["seeds"]) < 2:
+            why = "with one seed per reward the run-to-run spread is not measured"
+        elif floor >= ALPHA:
+            why = f"with {len(result['seeds'])} seeds per reward no seed-level p can go below {floor:.2g}"
+        else:
+            why = f"seed-level permutation p >= {ALPHA}"
+        names = ", ".join(unconfirmed)
+        parts.append(f"Over these problems {names} {'differs' if len(unconfirmed) == 1 else 'differ'} from "
+                     f"{baseline} beyond chance (McNemar p < {ALPHA}), but that test holds the trained runs fixed. "
+                     f"Across seeds the {'gap is' if len(unconfirmed) == 1 else 'gaps are'} not established ({why}), "
+                     "so other seeds could close or reverse "
+                     f"{'it' if len(unconfirmed) == 1 else 'them'}.")
+        one_sided = [r for r in unconfirmed if len(result["seeds"]) > 1
+                     and versus[r]["all benchmarks"]["seed_p"] <= versus[r]["all benchmarks"]["seed_p_floor"] + 1e-12]
+        for reward in one_sided:
+            side = "below" if versus[reward]["all benchmarks"]["difference"] < 0 else "above"
+            parts.append(f"Every seed of {reward} is {side} every seed of {baseline}, the most one-sided result "
+                         f"{len(result['seeds'])} seeds can give.")
     if versus and not detected:
         half = np.nanmean([(r[b["key"]]["ci95"][1] - r[b["key"]]["ci95"][0]) / 2 for r in versus.values()
                            for b in result["benchmarks"]])
@@ -177,9 +227,6 @@ def verdict(result: dict) -> str:
                       "noise with this many problems and seeds" if half > 0 else "")
         parts.append(f"No difference detectable at this size: no reward differs from {baseline} beyond chance "
                      f"(every p >= {ALPHA}){resolution}.")
-    elif detected:
-        parts.append(f"Differences beyond chance at the {ALPHA:.0%} level: {', '.join(detected)} against {baseline} "
-                     "(one test per reward, not corrected for multiple comparisons).")
     fell = [r for r in result["runs"] if r["peak"]["drop"] > 0]
     fired = [r for r in result["runs"] if r["collapse"]]
     parts.append(("Held-out accuracy peaked before the last evaluation and then fell in " +
@@ -207,13 +254,19 @@ def markdown(result: dict, plot_files: list[str]) -> str:
               "the base model is the untrained model (step 0 of every run)."]
     if result["versus"]:
         lines += ["", f"## Difference against {result['baseline']} (points; paired over the same problems)", "",
-                  "| reward | benchmark | difference | 95 % CI | reward right / baseline wrong | reverse | McNemar p |",
-                  "|---|---|---:|---|---:|---:|---:|"]
+                  "| reward | benchmark | difference | 95 % CI | reward right / baseline wrong | reverse | McNemar p "
+                  "| per seed: reward / baseline (%) | seed-level p |",
+                  "|---|---|---:|---|---:|---:|---:|---|---:|"]
         for reward, rows in result["versus"].items():
             for key, r in rows.items():
                 ci = f"{100 * r['ci95'][0]:+.1f} to {100 * r['ci95'][1]:+.1f}" if "ci95" in r else ""
+                per_seed = (", ".join(pct(x) for x in r["seed_accuracies"]) + " / " +
+                            ", ".join(pct(x) for x in r["baseline_seed_accuracies"]))
                 lines.append(f"| {reward} | {key} | {100 * r['difference']:+.1f} | {ci} | {r['gained']} | {r['lost']} | "
-                             f"{r['mcnemar_p']:.3g} |")
+                             f"{r['mcnemar_p']:.3g} | {per_seed} | {r['seed_p']:.3g} |")
+        lines += ["", "McNemar: exact, over (problem, seed, sample) pairs; it holds the trained runs fixed. Seed-level: "
+                  "exact permutation test of the per-seed accuracies, which carries the run-to-run spread; its "
+                  f"smallest possible p here is {next(iter(result['versus'].values()))['all benchmarks']['seed_p_floor']:.2g}."]
     lines += ["", "## Accuracy by step and stability", ""] + [f"![{f}]({f})" for f in plot_files]
     lines += ["", "Lines: mean over seeds; bands: lowest to highest seed.", "",
               "## Runs: peak, drop after the peak, collapse guard, best checkpoint", "",
