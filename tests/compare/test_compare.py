@@ -73,6 +73,15 @@ def test_second_invocation_trains_nothing(study, capsys):
     new = read_jsonl(out / "study.log.jsonl")[before:]
     assert sorted((e["run"], e["action"]) for e in new) == [("random/seed0", "skip"), ("vigor/seed0", "skip")]
     assert stamps == {p: os.path.getmtime(p) for p in out.glob("*/seed0/model.safetensors")}
+    assert "note: with 1 seed(s) per reward the report's seed-level test cannot go below p = 1" in capsys.readouterr().out
+
+
+def test_seeds_note_names_how_many_seeds_a_seed_level_difference_needs():
+    from vigor.compare.cli import seeds_note
+
+    assert "cannot go below p = 0.1," in seeds_note(3) and "4 seeds per reward can (--seeds 0 1 2 3)" in seeds_note(3)
+    assert seeds_note(4) == "" and seeds_note(6) == ""  # 2 / C(8, 4) = 0.029
+    assert "0.1" in seeds_note(3, alpha=0.1) and seeds_note(3, alpha=0.11) == ""
 
 
 def bad(args, capsys) -> str:

@@ -115,6 +115,18 @@ def run_configs(args, defaults: dict, tokens: list[str], runs, *, out: Path, dat
                                     "--eval-initial-dir", str(out / "base"), *save]) for r in runs]
 
 
+def seeds_note(n_seeds: int, alpha: float = 0.05) -> str:
+    """A note, before training, when the report's seed-level test cannot reach `alpha` with this many seeds."""
+    from vigor.analysis.stats import smallest_permutation_p
+
+    if smallest_permutation_p(n_seeds, n_seeds) < alpha:
+        return ""
+    enough = next(n for n in range(n_seeds + 1, 100) if smallest_permutation_p(n, n) < alpha)
+    return (f"note: with {n_seeds} seed(s) per reward the report's seed-level test cannot go below "
+            f"p = {smallest_permutation_p(n_seeds, n_seeds):.2g}, so no difference can be established across seeds; "
+            f"{enough} seeds per reward can (--seeds {' '.join(str(k) for k in range(enough))})")
+
+
 def run(args) -> int:
     from vigor.errors import UsageError
 
@@ -162,6 +174,9 @@ def run(args) -> int:
     from vigor.compare.report import write_report
     from vigor.compare.study import MANIFEST, evaluate_base, train_run
 
+    note = seeds_note(len(seeds)) if baseline and len(rewards) > 1 else ""
+    if note:
+        print(note)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     evaluate_base(out, base, model_path)
