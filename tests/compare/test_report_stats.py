@@ -63,6 +63,7 @@ def verdict_of(reward_by_seed, baseline_by_seed, problems=400):
     run = {"final_step": 8, "peak": {"drop": 0.0}, "collapse": None}
     return verdict({"table": {"r": {"bench": cell(a)}, "base": {"bench": cell(b)}, "base model": {"bench": cell(b)}},
                     "baseline": "base", "rewards": ["r", "base"], "seeds": list(range(len(reward_by_seed))),
+                    "seed_p_floor": row["seed_p_floor"],
                     "benchmarks": [{"key": "bench"}], "runs": [run],
                     "versus": {"r": {"bench": row, "all benchmarks": row}}})
 
