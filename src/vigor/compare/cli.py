@@ -119,11 +119,12 @@ def seeds_note(n_seeds: int, alpha: float = 0.05) -> str:
     """A note, before training, when the report's seed-level test cannot reach `alpha` with this many seeds."""
     from vigor.analysis.stats import smallest_permutation_p
 
-    if smallest_permutation_p(n_seeds, n_seeds) < alpha:
+    floor = smallest_permutation_p(n_seeds, n_seeds)
+    if floor < alpha:
         return ""
     enough = next(n for n in range(n_seeds + 1, 100) if smallest_permutation_p(n, n) < alpha)
     return (f"note: with {n_seeds} seed(s) per reward the report's seed-level test cannot go below "
-            f"p = {smallest_permutation_p(n_seeds, n_seeds):.2g}, so no difference can be established across seeds; "
+            f"p = {floor:.2g}, so no difference can be established across seeds; "
             f"{enough} seeds per reward can (--seeds {' '.join(str(k) for k in range(enough))})")
 
 
