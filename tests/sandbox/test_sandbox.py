@@ -100,13 +100,18 @@ def test_weak_mode_needs_opt_in_and_warns_what_is_unprotected(monkeypatch, tmp_p
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"),
                     reason="needs root to switch to an unprivileged user, and a system python3")
 def test_unprivileged_caller_uses_a_user_namespace():
-    # Copy the three stdlib-only files where uid 65534 can read them and run them with the system
-    # Python as that user: the sandbox then builds on a user namespace instead of root.
+    # Copy the four stdlib-only files (as the package vigor.sandbox, with empty __init__ files) where uid
+    # 65534 can read them and run them with the system Python as that user: the sandbox then builds on a user
+    # namespace instead of root, and (not root: no writable memory cgroup) bounds memory by rlimits.
     code_dir = tempfile.mkdtemp(prefix="vigor-sandbox-test-", dir="/tmp")
     try:
-        for name in ("runner.py", "_launcher.py", "_seccomp.py"):
-            shutil.copy(os.path.join(os.path.dirname(runner.__file__), name), os.path.join(code_dir, name))
-        os.chmod(code_dir, 0o755)
+        package = os.path.join(code_dir, "vigor", "sandbox")
+        os.makedirs(package)
+        for name in ("runner.py", "_launcher.py", "_seccomp.py", "memory.py"):
+            shutil.copy(os.path.join(os.path.dirname(runner.__file__), name), os.path.join(package, name))
+        for folder in (code_dir, os.path.dirname(package), package):
+            open(os.path.join(folder, "__init__.py") if folder != code_dir else os.devnull, "a").close()
+            os.chmod(folder, 0o755)
         run_as_nobody(code_dir)
     finally:
         shutil.rmtree(code_dir)
@@ -114,8 +119,10 @@ def test_unprivileged_caller_uses_a_user_namespace():
 
 def run_as_nobody(code_dir: str) -> None:
     script = textwrap.dedent("""
-        import os, runner
+        import os
+        from vigor.sandbox import memory, runner
         assert os.geteuid() != 0
+        assert memory.memory_mode()[0] == "rlimit", memory.memory_mode()
         problem = runner.isolation_problem()
         if problem:
             print("UNAVAILABLE", problem); raise SystemExit(0)
@@ -145,7 +152,7 @@ def test_command_line_check_and_run(tmp_path, capsys):
     assert main(["sandbox", "check"]) == 0
     out = capsys.readouterr().out
     assert "OS isolation available" in out and "; seccomp filter)" in out
-    assert "sandbox: note: memory is capped per process by RLIMIT_AS, not by a cgroup" in out
+    assert "sandbox: note: memory is bounded per sample by a cgroup-v1 memory controller" in out  # this machine
     program = tmp_path / "prog.py"
     program.write_text("print('from the sandbox')\nraise SystemExit('bye')")
     assert main(["sandbox", "run", str(program), "--timeout-s", "5"]) == 1
@@ -186,3 +193,80 @@ def test_the_reason_is_the_error_line_not_a_dangling_traceback_header():
     assert last_error_line(frames + error + "\n" + frames) == error
     assert last_error_line("exit\n") == "exit" and last_error_line("") == ""
     assert last_error_line("Traceback (most recent call last):\n") == "Traceback (most recent call last):"
+
+
+SIX_CHILDREN = """
+import os, time
+kids = []
+for _ in range(6):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(300 << 20)
+        for i in range(0, len(block), 4096):  # touch every page: resident, not only reserved
+            block[i] = 1
+        time.sleep(2)
+        os._exit(0)
+    kids.append(pid)
+raise SystemExit(1 if any(os.waitpid(pid, 0)[1] for pid in kids) else 0)
+"""
+
+
+def test_a_samples_memory_is_bounded_as_a_whole():
+    """6 children of 300 MB each (1.8 GB, each under the 1024 MB that one process may have) under memory_mb=1024:
+    the sample fails with "memory". This machine (root, cgroup v1 memory controller writable) takes the cgroup
+    path; the same program with 2 children (600 MB) passes, and no cgroup is left behind."""
+    import os
+
+    from vigor.sandbox.memory import memory_mode
+
+    mode, parent, note = memory_mode()
+    assert mode == "cgroup-v1" and parent is not None, note  # what this machine offers (ls /sys/fs/cgroup)
+    before = {n for n in os.listdir(parent) if n.startswith("vigor-")}
+    over, under = run_many([SIX_CHILDREN, SIX_CHILDREN.replace("range(6)", "range(2)")], timeout_s=60,
+                           memory_mb=1024)
+    assert over.status == "memory" and "1024 MB for the sample" in over.reason, (over.status, over.reason)
+    assert under.passed, under.reason
+    assert {n for n in os.listdir(parent) if n.startswith("vigor-")} <= before
+
+
+def test_without_a_cgroup_processes_times_address_space_stay_within_memory_mb():
+    from vigor.sandbox.memory import MIN_PROCESS_MB, rlimit_split
+    from vigor.sandbox.runner import SandboxLimits
+
+    for memory_mb in (32, 255, 256, 1000, 1024, 4096, 100_000):
+        for max_processes in (1, 3, 64):
+            processes, per_mb = rlimit_split(memory_mb, max_processes)
+            assert 1 <= processes <= max_processes and processes * per_mb <= memory_mb
+            assert processes == 1 or per_mb >= MIN_PROCESS_MB
+    limits = SandboxLimits(memory_mb=1024, max_processes=64).rlimits(cgroup=False)
+    assert limits["RLIMIT_NPROC"][0] * limits["RLIMIT_AS"][0] <= 1024 << 20
+
+
+def test_all_sandboxes_at_once_hold_at_most_half_the_machine():
+    import threading
+
+    from vigor.sandbox import memory
+
+    budget = memory._Budget(1000)
+    with pytest.raises(ValueError, match="more than 50% of this machine's memory"):
+        budget.check_fits(1001)
+    peak, held, lock = [0], [0], threading.Lock()
+
+    def hold(mb):
+        with budget.reserve(mb):
+            with lock:
+                held[0] += mb
+                peak[0] = max(peak[0], held[0])
+            threading.Event().wait(0.05)
+            with lock:
+                held[0] -= mb
+
+    threads = [threading.Thread(target=hold, args=(mb,)) for mb in (400, 400, 300, 600, 200, 1000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 0 < peak[0] <= 1000 and budget.used_mb == 0
+    assert memory.BUDGET.total_mb == int(memory.machine_mb() * memory.MACHINE_SHARE)
+    with pytest.raises(ValueError, match="lower memory_mb"):
+        run_many(["print(1)"], memory_mb=memory.BUDGET.total_mb + 1)

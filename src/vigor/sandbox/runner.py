@@ -18,6 +18,8 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
+from vigor.sandbox import memory
+
 FORCE_WEAK_ENV = "VIGOR_SANDBOX_FORCE_WEAK"  # "1": behave as if OS isolation were unavailable
 LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_launcher.py")
 # Mounted read-only inside the sandbox (symlinks are copied as symlinks), plus the Python
@@ -54,7 +56,7 @@ class SandboxResult:
 @dataclass(frozen=True)
 class SandboxLimits:
     timeout_s: float = 10.0  # wall clock, start-up included; CPU time is capped at ceil(this)+1 s
-    memory_mb: int = 1024  # address space per process (RLIMIT_AS)
+    memory_mb: int = 1024  # the whole sample: a memory cgroup, else address space x processes (sandbox.memory)
     max_processes: int = 64  # processes and threads of the sandbox user (RLIMIT_NPROC)
     file_size_mb: int = 16  # largest file it may write (RLIMIT_FSIZE)
     disk_mb: int = 64  # total size of its working folder /tmp (a tmpfs)
@@ -71,14 +73,17 @@ class SandboxLimits:
             if f.name != "timeout_s" and value != int(value):
                 raise ValueError(f"sandbox limit {f.name}={value!r}: must be a whole number")
 
-    def rlimits(self) -> dict[str, tuple[int, int]]:
-        """(soft, hard) per resource. CPU: SIGXCPU at the soft limit, SIGKILL one second later."""
+    def rlimits(self, cgroup: bool = True) -> dict[str, tuple[int, int]]:
+        """(soft, hard) per resource. CPU: SIGXCPU at the soft limit, SIGKILL one second later. Without a memory
+        cgroup (cgroup=False) the address space and process limits split memory_mb: processes x AS <= memory_mb."""
         cpu_s = math.ceil(self.timeout_s) + 1
         one = lambda value: (value, value)  # noqa: E731
+        processes, per_process_mb = ((int(self.max_processes), int(self.memory_mb)) if cgroup
+                                     else memory.rlimit_split(self.memory_mb, self.max_processes))
         return {
-            "RLIMIT_AS": one(int(self.memory_mb) << 20),
+            "RLIMIT_AS": one(per_process_mb << 20),
             "RLIMIT_CPU": (cpu_s, cpu_s + 1),
-            "RLIMIT_NPROC": one(int(self.max_processes)),
+            "RLIMIT_NPROC": one(processes),
             "RLIMIT_FSIZE": one(int(self.file_size_mb) << 20),
             "RLIMIT_NOFILE": one(256),
             "RLIMIT_CORE": one(0),
@@ -96,9 +101,6 @@ def isolation_available() -> bool:
     return isolation_problem() is None
 
 
-# There is no per-sample cgroup (memory.max): what stands in for it, stated by the preflight.
-MEMORY_ACCOUNTING = ("memory is capped per process by RLIMIT_AS, not by a cgroup: memfd_create and SysV shmget "
-                     "are denied instead, and tmpfs pages are bounded by disk_mb")
 
 
 def isolation_gaps() -> list[str]:
@@ -109,7 +111,7 @@ def isolation_gaps() -> list[str]:
     if seccomp_problem:
         return [f"no seccomp filter ({seccomp_problem}): the program may mount, create namespaces, kernel keys "
                 "(which outlive it) and memfds (which RLIMIT_AS does not count)"]
-    return [MEMORY_ACCOUNTING]
+    return [memory.memory_mode()[2]]
 
 
 @functools.lru_cache(maxsize=None)
@@ -157,7 +159,8 @@ def run_python(source: str, *, timeout_s: float = 10.0, memory_mb: int = 1024, a
         raise TypeError(f"run_python: source must be a str, got {type(source).__name__}")
     settings = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb, **limits)
     isolated = _require_isolation(allow_weak)
-    return _run_guarded(source, settings, isolated)
+    with memory.reserve(settings.memory_mb):
+        return _run_guarded(source, settings, isolated)
 
 
 def run_many(sources: list[str], *, workers: int = 2, allow_weak: bool = False, **limits) -> list[SandboxResult]:
@@ -169,8 +172,14 @@ def run_many(sources: list[str], *, workers: int = 2, allow_weak: bool = False, 
         raise ValueError(f"run_many: workers={workers!r} must be an integer >= 1")
     settings = SandboxLimits(**limits)
     isolated = _require_isolation(allow_weak)
+    memory.check_fits(settings.memory_mb)  # before any sample runs
+
+    def one(source):
+        with memory.reserve(settings.memory_mb):
+            return _run_guarded(source, settings, isolated)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda s: _run_guarded(s, settings, isolated), sources))
+        return list(pool.map(one, sources))
 
 
 def _run_guarded(source: str, settings: SandboxLimits, isolated: bool, *, program_fds=(), started=None
@@ -185,6 +194,8 @@ def _run_guarded(source: str, settings: SandboxLimits, isolated: bool, *, progra
 def _run_isolated(source: str, settings: SandboxLimits, *, program_fds=(), started=None, with_report=False):
     """One sandboxed run. program_fds: host descriptors the program gets as 3, 4, ...; started(proc):
     called with the Popen once it runs (to stop it early). with_report: also return the launcher's report."""
+    mode, parent, _ = memory.memory_mode()
+    cgroup = memory.SampleCgroup(mode, parent, settings.memory_mb) if parent else None  # the sample's memory
     staging = tempfile.mkdtemp(prefix="vigor-sandbox-")  # mode 700; holds main.py and the root mount point
     status_read, status_write = os.pipe()
     try:
@@ -200,8 +211,10 @@ def _run_isolated(source: str, settings: SandboxLimits, *, program_fds=(), start
             "root": os.path.join(staging, "root"), "program": os.path.join(staging, "main.py"),
             "system_paths": SYSTEM_PATHS, "read_only_paths": _extra_read_only_paths(python, setpriv),
             "uid": uid, "gid": uid, "switch_user": as_root, "disk_mb": int(settings.disk_mb),
-            "rlimits": settings.rlimits(), "setpriv": setpriv, "python": python, "env": PROGRAM_ENV,
+            "rlimits": settings.rlimits(cgroup=cgroup is not None), "setpriv": setpriv, "python": python,
+            "env": PROGRAM_ENV,
             "status_fd": status_write, "program_fds": list(program_fds),
+            "cgroup_procs": cgroup.procs if cgroup else None,
         }
         namespaces = ["--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child"]
         if not as_root:
@@ -211,12 +224,18 @@ def _run_isolated(source: str, settings: SandboxLimits, *, program_fds=(), start
         os.close(status_write)  # the launcher has exited: its report is in the pipe, read to EOF
         status_write = None
         report = _parse_report(_read_all(status_read))
+        out_of_memory = cgroup is not None and cgroup.hit_limit()
     finally:
+        if cgroup is not None:
+            cgroup.remove()
         os.close(status_read)
         if status_write is not None:
             os.close(status_write)
         shutil.rmtree(staging, ignore_errors=True)
     result = _isolated_result(report, run, settings)
+    if out_of_memory and not result.passed and result.status != "error":
+        result = _result("memory", f"memory limit of {settings.memory_mb} MB for the sample exceeded "
+                         f"({mode}: a process was killed or refused memory)", result.returncode, run, isolated=True)
     return (result, report) if with_report else result
 
 
@@ -276,7 +295,7 @@ def _rlimit_setter(settings: SandboxLimits):
         return None
 
     def apply():
-        for name, soft_hard in settings.rlimits().items():
+        for name, soft_hard in settings.rlimits(cgroup=False).items():
             if name != "RLIMIT_NPROC":  # counted per real uid: would count all of the caller's processes
                 resource.setrlimit(getattr(resource, name), soft_hard)
 
