@@ -148,7 +148,7 @@ for _benchmark in (
     Benchmark("aime24", "AIME 2024 I+II, 30 problems", file="aime24/test.jsonl", answer_style="boxed", suite="math"),
     Benchmark("aime25", "AIME 2025 I+II, 30 problems", file="aime25/test.jsonl", answer_style="boxed", suite="math"),
     Benchmark("amc23", "AMC 2023 12A+12B, 40 problems", file="amc23/test.jsonl", answer_style="boxed", suite="math"),
-    Benchmark("minerva", "Minerva Math (OCWCourses), 272 problems; gold = last \\boxed{} of the solution",
+    Benchmark("minerva", "Minerva Math (OCWCourses), 272 problems; gold = the solution's last boxed answer",
               file="minerva/test.jsonl", reader=minerva_reader, needs=("problem", "solution"),
               described=("'problem'", "last \\boxed{} of 'solution'"), answer_style="boxed", suite="math"),
     Benchmark("olympiadbench", "OlympiadBench, 675 English open-ended text-only maths problems",
