@@ -10,7 +10,7 @@ import pytest
 from vigor.cli import main
 from vigor.data import BENCHMARKS, CODE_BENCHMARKS, SHIPPED, load_records
 from vigor.data import benchmark_registry as registry
-from vigor.evaluation.catalogue import benchmark_help, benchmark_table, readme_table
+from vigor.evaluation.catalogue import benchmark_help, benchmark_table, readme_table, with_table
 from vigor.evaluation.evaluate import EvalSettings, answer_style, benchmark_records, score, score_predictions
 from vigor.evaluation.graders import GRADERS
 from vigor.evaluation.suites import AVERAGED_AS, SUITES, suite_help
@@ -63,8 +63,12 @@ def test_every_table_is_a_reading_of_the_registry():
 
 
 def test_the_readme_table_is_the_registry_rendering():
-    assert readme_table(README.read_text()) == benchmark_table()
+    text = README.read_text()
+    assert readme_table(text) == benchmark_table(), "run: python -m vigor.evaluation.catalogue README.md"
     assert benchmark_table().count("\n") == len(registry.REGISTRY) + 2
+    assert with_table(text) == text
+    stale = text.replace("| `aime24` |", "| `aime-24` |")
+    assert with_table(stale) == text
 
 
 def test_a_benchmark_from_a_file_outside_the_package_scores_predictions(user_bench, tmp_path):
@@ -161,3 +165,27 @@ def test_a_user_file_in_a_shipped_layout_keeps_working(tmp_path):
     mine = load_records(f"cruxeval-o:{path}")
     assert [(r.prompt, r.answer) for r in mine] == [(r.prompt, r.answer) for r in rows]
     assert registry.find_benchmark(f"gsm8k:{path}") == (None, None)
+
+
+@pytest.mark.parametrize("name, message", [("Odd", "unknown grader kind 'telepathy'"),
+                                           ("NotOne", "NotOne is a int, not a vigor Benchmark")])
+def test_train_refuses_a_bad_eval_benchmark_file_before_any_model_loads(name, message, user_bench, tmp_path, capsys,
+                                                                        monkeypatch):
+    import transformers
+
+    from vigor.tiny import save_tiny_model
+
+    model = save_tiny_model(tmp_path / "tiny")
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the benchmark was checked")
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_loading)
+    out = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["train", "--model", str(model), "--dataset", str(user_bench.parent / "problems.jsonl"),
+                 "--output-dir", str(out), "--use-cpu", "true", "--max-completion-length", "8",
+                 "--num-generations", "2", "--per-device-train-batch-size", "2", "--report-to", "none",
+                 "--eval-benchmark", f"{user_bench}:{name}", "--eval-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{user_bench}:{name}" in err and message in err, err
+    assert not out.exists()

@@ -35,3 +35,18 @@ def readme_table(readme_text: str) -> str:
     """The table between the README's markers (what `benchmark_table` must equal)."""
     start = readme_text.index(README_BEGIN) + len(README_BEGIN) + 1
     return readme_text[start:readme_text.index(README_END, start)]
+
+
+def with_table(readme_text: str) -> str:
+    """The README with its benchmark table re-rendered from the registry."""
+    old = readme_table(readme_text)
+    start = readme_text.index(README_BEGIN)
+    return readme_text[:start] + readme_text[start:].replace(old, benchmark_table(), 1)
+
+
+if __name__ == "__main__":  # after registering a benchmark: python -m vigor.evaluation.catalogue README.md
+    import sys
+    from pathlib import Path
+
+    readme = Path(sys.argv[1])
+    readme.write_text(with_table(readme.read_text()))
