@@ -107,7 +107,7 @@ def test_train_cli_parses_and_checks_the_eval_options(tiny_model_dir, data_files
 
 
 def test_eval_checkpoints_table_and_plot(tiny_model_dir, data_files, tmp_path, capsys):
-    from vigor.evaluation import evaluate
+    from vigor.evaluation.evaluate import EvalSettings, evaluate
     from vigor.training import VigorGRPOConfig, train
 
     train_file, heldout = data_files
@@ -120,7 +120,7 @@ def test_eval_checkpoints_table_and_plot(tiny_model_dir, data_files, tmp_path, c
     results = json.loads((out / "checkpoints.json").read_text())
     assert sorted(results) == ["1", "2"]  # the final model is checkpoint-2's weights: not evaluated twice
     for step in (1, 2):
-        direct = evaluate(str(run / f"checkpoint-{step}"), [heldout], max_new_tokens=4, progress=False)
+        direct = evaluate(str(run / f"checkpoint-{step}"), [heldout], EvalSettings(max_new_tokens=4, progress=False))
         assert results[str(step)][heldout]["accuracy"] == pytest.approx(direct[heldout]["accuracy"])
         assert f"| {step} | checkpoint-{step} |" in (out / "checkpoints.md").read_text()
     assert (out / "accuracy_by_step.png").stat().st_size > 0

@@ -50,13 +50,14 @@ def test_tiny_eval_in_bfloat16_on_the_cpu(tmp_path, capsys):
 
 
 def test_in_memory_model_is_neither_moved_nor_recast(tmp_path):
-    from vigor.evaluation.evaluate import evaluate
+    from vigor.evaluation.evaluate import EvalSettings, evaluate
 
     tok = char_tokenizer()
     tok.padding_side = "left"
     model = tiny_causal_lm("llama", vocab_size=len(tok), seed=0, max_positions=1024)
     model.generation_config.pad_token_id = tok.pad_token_id
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    evaluate(model, ["gsm8k"], tokenizer=tok, limit=1, max_new_tokens=3, progress=False, dtype="bfloat16")
+    evaluate(model, ["gsm8k"], EvalSettings(limit=1, max_new_tokens=3, progress=False, dtype="bfloat16"),
+             tokenizer=tok)
     assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())

@@ -63,13 +63,14 @@ def test_bad_arguments(tiny):
 
 def test_evaluate_in_memory_model(tiny, tmp_path):
     from vigor.evaluation import evaluate
+    from vigor.evaluation.evaluate import EvalSettings
 
     model, tok = tiny
-    summary = evaluate(model, ["amc23"], tokenizer=tok, limit=3, max_new_tokens=4, batch_size=2,
-                       output_dir=tmp_path, progress=False)
+    summary = evaluate(model, ["amc23"], EvalSettings(limit=3, max_new_tokens=4, batch_size=2, progress=False),
+                       tokenizer=tok, output_dir=tmp_path)
     assert set(summary) == {"amc23"} and summary["amc23"]["n"] == 3
     assert (tmp_path / "amc23.samples.jsonl").read_text().count("\n") == 3
     with pytest.raises(ValueError, match="pass tokenizer="):
-        evaluate(model, ["amc23"], limit=1)
+        evaluate(model, ["amc23"], EvalSettings(limit=1))
     with pytest.raises(ValueError, match="identical greedy completions"):
-        evaluate(model, ["amc23"], tokenizer=tok, samples=2)
+        evaluate(model, ["amc23"], EvalSettings(samples=2), tokenizer=tok)

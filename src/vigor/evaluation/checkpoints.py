@@ -36,8 +36,9 @@ def find_checkpoints(run_dir) -> list[tuple[int, Path]]:
     return sorted(found.items())
 
 
-def evaluate_checkpoints(run_dir, benchmarks: list[str], output_dir, **options) -> dict:
-    """{step: {benchmark: summary}}; writes the table, the JSON and the plot. `options` go to `evaluate`."""
+def evaluate_checkpoints(run_dir, benchmarks: list[str], output_dir, settings) -> dict:
+    """{step: {benchmark: summary}}; writes the table, the JSON and the plot. `settings`: `evaluate`'s
+    EvalSettings, the same for every checkpoint."""
     from vigor.evaluation.evaluate import evaluate
     from vigor.evaluation.plots import plot_by_step
 
@@ -49,7 +50,7 @@ def evaluate_checkpoints(run_dir, benchmarks: list[str], output_dir, **options) 
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for step, folder in checkpoints:
-        results[step] = evaluate(str(folder), benchmarks, output_dir=out / f"step-{step}", **options)
+        results[step] = evaluate(str(folder), benchmarks, settings, output_dir=out / f"step-{step}")
     names = list(next(iter(results.values())))
     lines = ["| step | checkpoint | " + " | ".join(names) + " |", "|---:|---|" + "---:|" * len(names)]
     for step, folder in checkpoints:

@@ -7,21 +7,16 @@ import sys
 
 from vigor.precision import add_device_options
 
-BENCHMARK_HELP = ("gsm8k, math500, aime24, aime25, amc23, minerva, olympiadbench, humaneval, mbpp, cruxeval-o, "
-                  "cruxeval-i, ifeval (also NAME:FILE for the last three), gsm_symbolic or reasoning-gym:NAME "
-                  "(held-out split, 200 problems unless --limit), or a .jsonl/.json/.csv/.parquet file or dataset "
-                  "folder; several: space or comma separated (default: gsm_symbolic)")
-SUITE_HELP = ("the paper's columns that run offline, with their average: math (gsm8k, math500, aime24, aime25, amc23, "
-              "minerva, olympiadbench) or code (humaneval, mbpp, cruxeval-o, cruxeval-i); adds to --benchmark")
-
-
 def register(subparsers):
     p = subparsers.add_parser("eval", help="evaluate a model on math/code benchmarks (or score a predictions file)",
                               description=__doc__)
     p.add_argument("--model", nargs="?", const=None, default=None, metavar="PATH_OR_NAME",
                    help="model folder or hub name (no value, or absent: the embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=BENCHMARK_HELP)
-    p.add_argument("--suite", nargs="+", action="extend", default=None, metavar="NAME", help=SUITE_HELP)
+    from vigor.evaluation.catalogue import benchmark_help
+    from vigor.evaluation.suites import suite_help
+
+    p.add_argument("--benchmark", nargs="+", action="extend", default=None, metavar="NAME", help=benchmark_help())
+    p.add_argument("--suite", nargs="+", action="extend", default=None, metavar="NAME", help=suite_help())
     p.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                    help="score these completions ({'id', 'completion'} per line) instead of generating")
     p.add_argument("--checkpoints", default=None, metavar="RUN_DIR",
@@ -80,6 +75,19 @@ def check_args(args, benchmarks):
         raise UsageError(str(err)) from None
 
 
+def eval_settings(args):
+    """The one EvalSettings of this command: for a model, a predictions file and every checkpoint of a run."""
+    from vigor.evaluation.evaluate import EvalSettings
+
+    system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
+    return EvalSettings(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                        limit=args.limit, system_prompt=system, batch_size=args.batch_size,
+                        timeout_s=args.grader_timeout, seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox,
+                        prompt_column=args.prompt_column, answer_column=args.answer_column, split=args.split,
+                        attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype,
+                        progress=not args.no_progress)
+
+
 def run(args) -> int:
     from vigor.errors import UsageError
     from vigor.data import DataError
@@ -98,23 +106,14 @@ def run(args) -> int:
     check_args(args, benchmarks)
     from vigor.evaluation.evaluate import evaluate, markdown_table, score_predictions
 
-    columns = {"prompt_column": args.prompt_column, "answer_column": args.answer_column, "split": args.split}
-    system = None if args.system_prompt.lower() in ("none", "") else args.system_prompt
-    # one set of generation options for a model and for every checkpoint of a run
-    options = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                   limit=args.limit, system_prompt=system, batch_size=args.batch_size, timeout_s=args.grader_timeout,
-                   seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox, columns=columns,
-                   attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype,
-                   progress=not args.no_progress)
+    settings = eval_settings(args)
     try:
         if args.checkpoints is not None:
-            return run_checkpoints(args, benchmarks, options)
+            return run_checkpoints(args, benchmarks, settings)
         if args.predictions is not None:
-            summary = score_predictions(benchmarks[0], args.predictions, output_dir=args.output_dir,
-                                        limit=args.limit, timeout_s=args.grader_timeout,
-                                        allow_weak_sandbox=args.allow_weak_sandbox, columns=columns)
+            summary = score_predictions(benchmarks[0], args.predictions, settings, output_dir=args.output_dir)
         else:
-            summary = evaluate(args.model, benchmarks, output_dir=args.output_dir, **options)
+            summary = evaluate(args.model, benchmarks, settings, output_dir=args.output_dir)
     except (DataError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except SandboxUnavailable as err:
@@ -147,12 +146,12 @@ def print_suite_averages(summary: dict, suites: list[str], output_dir, limit) ->
     (out / "suites.json").write_text(json.dumps({"limit": limit, **averages}, indent=2) + "\n")
 
 
-def run_checkpoints(args, benchmarks, options) -> int:
+def run_checkpoints(args, benchmarks, settings) -> int:
     from pathlib import Path
 
     from vigor.evaluation.checkpoints import evaluate_checkpoints
 
-    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, **options)
+    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, settings)
     print((Path(args.output_dir) / "checkpoints.md").read_text(), end="")
     print(f"wrote {args.output_dir}/checkpoints.md, checkpoints.json, accuracy_by_step.png", file=sys.stderr)
     return 0

@@ -11,33 +11,64 @@ from __future__ import annotations
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from vigor.data import CODE_BENCHMARKS, DataError, PromptRecord, format_prompt, load_records
-from vigor.data.loading import PROCEDURAL_PREFIX, split_own_file
+from vigor.data import DataError, PromptRecord, format_prompt, load_records
+from vigor.data.benchmark_registry import REGISTRY, Benchmark, find_benchmark
+from vigor.data.loading import PROCEDURAL_PREFIX
+from vigor.evaluation.graders import grader_of
 from vigor.evaluation.passk import pass_at_k
 
-# Boxed-answer benchmarks are graded on the last \boxed{}; GSM8K-style sets fall back to '####' and the last number.
-ANSWER_STYLE = {"math500": "boxed", "aime24": "boxed", "aime25": "boxed", "amc23": "boxed", "minerva": "boxed",
-                "olympiadbench": "boxed"}
-# benchmarks with their own grader (kind): CRUXEval by execution, IFEval by the instructions' checkers
-OWN_KIND = {"cruxeval-o": "cruxeval", "cruxeval-i": "cruxeval", "ifeval": "ifeval"}
-SANDBOXED_KINDS = ("code", "cruxeval")
 DEFAULT_BENCHMARK = "gsm_symbolic"  # reasoning-gym, "heldout" split: offline, never overlaps the training split
 PROCEDURAL_EVAL_SIZE = 200
 
 
+@dataclass(frozen=True)
+class EvalSettings:
+    """How `evaluate` generates and grades: built once by each caller (`vigor eval`, held-out evaluation while
+    training, the demo), the same for every benchmark and every checkpoint."""
+    samples: int = 1                    # completions per problem (avg@K, pass@k)
+    temperature: float = 0.0            # 0 = greedy
+    max_new_tokens: int = 512
+    limit: int | None = None            # problems per benchmark: the first N, or a seeded subset with subset_seed
+    subset_seed: int | None = None
+    system_prompt: str | None = "boxed"  # for math-graded benchmarks: a preset name, literal text, or None
+    batch_size: int = 8
+    timeout_s: float = 5.0              # per math answer (code and CRUXEval: at least their graders' floor)
+    seed: int = 0
+    allow_weak_sandbox: bool = False
+    prompt_column: str | None = None    # for a file, folder or hub benchmark
+    answer_column: str | None = None
+    split: str | None = None
+    attn_implementation: str = "sdpa"
+    device: str = "auto"
+    dtype: str = "auto"
+    progress: bool = True
+
+    @property
+    def columns(self) -> dict:
+        return {"prompt_column": self.prompt_column, "answer_column": self.answer_column, "split": self.split}
+
+
+def registered(name: str) -> Benchmark | None:
+    """The registry's record for a benchmark source (a name, NAME:FILE or PATH.py:NAME); None for files and hub sets."""
+    return find_benchmark(name)[0]
+
+
 def shipped_kind(name: str) -> str:
-    """The kind `benchmark_records` gives a shipped benchmark, without reading it."""
-    return OWN_KIND.get(name) or ("code" if name in CODE_BENCHMARKS else "math")
+    """The kind `benchmark_records` gives a registered benchmark, without reading it."""
+    return REGISTRY[name].grader
 
 
 def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None,
                       subset_seed: int | None = None) -> tuple[list[PromptRecord], str]:
-    """(records, kind) where kind is "code", "cruxeval", "ifeval" or "math"; a file without gold answers or tests
-    is an error. columns: prompt_column / answer_column / split, for files, folders and hub sets. With
-    `subset_seed`, `limit` picks a seeded random subset (kept in file order) instead of the first problems."""
-    if name == DEFAULT_BENCHMARK or name.startswith(PROCEDURAL_PREFIX):
+    """(records, kind) where kind is a key of `vigor.evaluation.graders.GRADERS` ("math", "code", "cruxeval",
+    "ifeval", ...); a file without gold answers or tests is an error. columns: prompt_column / answer_column /
+    split, for files, folders and hub sets. With `subset_seed`, `limit` picks a seeded random subset (kept in file
+    order) instead of the first problems."""
+    benchmark = registered(name)
+    if (benchmark is not None and benchmark.generator is not None) or name.startswith(PROCEDURAL_PREFIX):
         records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout")
     elif subset_seed is not None and limit is not None:
         import random
@@ -49,20 +80,18 @@ def benchmark_records(name: str, *, limit: int | None = None, columns: dict | No
         records = load_records(name, limit=limit, **(columns or {}))
     if not records:
         raise DataError(f"{name}: no records")
-    kind = OWN_KIND.get(split_own_file(name)[0])
-    if kind == "ifeval":
-        from vigor.evaluation.ifeval import check_records
-
-        check_records(records)
-    if kind is not None:
-        return records, kind
-    if name in CODE_BENCHMARKS or all(r.tests for r in records):
-        return records, "code"
-    missing = next((r for r in records if r.answer is None), None)
+    if benchmark is not None:
+        kind = benchmark.grader
+    else:  # a file, folder or hub set: code when every record has tests
+        kind = "code" if all(r.tests for r in records) else "math"
+    grader = grader_of(kind, name)
+    if grader.check_records is not None:
+        grader.check_records(records)
+    missing = next((r for r in records if r.answer is None), None) if kind == "math" else None
     if missing is not None:
         raise DataError(f"{name}: record {missing.id} has no gold answer; a file needs an 'answer' column "
                         "(or a MATH 'solution' with \\boxed{}, or GSM8K '#### N')")
-    return records, "math"
+    return records, kind
 
 
 def check_sandbox(allow_weak: bool) -> None:
@@ -76,23 +105,11 @@ def check_sandbox(allow_weak: bool) -> None:
 
 def score(records: list[PromptRecord], completions: list[list[str]], kind: str, *, style: str = "auto",
           timeout_s: float = 5.0, allow_weak_sandbox: bool = False) -> list[list]:
-    """Verdicts, one list per record, one verdict per completion."""
-    from vigor.evaluation.code import grade_code_many
-    from vigor.evaluation.cruxeval import grade_cruxeval_many
-    from vigor.evaluation.grading import grade_math_many
-    from vigor.evaluation.ifeval import grade_ifeval_many
-
+    """Verdicts, one list per record, one verdict per completion, from the grader of `kind`."""
+    grader = grader_of(kind, "score")
     flat = [(r, c) for r, cs in zip(records, completions) for c in cs]
-    if kind == "code":
-        verdicts = grade_code_many([r for r, _ in flat], [c for _, c in flat], timeout_s=max(timeout_s, 10.0),
-                                   allow_weak=allow_weak_sandbox)
-    elif kind == "cruxeval":
-        verdicts = grade_cruxeval_many([r for r, _ in flat], [c for _, c in flat], timeout_s=max(timeout_s, 5.0),
-                                       allow_weak=allow_weak_sandbox)
-    elif kind == "ifeval":
-        verdicts = grade_ifeval_many([r for r, _ in flat], [c for _, c in flat])
-    else:
-        verdicts = grade_math_many([(c, r.answer) for r, c in flat], style=style, timeout_s=timeout_s)
+    verdicts = grader.grade([r for r, _ in flat], [c for _, c in flat], style=style,
+                            timeout_s=max(timeout_s, grader.min_timeout_s), allow_weak=allow_weak_sandbox)
     out, i = [], 0
     for cs in completions:
         out.append(verdicts[i:i + len(cs)])
@@ -150,46 +167,45 @@ def file_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", stem) or "benchmark"
 
 
-def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperature: float = 0.0,
-             max_new_tokens: int = 512, limit: int | None = None, output_dir=None, system_prompt="boxed",
-             batch_size: int = 8, tokenizer=None, timeout_s: float = 5.0, seed: int = 0,
-             progress: bool = True, allow_weak_sandbox: bool = False, columns: dict | None = None,
-             subset_seed: int | None = None, attn_implementation: str = "sdpa", device: str = "auto",
-             dtype: str = "auto") -> dict:
+def evaluate(model_or_path, benchmarks: list[str], settings: EvalSettings = EvalSettings(), *, tokenizer=None,
+             output_dir=None) -> dict:
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports.
 
-    A model given by path is loaded on `device` in `dtype` (`vigor.precision.resolve_device_and_dtype`: auto =
-    CUDA in bfloat16 when there is one, else CPU in float32); an in-memory model is used where and as it is."""
+    A model given by path is loaded on `settings.device` in `settings.dtype` (`vigor.precision.
+    resolve_device_and_dtype`: auto = CUDA in bfloat16 when there is one, else CPU in float32); an in-memory model
+    (with its `tokenizer`) is used where and as it is."""
     from tqdm.auto import tqdm
 
     from vigor.evaluation.generation import generate_completions, generate_with_vllm, load_vllm, vllm_available
     from vigor.models import check_attn_implementation
     from vigor.precision import resolve_device_and_dtype, show_banner
 
-    if samples > 1 and temperature == 0:
-        raise ValueError(f"samples={samples} with temperature 0 gives {samples} identical greedy completions; "
+    s = settings
+    if s.samples > 1 and s.temperature == 0:
+        raise ValueError(f"samples={s.samples} with temperature 0 gives {s.samples} identical greedy completions; "
                          "set a temperature > 0")
     load = isinstance(model_or_path, (str, Path)) or model_or_path is None
     if load:
-        device, dtype = resolve_device_and_dtype(device, dtype)
+        device, dtype = resolve_device_and_dtype(s.device, s.dtype)
     else:  # the caller's model (the policy during training): never moved nor recast
         device = next(model_or_path.parameters()).device
     # every input error (names, files, columns, sandbox) surfaces here, before any model is loaded
-    loaded = {b: benchmark_records(b, limit=limit, columns=columns, subset_seed=subset_seed) for b in benchmarks}
-    if any(kind in SANDBOXED_KINDS for _, kind in loaded.values()):
-        check_sandbox(allow_weak_sandbox)
+    loaded = {b: benchmark_records(b, limit=s.limit, columns=s.columns, subset_seed=s.subset_seed)
+              for b in benchmarks}
+    if any(grader_of(kind, b).sandboxed for b, (_, kind) in loaded.items()):
+        check_sandbox(s.allow_weak_sandbox)
     use_vllm = isinstance(model_or_path, (str, Path)) and device.type == "cuda" and vllm_available()
     if not use_vllm:
-        check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
+        check_attn_implementation(s.attn_implementation, on_cuda=device.type == "cuda")
     if load:
         from vigor.models import load_model_and_tokenizer, load_tokenizer, resolve_model_path
 
         if use_vllm:
             model_path = resolve_model_path(model_or_path)
-            model, tokenizer = load_vllm(model_path, seed=seed, dtype=dtype), load_tokenizer(model_path)
+            model, tokenizer = load_vllm(model_path, seed=s.seed, dtype=dtype), load_tokenizer(model_path)
         else:
             model, tokenizer = load_model_and_tokenizer(model_or_path, dtype=dtype, device=device,
-                                                        attn_implementation=attn_implementation)
+                                                        attn_implementation=s.attn_implementation)
             show_banner(device=model.device, weights=model.dtype,
                         log=lambda line: print(line, file=sys.stderr, flush=True))
     else:
@@ -201,22 +217,19 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
         output_dir.mkdir(parents=True, exist_ok=True)
     summary = {}
     for name, (records, kind) in loaded.items():
-        # HumanEval completions continue the function prompt; everything else is a (chat) problem prompt
-        prompts = [r.prompt if name == "humaneval" else
-                   format_prompt(r.messages or r.prompt, tokenizer,
-                                 system_prompt=system_prompt if kind == "math" else None)
-                   for r in records]
-        style = ANSWER_STYLE.get(name, "auto")
-        chunk = len(records) if use_vllm else batch_size
+        prompts = prompts_of(name, records, kind, tokenizer, s.system_prompt)
+        style = answer_style(name)
+        chunk = len(records) if use_vllm else s.batch_size
         completions, verdicts, correct, done = [], [], 0, 0
-        bar = tqdm(total=len(records), desc=f"eval {name}", unit="problem", disable=not progress)
+        bar = tqdm(total=len(records), desc=f"eval {name}", unit="problem", disable=not s.progress)
         for start in range(0, len(records), chunk):
             part = prompts[start:start + chunk]
-            kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, samples=samples, seed=seed + start)
+            kw = dict(max_new_tokens=s.max_new_tokens, temperature=s.temperature, samples=s.samples,
+                      seed=s.seed + start)
             outs = (generate_with_vllm(model, part, **kw) if use_vllm
-                    else generate_completions(model, tokenizer, part, batch_size=batch_size, **kw))
-            vs = score(records[start:start + chunk], outs, kind, style=style, timeout_s=timeout_s,
-                       allow_weak_sandbox=allow_weak_sandbox)
+                    else generate_completions(model, tokenizer, part, batch_size=s.batch_size, **kw))
+            vs = score(records[start:start + chunk], outs, kind, style=style, timeout_s=s.timeout_s,
+                       allow_weak_sandbox=s.allow_weak_sandbox)
             completions += outs
             verdicts += vs
             correct += sum(v.correct for row in vs for v in row)
@@ -224,12 +237,28 @@ def evaluate(model_or_path, benchmarks: list[str], *, samples: int = 1, temperat
             bar.update(len(part))
             bar.set_postfix(accuracy=f"{correct / done:.3f}")
         bar.close()
-        summary[name] = summarise(verdicts) | {"temperature": temperature, "max_new_tokens": max_new_tokens}
+        summary[name] = summarise(verdicts) | {"temperature": s.temperature, "max_new_tokens": s.max_new_tokens}
         if output_dir is not None:
             write_samples(output_dir / f"{file_key(name)}.samples.jsonl", records, prompts, completions, verdicts)
     if output_dir is not None:
         write_reports(output_dir, summary)
     return summary
+
+
+def answer_style(name: str) -> str:
+    """How a benchmark's final answer is read: its record's answer_style; files and hub sets: "auto"."""
+    benchmark = registered(name)
+    return benchmark.answer_style if benchmark is not None else "auto"
+
+
+def prompts_of(name: str, records: list[PromptRecord], kind: str, tokenizer, system_prompt) -> list[str]:
+    """The model's inputs: the raw prompt for a "continue" benchmark (HumanEval continues the function), else
+    the chat-templated problem, with the system prompt where the grader kind takes one (math)."""
+    benchmark = registered(name)
+    if benchmark is not None and benchmark.prompt == "continue":
+        return [r.prompt for r in records]
+    system = system_prompt if grader_of(kind, name).system_prompt else None
+    return [format_prompt(r.messages or r.prompt, tokenizer, system_prompt=system) for r in records]
 
 
 def read_predictions(path, records: list[PromptRecord]) -> list[list[str]]:
@@ -256,14 +285,16 @@ def read_predictions(path, records: list[PromptRecord]) -> list[list[str]]:
     return [by_id[r.id] for r in records]
 
 
-def score_predictions(benchmark: str, predictions, *, output_dir=None, limit: int | None = None,
-                      timeout_s: float = 5.0, allow_weak_sandbox: bool = False, columns: dict | None = None) -> dict:
-    records, kind = benchmark_records(benchmark, limit=limit, columns=columns)
+def score_predictions(benchmark: str, predictions, settings: EvalSettings = EvalSettings(), *,
+                      output_dir=None) -> dict:
+    """Score completions made elsewhere (a JSONL of {"id", "completion"}) on the first `settings.limit` problems."""
+    s = settings
+    records, kind = benchmark_records(benchmark, limit=s.limit, columns=s.columns)
     completions = read_predictions(predictions, records)
-    if kind in SANDBOXED_KINDS:
-        check_sandbox(allow_weak_sandbox)
-    verdicts = score(records, completions, kind, style=ANSWER_STYLE.get(benchmark, "auto"), timeout_s=timeout_s,
-                     allow_weak_sandbox=allow_weak_sandbox)
+    if grader_of(kind, benchmark).sandboxed:
+        check_sandbox(s.allow_weak_sandbox)
+    verdicts = score(records, completions, kind, style=answer_style(benchmark), timeout_s=s.timeout_s,
+                     allow_weak_sandbox=s.allow_weak_sandbox)
     summary = {benchmark: summarise(verdicts)}
     if output_dir is not None:
         output_dir = Path(output_dir)

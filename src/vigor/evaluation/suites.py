@@ -1,23 +1,31 @@
 """`--suite math|code`: the paper's evaluation columns that run offline, and their averages.
 
 The paper (VIGOR, Qwen2.5 base models trained on MATH) reports an average over its math columns and one over its
-code columns. Its exact column list could not be checked offline; vigor uses every shipped column of each kind:
+code columns. Its exact column list could not be checked offline; vigor uses every shipped column of each kind
+(a benchmark's `suite` in vigor.data.benchmark_registry):
   math:  gsm8k, math500, aime24, aime25, amc23, minerva, olympiadbench
   code:  humaneval, mbpp, cruxeval-o, cruxeval-i
 (LiveCodeBench, which INTUITOR reports, is not shipped.) A suite's average is the unweighted mean of its columns'
 accuracies (each column counts once, whatever its size), as papers average benchmark columns.
-Which average a benchmark counts in is decided by its kind, here only (`AVERAGED_AS`): the suites are the shipped
-columns of each kind, and `vigor compare` averages whatever benchmarks a study ran the same way.
+Which average a benchmark kind counts in is its grader's `average` (`AVERAGED_AS`, vigor.evaluation.graders): a
+shipped column's suite is that of its kind (tested), and `vigor compare` averages whatever benchmarks a study ran
+the same way.
 """
 
 from __future__ import annotations
 
-from vigor.evaluation.evaluate import shipped_kind
+from vigor.data.benchmark_registry import shipped, suite_columns
+from vigor.evaluation.graders import GRADERS
 
-AVERAGED_AS = {"math": "math", "code": "code", "cruxeval": "code"}  # benchmark kind -> the paper's average (ifeval: none)
-COLUMNS = ("gsm8k", "math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench",  # shipped, in the paper's order
-           "humaneval", "mbpp", "cruxeval-o", "cruxeval-i", "ifeval")
-SUITES = {suite: tuple(b for b in COLUMNS if AVERAGED_AS.get(shipped_kind(b)) == suite) for suite in ("math", "code")}
+AVERAGED_AS = {kind: g.average for kind, g in GRADERS.items() if g.average}  # grader kind -> the paper's average
+COLUMNS = shipped()  # the registered benchmarks with a file, in the paper's order
+SUITES = {suite: suite_columns(suite) for suite in ("math", "code")}
+
+
+def suite_help() -> str:
+    return ("the paper's columns that run offline, with their average: " +
+            " or ".join(f"{suite} ({', '.join(columns)})" for suite, columns in SUITES.items()) +
+            "; adds to --benchmark")
 
 
 def suite_benchmarks(names: list[str]) -> list[str]:

@@ -14,10 +14,12 @@ from vigor.rewards.base import Reward, register_reward
 class Accuracy(Reward):
     """The verifier: 1 if the completion is right, 0 if not, NaN when there is no gold.
 
-    Math (gold 'answer'): the extracted final answer is equivalent to the gold (math-verify, in
-    time-limited worker processes). Code (gold 'tests'): the program built from the completion
-    passes its tests in `vigor.sandbox` (never in this process). Give it weight 0 to use it as a
-    monitor only."""
+    Each completion is graded by the grader of its gold's kind (`vigor.evaluation.graders`, the
+    dispatch `vigor eval` uses): math (gold 'answer'): the extracted final answer is equivalent to
+    the gold (math-verify, in time-limited worker processes); code (gold 'tests'): the program built
+    from the completion passes its tests in `vigor.sandbox` (never in this process); CRUXEval and
+    IFEval rows of a registered benchmark: by execution / by the instructions' checkers. Sandboxed
+    kinds get `code_timeout_s`, the others `timeout_s`. Give it weight 0 to use it as a monitor only."""
 
     name = "accuracy"
 
@@ -25,21 +27,19 @@ class Accuracy(Reward):
         self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
 
     def score(self, rollouts, *, model=None, stats=None):
-        from vigor.evaluation import grade_math_many
-        from vigor.evaluation.code import grade_code_many
+        from vigor.evaluation.graders import grader_of
 
-        kinds = [g.kind if g is not None else None for g in (rollouts.golds or [None] * len(rollouts))]
+        golds = rollouts.golds or [None] * len(rollouts)
+        by_kind: dict[str, list[int]] = {}
+        for i, gold in enumerate(golds):
+            if gold is not None and gold.kind is not None:
+                by_kind.setdefault(gold.kind, []).append(i)
         out = torch.full((len(rollouts),), torch.nan, dtype=torch.float64)
-        code = [i for i, kind in enumerate(kinds) if kind == "code"]
-        math = [i for i, kind in enumerate(kinds) if kind == "math"]
-        if math:
-            verdicts = grade_math_many([(rollouts.completions[i], rollouts.golds[i].answer) for i in math],
-                                       timeout_s=self.timeout_s)
-            out[math] = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float64)
-        if code:
-            records = [rollouts.golds[i].code_record(str(i)) for i in code]
-            verdicts = grade_code_many(records, [rollouts.completions[i] for i in code], timeout_s=self.code_timeout_s)
-            out[code] = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float64)
+        for kind, rows in by_kind.items():  # one grader dispatch, the one `vigor eval` uses
+            grader = grader_of(kind, "accuracy reward")
+            verdicts = grader.grade([golds[i].record(str(i)) for i in rows], [rollouts.completions[i] for i in rows],
+                                    timeout_s=self.code_timeout_s if grader.sandboxed else self.timeout_s)
+            out[rows] = torch.tensor([float(v.correct) for v in verdicts], dtype=torch.float64)
         return out
 
     def metrics(self, raw, view):

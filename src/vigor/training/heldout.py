@@ -1,4 +1,5 @@
-"""Held-out evaluation while training: `--eval-benchmark NAME ... --eval-steps N [--save-best]`.
+"""Held-out evaluation while training: `--eval-benchmark NAME ... --eval-steps N [--save-best]` (NAME: anything
+`vigor eval --benchmark` takes, your own `my_bench.py:MyBench` included).
 
 At step 0, every `eval_steps` steps and at the last step, the policy is evaluated with
 `vigor.evaluation.evaluate` (the code behind `vigor eval`: same prompts, generation and grading) and
@@ -36,23 +37,26 @@ def step_dir(output_dir: str, step: int) -> str:
     return os.path.join(output_dir, EVAL_DIR, f"step-{step}")
 
 
-def evaluation_options(config) -> dict:
-    """Keyword arguments of `vigor.evaluation.evaluate` for this config's held-out evaluation."""
+def evaluation_settings(config):
+    """The `vigor.evaluation.evaluate.EvalSettings` of this config's held-out evaluation."""
+    from vigor.evaluation.evaluate import EvalSettings
+
     greedy = config.eval_samples == 1
-    return dict(samples=config.eval_samples, temperature=0.0 if greedy else config.eval_temperature,
-                max_new_tokens=config.eval_max_new_tokens or config.max_completion_length,
-                limit=config.eval_max_samples, subset_seed=config.eval_seed, seed=config.eval_seed,
-                system_prompt=config.system_prompt or None, timeout_s=config.accuracy_timeout_s,
-                batch_size=max(1, config.per_device_eval_batch_size), progress=False)
+    return EvalSettings(samples=config.eval_samples, temperature=0.0 if greedy else config.eval_temperature,
+                        max_new_tokens=config.eval_max_new_tokens or config.max_completion_length,
+                        limit=config.eval_max_samples, subset_seed=config.eval_seed, seed=config.eval_seed,
+                        system_prompt=config.system_prompt or None, timeout_s=config.accuracy_timeout_s,
+                        batch_size=max(1, config.per_device_eval_batch_size), progress=False)
 
 
 def check_heldout(config) -> dict[str, str]:
     """Load every evaluation set now (raises vigor.data.DataError with a one-line message); {name: its kind}."""
-    from vigor.evaluation.evaluate import SANDBOXED_KINDS, benchmark_records, check_sandbox
+    from vigor.evaluation.evaluate import benchmark_records, check_sandbox
+    from vigor.evaluation.graders import GRADERS
 
     kinds = {name: benchmark_records(name, limit=config.eval_max_samples, subset_seed=config.eval_seed)[1]
              for name in config.eval_benchmark or []}
-    if any(kind in SANDBOXED_KINDS for kind in kinds.values()):
+    if any(GRADERS[kind].sandboxed for kind in kinds.values()):
         try:
             check_sandbox(allow_weak=False)
         except Exception as err:  # the sandbox's own error says what is missing
@@ -81,8 +85,8 @@ def evaluate_model(model, tokenizer, config, folder: str) -> dict[str, float]:
     from vigor.evaluation import evaluate
 
     with torch.random.fork_rng():
-        summary = evaluate(model, list(config.eval_benchmark), tokenizer=tokenizer, output_dir=folder,
-                           **evaluation_options(config))
+        summary = evaluate(model, list(config.eval_benchmark), evaluation_settings(config), tokenizer=tokenizer,
+                           output_dir=folder)
     return accuracy_metrics(summary)
 
 
