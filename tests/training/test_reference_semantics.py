@@ -13,8 +13,9 @@ with gradient checkpointing, micro-batched norms, gradient accumulation and LoRA
 policy's `.grad` and every module's train/eval flag must be unchanged by the scoring.
 
 Policy loss: TRL's loss gradient equals the reference's (its TRL: commit 1bca495, v0.17.0 plus 5 commits) per-token
-PPO clip 0.2 objective on logits / 0.9 with the plain k3 KL to the initial model (beta times exp(ref - logp) - (ref - logp) - 1,
-no importance weight on it), bnpo token mean, divided by the accumulation steps.
+PPO clip 0.2 objective on logits / 0.9 with the plain k3 KL to the initial model
+(beta times exp(ref - logp) - (ref - logp) - 1, no importance weight on it), bnpo token mean, divided by the
+accumulation steps.
 
 Models run in float64 so the tolerances are tight: relative 1e-7 on the raw rewards, absolute 1e-6 on
 advantages. TRL computes the policy's log-probabilities with a float32 kernel even for a float64 model,
