@@ -3,8 +3,9 @@
 Scores are oriented "higher = predicted better". Completions come in groups (the G samples of
 one prompt); a reward only ever compares completions within a group, so the headline numbers
 are within-group ones. The textbook statistics are scipy's (rankdata, mannwhitneyu, spearmanr, bootstrap,
-binomtest, permutation_test); each has a slow, obviously-right twin in `vigor.analysis.reference`, and
-vigor's own hand-written versions from before scipy live on in tests/analysis/stats_by_hand.py.
+binomtest, permutation_test). The tests compare each with slow, obviously-right twins: those in
+`vigor.analysis.reference`, and vigor's own hand-written versions from before scipy, kept in
+tests/analysis/stats_by_hand.py (the bootstrap must match those to the bit).
 """
 
 from __future__ import annotations
