@@ -6,7 +6,27 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 py="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$py" -m venv .venv
+# The interpreter is checked before anything is created or installed: the floor is pyproject.toml's
+# requires-python (trl==1.16.0 needs 3.11), so an older Python ends here in one line, not in pip's
+# "No matching distribution found for trl==1.16.0" a minute later.
+floor="$(sed -n 's/^requires-python = ">=\([0-9.]*\)".*/\1/p' pyproject.toml)"
+check_python() {  # $1: the interpreter that will run vigor; $2: what to do about it
+    local version found
+    if version="$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; then
+        found="is Python $version"
+        [ "$(printf '%s\n' "$floor" "$version" | sort -V | head -n1)" = "$floor" ] && return 0
+    else
+        found="does not run"
+    fi
+    echo "[bootstrap] $1 $found; vigor needs Python >= $floor (3.11 to 3.13 work; trl==1.16.0 needs 3.11): $2" >&2
+    exit 1
+}
+if [ -x .venv/bin/python ]; then
+    check_python .venv/bin/python "remove .venv and pick a newer one, e.g. PYTHON=python3.12 bash scripts/demo.sh"
+else
+    check_python "$py" "pick one with PYTHON, e.g. PYTHON=python3.12 bash scripts/demo.sh"
+    "$py" -m venv .venv
+fi
 stamp=.venv/.vigor-install-stamp
 want="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -1,10 +1,17 @@
-"""The analysis statistics against slow references and hand computations."""
+"""The analysis statistics against slow references, hand computations, vigor's hand-written versions from
+before scipy (tests/analysis/stats_by_hand.py) and the numbers committed in docs/results."""
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.analysis import stats_by_hand as hand
 from vigor.analysis import reference as ref
 from vigor.analysis import stats
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "miniature-compare.md"
 
 
 def test_auroc_hand_computed_case_with_a_tie():
@@ -137,3 +144,75 @@ def test_permutation_p_floor_and_monte_carlo(fresh_seed):
     exact = stats.permutation_p(a, b)
     sampled = stats.permutation_p(a, b, max_splits=10, resamples=20_000, seed=fresh_seed)
     assert abs(sampled - exact) < 0.015, (exact, sampled)  # 4 standard errors of 20,000 draws at p = 0.5
+
+
+def test_library_calls_match_the_hand_written_versions_on_random_inputs_with_ties(fresh_seed):
+    rng = np.random.default_rng(fresh_seed)
+    for _ in range(20):
+        n = int(rng.integers(2, 60))
+        scores = rng.integers(0, 4, n).astype(float)  # few values: many ties
+        scores[rng.random(n) < 0.1] = -np.inf         # a missing score, as signal_summary places it
+        labels = rng.random(n) < rng.uniform(0.1, 0.9)
+        np.testing.assert_array_equal(stats.average_ranks(scores), hand.average_ranks(scores))
+        got, want = stats.auroc(scores, labels), hand.auroc(scores, labels)
+        assert (np.isnan(got) and np.isnan(want)) or got == pytest.approx(want, abs=1e-12), (scores, labels)
+        got, want = stats.spearman(scores, labels), hand.spearman(scores, labels)
+        assert (np.isnan(got) and np.isnan(want)) or got == pytest.approx(want, abs=1e-12), (scores, labels)
+        k = int(rng.integers(0, n + 1))
+        np.testing.assert_allclose(stats.wilson_interval(k, n, level=0.9), hand.wilson_interval(k, n, level=0.9),
+                                   rtol=0, atol=1e-12)
+        gained, lost = (int(x) for x in rng.integers(0, 300, 2))
+        assert stats.mcnemar_exact_p(gained, lost) == pytest.approx(hand.mcnemar_exact_p(gained, lost), rel=1e-9)
+    assert np.isnan(stats.spearman(np.ones(5), np.arange(5.0))) and np.isnan(stats.spearman(np.arange(5.0), [2] * 5))
+    assert np.isnan(stats.spearman([1.0], [0.0])) and np.isnan(hand.spearman([1.0], [0.0]))
+
+
+@pytest.mark.parametrize("n_units", [2, 3, 126, 127])  # even and odd: numpy draws bounded integers in pairs
+def test_bootstrap_gives_the_same_interval_as_before_scipy_to_the_bit(n_units, fresh_seed):
+    rng = np.random.default_rng(fresh_seed)
+    values = rng.normal(size=n_units)
+    correct = rng.random(n_units) < 0.5
+    for statistic in (lambda idx: values[idx].mean(),
+                      # NaN on resamples with one class: those draws are skipped, as before
+                      lambda idx: hand.spearman(values[idx], correct[idx])):
+        for level in (0.95, 0.8):
+            args = dict(resamples=300, level=level, seed=fresh_seed % 1000)
+            np.testing.assert_array_equal(stats.bootstrap_ci(statistic, n_units, **args),  # NaN equals NaN here
+                                          hand.bootstrap_ci(statistic, n_units, **args))
+    assert all(np.isnan(stats.bootstrap_ci(lambda idx: float("nan"), 5)))
+
+
+def test_permutation_p_matches_the_hand_written_version_on_unequal_groups_with_ties(fresh_seed):
+    rng = np.random.default_rng(fresh_seed)
+    for _ in range(10):
+        n_a, n_b = (int(x) for x in rng.integers(1, 8, 2))
+        a, b = (rng.integers(0, 6, size) / 5 for size in (n_a, n_b))  # a coarse grid: many tied gaps
+        assert stats.permutation_p(a, b) == pytest.approx(hand.permutation_p(a, b), abs=1e-12), (a, b)
+
+
+def committed_difference_rows():
+    """(gained, lost, McNemar p, reward seeds, baseline seeds, seed-level p) of each row of the difference tables
+    in docs/results/miniature-compare.md (126 problems, 1 sample each: a seed's accuracy is k / 126)."""
+    rows = []
+    for line in RESULTS.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 9 and re.fullmatch(r"\d+", cells[4]):
+            seeds = [[float(x) for x in side.split(",")] for side in cells[7].split("/")]
+            rows.append((int(cells[4]), int(cells[5]), cells[6], *seeds, cells[8]))
+    return rows
+
+
+def as_printed(p: float) -> str:
+    return f"{p:.3g}"  # the report's format for both p columns
+
+
+def test_committed_mcnemar_and_permutation_p_recomputed_from_the_committed_counts():
+    rows = committed_difference_rows()
+    assert len(rows) == 12  # two studies, three rewards, a benchmark and "all benchmarks" each
+    for gained, lost, mcnemar, reward_pct, baseline_pct, seed_p in rows:
+        assert as_printed(stats.mcnemar_exact_p(gained, lost)) == mcnemar
+        # per-seed accuracies back to k / 126 (printed to 0.1 %, finer than the grid's 0.79 %)
+        reward, baseline = ([round(x * 1.26) / 126 for x in side] for side in (reward_pct, baseline_pct))
+        assert [round(100 * x, 1) for x in reward + baseline] == reward_pct + baseline_pct
+        assert as_printed(stats.permutation_p(reward, baseline)) == seed_p
+        assert stats.permutation_p(reward, baseline) == pytest.approx(hand.permutation_p(reward, baseline), abs=1e-12)

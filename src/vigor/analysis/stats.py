@@ -2,48 +2,46 @@
 
 Scores are oriented "higher = predicted better". Completions come in groups (the G samples of
 one prompt); a reward only ever compares completions within a group, so the headline numbers
-are within-group ones. Each fast routine here has a slow, obviously-right twin in
-`vigor.analysis.reference` that the tests compare against.
+are within-group ones. The textbook statistics are scipy's (rankdata, mannwhitneyu, spearmanr, bootstrap,
+binomtest, permutation_test). The tests compare each with slow, obviously-right twins: those in
+`vigor.analysis.reference`, and vigor's own hand-written versions from before scipy, kept in
+tests/analysis/stats_by_hand.py (the bootstrap must match those to the bit).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import scipy.stats
 
 
 def average_ranks(values) -> np.ndarray:
     """1-based ranks, tied values sharing the mean of the ranks they span."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    # boundaries of runs of equal values in sorted order
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    ranks = np.empty(len(values))
-    for start, end in zip(starts, ends):
-        ranks[order[start:end]] = (start + 1 + end) / 2  # mean of ranks start+1 .. end
-    return ranks
+    return scipy.stats.rankdata(np.asarray(values, dtype=np.float64), method="average")
 
 
 def auroc(scores, labels) -> float:
-    """P(score of a random positive > score of a random negative) + 0.5 P(equal): the
-    Mann-Whitney U / (n_pos n_neg), computed from average ranks:
-    U = sum(ranks of positives) - n_pos (n_pos + 1) / 2. NaN unless both classes occur."""
+    """P(score of a random positive > score of a random negative) + 0.5 P(equal): the Mann-Whitney
+    U of the positives against the negatives over n_pos n_neg (scipy's U counts a tie as 1/2).
+    NaN unless both classes occur."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=bool)
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    u = average_ranks(scores)[labels].sum() - n_pos * (n_pos + 1) / 2
+    # only U is used; the asymptotic method skips the exact null distribution scipy would otherwise build
+    u = scipy.stats.mannwhitneyu(scores[labels], scores[~labels], method="asymptotic").statistic
     return float(u / (n_pos * n_neg))
 
 
 def spearman(x, y) -> float:
-    """Spearman's rho: the Pearson correlation of average ranks. NaN if either side is constant."""
-    rx, ry = average_ranks(x), average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = np.sqrt((rx * rx).sum() * (ry * ry).sum())
-    return float((rx * ry).sum() / denom) if denom > 0 else float("nan")
+    """Spearman's rho: the Pearson correlation of average ranks. NaN if either side is constant
+    (checked here, so scipy's constant-input warning never fires)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return float("nan")
+    return float(scipy.stats.spearmanr(x, y).statistic)
 
 
 def mixed_groups(correct: np.ndarray) -> np.ndarray:
@@ -65,14 +63,23 @@ def top_choice_correct(scores: np.ndarray, correct: np.ndarray) -> np.ndarray:
 
 def bootstrap_ci(statistic, n_units: int, *, resamples: int = 1000, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of statistic(indices): `n_units` units (groups) are drawn
-    with replacement `resamples` times from a seeded generator; NaN results are skipped.
+    """Percentile bootstrap interval of statistic(indices): scipy.stats.bootstrap draws `n_units` units
+    (groups) with replacement, `resamples` times, from a generator seeded with `seed`. One resample per
+    batch, so the draws are those of `rng.integers(0, n_units, n_units)` called once per resample (the
+    scheme of vigor before scipy: the same seed gives the same interval, to the bit). The interval is
+    the percentile of the finite draws (np.percentile, linear): a resample whose statistic is NaN (a
+    Spearman over a resample with one class) is skipped, where scipy's own interval would be NaN.
     (NaN, NaN) with fewer than 2 units (resampling one unit only ever returns it)."""
     if n_units < 2:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    draws = [statistic(rng.integers(0, n_units, n_units)) for _ in range(resamples)]
-    draws = np.array([d for d in draws if np.isfinite(d)])
+    with warnings.catch_warnings():  # scipy warns when its interval is NaN; the finite draws are used instead
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        # vectorized=True with our own loop over the batch's rows: scipy's wrapper for a plain statistic
+        # costs ~10x the statistic itself here
+        result = scipy.stats.bootstrap((np.arange(n_units),), lambda idx, axis: np.array([statistic(i) for i in idx]),
+                                       n_resamples=resamples, batch=1, vectorized=True, method="percentile",
+                                       confidence_level=level, rng=np.random.default_rng(seed))
+    draws = result.bootstrap_distribution[np.isfinite(result.bootstrap_distribution)]
     if draws.size == 0:
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
@@ -122,36 +129,27 @@ def signal_summary(scores, correct, *, resamples: int = 1000, seed: int = 0) -> 
     }
 
 
-
 def wilson_interval(successes: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion: the p with |k/n - p| <= z sqrt(p (1 - p) / n),
-    i.e. (k/n + z^2/2n -+ z sqrt(k/n (1 - k/n) / n + z^2 / 4n^2)) / (1 + z^2 / n). (NaN, NaN) if n = 0."""
-    from statistics import NormalDist
-
+    """Wilson score interval of a binomial proportion (scipy's binomtest(...).proportion_ci): the p with
+    |k/n - p| <= z sqrt(p (1 - p) / n), i.e. (k/n + z^2/2n -+ z sqrt(k/n (1 - k/n) / n + z^2 / 4n^2)) / (1 + z^2 / n).
+    (NaN, NaN) if n = 0."""
     if n == 0:
         return float("nan"), float("nan")
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in [0, {n}], got {successes}")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    denom = 1 + z * z / n
-    return float(max(0.0, (centre - half) / denom)), float(min(1.0, (centre + half) / denom))
+    ci = scipy.stats.binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def mcnemar_exact_p(gained: int, lost: int) -> float:
     """Two-sided exact McNemar test for paired before/after outcomes on the same problems:
     `gained` problems went wrong -> right, `lost` right -> wrong. Under "no change" each of the
-    n = gained + lost discordant problems is a fair coin, so
-    p = min(1, 2 * P(Binomial(n, 1/2) <= min(gained, lost)))."""
-    from math import comb
-
+    n = gained + lost discordant problems is a fair coin: scipy's two-sided exact binomial test of
+    `gained` of n at 1/2, i.e. p = min(1, 2 * P(Binomial(n, 1/2) <= min(gained, lost)))."""
     n = gained + lost
     if n == 0:
         return 1.0
-    tail = sum(comb(n, i) for i in range(min(gained, lost) + 1)) / 2 ** n
-    return float(min(1.0, 2 * tail))
+    return float(scipy.stats.binomtest(gained, n, 0.5).pvalue)
 
 
 def permutation_p(a, b, *, max_splits: int = 200_000, resamples: int = 20_000, seed: int = 0) -> float:
@@ -159,30 +157,31 @@ def permutation_p(a, b, *, max_splits: int = 200_000, resamples: int = 20_000, s
     accuracies of two rewards. Under "both come from one distribution" every split of the pooled values
     into groups of len(a) and len(b) is equally likely, so
         p = #{splits with |mean difference| >= the observed one} / #{splits}.
-    Exact over all C(n, len(a)) splits when there are at most `max_splits`; otherwise estimated from
-    `resamples` seeded random splits as (hits + 1) / (resamples + 1). NaN when either group is empty.
-    With few values p has a floor (`smallest_permutation_p`): 3 against 3 can never go below 0.1."""
-    from itertools import combinations
+    scipy.stats.permutation_test with the statistic |mean(a) - mean(b)| and alternative "greater" counts
+    exactly that (its "two-sided" would instead double the smaller one-sided p, which differs when
+    len(a) != len(b)). Exact over all C(n, len(a)) splits when there are at most `max_splits`; otherwise
+    estimated from `resamples` seeded random splits as (hits + 1) / (resamples + 1) (scipy's random splits:
+    not the draws vigor made before scipy). NaN when either group is empty. With few values p has a floor (`smallest_permutation_p`): 3 against 3 can never go below 0.1."""
     from math import comb
 
-    pooled = [float(x) for x in (*a, *b)]
-    n_a, n = len(a), len(a) + len(b)
-    if n_a == 0 or n_a == n:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size == 0 or b.size == 0:
         return float("nan")
-    total = sum(pooled)
+    if min(a.size, b.size) == 1:
+        # scipy asks for two values per group; with one, the n splits are "which value stands alone", and
+        # its gap is |x_i - (sum - x_i) / (n - 1)| (the observed split: the lone group's value first)
+        pooled = np.concatenate((a, b) if a.size == 1 else (b, a))
+        gaps = np.abs(pooled - (pooled.sum() - pooled) / (pooled.size - 1))
+        return float(np.mean(gaps >= gaps[0] * (1 - 1e-12)))  # equal gaps summed in another order tie
 
-    def gap(sum_a: float) -> float:
-        return abs(sum_a / n_a - (total - sum_a) / (n - n_a))
+    def gap(x, y, axis):
+        return np.abs(x.mean(axis=axis) - y.mean(axis=axis))
 
-    observed = gap(sum(pooled[:n_a]))
-    tolerance = 1e-9 * max(1.0, observed)  # equal gaps computed in another order are still "as extreme"
-    if comb(n, n_a) <= max_splits:
-        hits = sum(gap(sum(pooled[i] for i in split)) >= observed - tolerance for split in combinations(range(n), n_a))
-        return hits / comb(n, n_a)
-    rng = np.random.default_rng(seed)
-    values = np.array(pooled)
-    hits = sum(gap(float(values[rng.permutation(n)[:n_a]].sum())) >= observed - tolerance for _ in range(resamples))
-    return (hits + 1) / (resamples + 1)
+    # scipy enumerates every split when n_resamples is at least their number
+    exact = comb(a.size + b.size, a.size) <= max_splits
+    return float(scipy.stats.permutation_test((a, b), gap, permutation_type="independent", vectorized=True,
+                                              n_resamples=max_splits if exact else resamples, alternative="greater",
+                                              rng=np.random.default_rng(seed)).pvalue)
 
 
 def smallest_permutation_p(n_a: int, n_b: int) -> float:
