@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import dataclass
 
 import torch
 
 from vigor.rewards.base import Reward, register_reward
+from vigor.rewards.options import option
 
 
 @register_reward
@@ -20,9 +22,12 @@ class Accuracy(Reward):
     monitor only."""
 
     name = "accuracy"
+    uses_gold = True
 
-    def __init__(self, *, timeout_s: float = 5.0, code_timeout_s: float = 10.0):
-        self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
+    @dataclass(frozen=True)
+    class Options:
+        timeout_s: float = option(5.0, config_field="accuracy_timeout_s", help="time limit of one answer check")
+        code_timeout_s: float = option(10.0, help="time limit of one program's tests")
 
     def score(self, rollouts, *, model=None, stats=None):
         from vigor.evaluation import grade_math_many
@@ -94,8 +99,9 @@ class RandomReward(Reward):
 
     name = "random"
 
-    def __init__(self, *, seed: int = 0):
-        self.seed = seed
+    @dataclass(frozen=True)
+    class Options:
+        seed: int = option(0, config_field="seed", help="seeds the noise with the step and process")
 
     def score(self, rollouts, *, model=None, stats=None):
         generator = torch.Generator().manual_seed(
