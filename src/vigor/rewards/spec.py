@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from vigor.rewards.base import NEEDS, REWARDS, Reward
+from vigor.rewards.base import NEEDS, REWARDS, Reward, reward_names
 from vigor.rewards.functions import FunctionReward, check_signature, load_target
 from vigor.rewards.options import options_of
 
@@ -143,6 +143,12 @@ def parse_rewards(spec, config=None, *, overrides: dict[str, dict] | None = None
     if len(set(names)) != len(names):
         raise ValueError(f"a reward is listed twice (TRL reward functions are named by their __name__): {names}")
     return tuple(terms)
+
+
+def reward_help() -> str:
+    """The rewards a spec may name, for help texts: the registry's, then the forms of a user's own."""
+    return (f"{', '.join(reward_names())}, or a TRL reward function or Reward class as path.py:name or "
+            f"package.module:name; options as self_certainty+positions=intuitor")
 
 
 def make_reward(name: str, **options) -> Reward:
