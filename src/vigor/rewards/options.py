@@ -22,6 +22,7 @@ import types
 import typing
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
 def option(default, *, choices: tuple | None = None, config_field: str | None = None, help: str = ""):
@@ -57,7 +58,7 @@ def convert(reward: str, key: str, kind, value):
     if value is None or (nullable and isinstance(value, str) and value.strip().lower() == "none"):
         if nullable:
             return None
-        raise ValueError(f"{where} must be a {base.__name__}, got None")
+        raise ValueError(f"{where} must be {_EXPECTED.get(base, base)}, got None")
     if isinstance(value, str) and base is not str:
         text = value.strip().lower()
         if base is bool and text in _TRUE + _FALSE:
@@ -67,7 +68,7 @@ def convert(reward: str, key: str, kind, value):
                 return base(value)
             except ValueError:
                 pass
-        raise ValueError(f"{where} must be a {getattr(base, '__name__', base)}, got {value!r}")
+        raise ValueError(f"{where} must be {_EXPECTED.get(base, base)}, got {value!r}")
     if base is bool and not isinstance(value, bool):
         raise ValueError(f"{where} must be true or false, got {value!r}")
     if base is int and (isinstance(value, bool) or not isinstance(value, int)):
