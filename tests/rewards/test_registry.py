@@ -132,3 +132,12 @@ def test_options_come_from_the_config_fields_the_reward_declares():
     assert accuracy.options.timeout_s == 2.0 and rnd.options.seed == 4  # the spec's own option wins
     with pytest.raises(ValueError, match="reward 'vigor': shaping must be one of"):
         parse_rewards("vigor", VigorGRPOConfig(output_dir="out", shaping="softmax", use_cpu=True, report_to=[]))
+
+
+def test_readme_table_is_the_registry():
+    import pathlib
+
+    from vigor.rewards import reward_table
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    assert reward_table() in readme

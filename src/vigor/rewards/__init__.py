@@ -10,7 +10,8 @@ from vigor.rewards.base import (NEEDS, REWARDS, TRUNCATED_POLICIES, GroupView, R
                                 length_uncorrected, ranked_last, register_reward, reward_names)
 from vigor.rewards.combine import RewardSet
 from vigor.rewards.options import option
-from vigor.rewards.spec import (RewardTerm, make_reward, parse_reward_spec, parse_rewards, reward_help, term_for,
+from vigor.rewards.spec import (RewardTerm, make_reward, parse_reward_spec, parse_rewards, reward_help, reward_table,
+                                term_for,
                                 with_monitor)
 # registration order is the order of every list of rewards: VIGOR and the intrinsic ones first
 from vigor.rewards.intrinsic import LogProb, NegEntropy, SelfCertainty, VigorReward  # noqa: I001
@@ -23,7 +24,7 @@ from vigor.rewards.shaping import SHAPINGS, group_advantages, place_last, rank_s
 __all__ = [
     "REWARDS", "TRUNCATED_POLICIES", "GroupView", "Reward", "length_corrected", "length_uncorrected",
     "make_reward", "ranked_last", "register_reward", "RewardSet", "parse_reward_spec",
-    "NEEDS", "reward_names", "option", "RewardTerm", "parse_rewards", "term_for", "with_monitor", "reward_help",
+    "NEEDS", "reward_names", "option", "RewardTerm", "parse_rewards", "term_for", "with_monitor", "reward_help", "reward_table",
     "Accuracy", "MajorityVote", "RandomReward", "FunctionReward", "RewardFunctionError", "LogProb", "NegEntropy", "SelfCertainty", "VigorReward",
     "Rollouts", "StatisticsCollector", "build_rollouts", "repetition_ratio", "statistics_from_logits",
     "token_statistics",

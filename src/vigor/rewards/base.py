@@ -70,6 +70,7 @@ class Reward:
     name: ClassVar[str] = ""
     needs: ClassVar[str] = "text"
     uses_gold: ClassVar[bool] = False  # reads Rollouts.golds: trains or monitors only where answers exist
+    summary: ClassVar[str] = ""        # one line for the README's table (default: the docstring's first line)
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, options=None, **given):

@@ -23,6 +23,7 @@ class Accuracy(Reward):
 
     name = "accuracy"
     uses_gold = True
+    summary = "verifier: math by equivalence (math-verify), code by its tests in the sandbox"
 
     @dataclass(frozen=True)
     class Options:
@@ -70,6 +71,7 @@ class MajorityVote(Reward):
     gather, with all its completions present whatever process produced them."""
 
     name = "majority_vote"
+    summary = "TTRL: 1 when the extracted answer equals the group's most common answer"
 
     def score(self, rollouts, *, model=None, stats=None):
         from vigor.evaluation import extract_answer
@@ -98,6 +100,7 @@ class RandomReward(Reward):
     """Uniform [0, 1) noise, seeded by (seed, step, process): the spurious-reward control."""
 
     name = "random"
+    summary = "seeded uniform reward, the spurious-reward control"
 
     @dataclass(frozen=True)
     class Options:

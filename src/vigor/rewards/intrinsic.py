@@ -26,6 +26,8 @@ class VigorReward(Reward):
 
     name = "vigor"
     needs = "gradients"
+    summary = ("`-‖∇ mean-NLL‖·√T`; empty completions (nothing before the EOS) always rank last (the reference "
+               "scores an EOS-only completion by its EOS gradient)")
 
     @dataclass(frozen=True)
     class Options:
@@ -100,6 +102,9 @@ class SelfCertainty(_TokenStatistic):
                 before the first completion token is left out and the one after the EOS is counted.
     """
     name, statistic = "self_certainty", "self_certainty"
+    summary = ("INTUITOR: mean over tokens of `logsumexp(z) - mean(z)`; `positions=paper` (default) scores the "
+               "distributions that predict the completion's tokens, `positions=intuitor` those one later, as "
+               "INTUITOR's released code (after the EOS, not before the first token)")
 
     @dataclass(frozen=True)
     class Options:
@@ -115,9 +120,11 @@ class SelfCertainty(_TokenStatistic):
 class NegEntropy(_TokenStatistic):
     """RENT / entropy minimisation: minus the mean token entropy."""
     name, statistic, sign = "neg_entropy", "entropy", -1.0
+    summary = "RENT / entropy minimisation: minus the mean token entropy"
 
 
 @register_reward
 class LogProb(_TokenStatistic):
     """Length-normalised log-likelihood of the completion (the likelihood-only control)."""
     name, statistic = "logprob", "logprob"
+    summary = "length-normalised log-likelihood (does the gradient norm add anything beyond likelihood?)"

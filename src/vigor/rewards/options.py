@@ -111,10 +111,11 @@ def options_of(reward_class, given: dict | None = None, *, config=None):
 
 
 def describe(reward_class) -> str:
-    """'name=default (a|b), ...': a reward's options for help texts and the README."""
+    """'`name`=default (a, b; `--field`), ...': a reward's options, for the README's table."""
     options_class = getattr(reward_class, "Options", NoOptions)
     parts = []
     for f, _ in declared(options_class):
-        choices = f.metadata.get("choices")
-        parts.append(f"{f.name}={f.default}" + (f" ({'|'.join(map(str, choices))})" if choices else ""))
+        choices, source = f.metadata.get("choices"), f.metadata.get("config_field")
+        notes = ([", ".join(map(str, choices))] if choices else []) + ([f"`--{source.replace('_', '-')}`"] if source else [])
+        parts.append(f"`{f.name}`={f.default}" + (f" ({'; '.join(notes)})" if notes else ""))
     return ", ".join(parts)

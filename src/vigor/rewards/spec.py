@@ -151,6 +151,19 @@ def reward_help() -> str:
             f"package.module:name; options as self_certainty+positions=intuitor")
 
 
+def reward_table() -> str:
+    """The README's table of rewards, from the registry (tests/rewards/test_registry.py keeps them equal)."""
+    from vigor.rewards.options import describe
+
+    rows = ["| reward | what it scores | options (`name+option=value`, or the train field) |", "| --- | --- | --- |"]
+    for name, cls in REWARDS.items():
+        summary = cls.summary or (cls.__doc__ or "").strip().splitlines()[0]
+        rows.append(f"| `{name}` | {summary} | {describe(cls) or '-'} |")
+    rows.append("| `path.py:name`, `package.module:name` | your TRL reward function or `Reward` subclass (below) | "
+                "a `Reward` subclass's own |")
+    return "\n".join(rows) + "\n"
+
+
 def make_reward(name: str, **options) -> Reward:
     """One reward by registered name or 'path.py:name' target, options as keywords (a shortcut of
     `term_for(...).build()`)."""
