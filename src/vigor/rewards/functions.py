@@ -104,6 +104,7 @@ class FunctionReward(Reward):
     needs = "text"
 
     def __init__(self, func, target: str):
+        super().__init__()  # a TRL function takes no options
         self.func, self.target = func, target
         self.name = getattr(func, "__name__", None) or target.rpartition(":")[2]
         if self.name in REWARDS:
