@@ -6,7 +6,7 @@ Names are imported on first use (PEP 562) so that `vigor.analysis.cli` loads wit
 import importlib
 
 _EXPORTS = {
-    "SIGNALS": "vigor.analysis.signals", "compute_signals": "vigor.analysis.signals",
+    "signal_names": "vigor.analysis.signals", "compute_signals": "vigor.analysis.signals",
     "auroc": "vigor.analysis.stats", "bootstrap_ci": "vigor.analysis.stats",
     "signal_summary": "vigor.analysis.stats", "spearman": "vigor.analysis.stats",
     "top_choice_correct": "vigor.analysis.stats", "wilson_interval": "vigor.analysis.stats",

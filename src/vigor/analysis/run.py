@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from vigor.analysis.signals import SIGNALS
+from vigor.analysis.signals import signal_names
 from vigor.analysis.stats import signal_summary
 
 DEFAULT_DATASET = "gsm_symbolic"
@@ -125,12 +125,13 @@ def analyze_completions(model, tokenizer, records, prompt_ids, completion_ids, n
     signals = compute_signals(model, tokenizer, prompt_ids, completion_ids, micro_batch_size=micro_batch_size,
                               progress=progress)
     result = summarise(signals, [v.correct for v in verdicts], num_generations, resamples=resamples, seed=seed)
+    names = signal_names()
     result["completions"] = [
         dict(prompt_id=records[i // num_generations].id, sample=i % num_generations, gold=golds[i],
              extracted=verdicts[i].extracted, correct=bool(verdicts[i].correct), text=texts[i],
              truncated=bool(signals["truncated"][i]),
              grad_norm=_num(signals["grad_norm"][i]), grad_norm_corrected=_num(signals["grad_norm_corrected"][i]),
-             **{name: _num(signals[name][i]) for name in SIGNALS})
+             **{name: _num(signals[name][i]) for name in names})
         for i in range(len(texts))]
     return result, signals
 
@@ -140,7 +141,7 @@ def summarise(signals: dict[str, np.ndarray], correct, group_size: int, *, resam
     """Per-signal statistics (see `signal_summary`) and the overall accuracy."""
     correct = np.asarray(correct, dtype=bool).reshape(-1, group_size)
     per_signal = {name: signal_summary(np.asarray(signals[name]).reshape(-1, group_size), correct,
-                                       resamples=resamples, seed=seed) for name in SIGNALS}
+                                       resamples=resamples, seed=seed) for name in signal_names()}
     return {"accuracy": float(correct.mean()), "n_completions": int(correct.size),
             "n_groups": int(correct.shape[0]), "group_size": group_size, "signals": per_signal}
 

@@ -7,7 +7,10 @@ neg_entropy      -mean_t H(p_t)
 logprob          mean_t log p(token_t)
 length           T, completion tokens incl. EOS (longer = "better"; an AUROC below 0.5 means shorter wins)
 
-The formulas live in `vigor.rewards` (the same code the trainer uses); this module only feeds them.
+The signals are every registered reward read off the model (needs 'logits' or 'gradients') that needs no
+gold answer, in registration order, with VIGOR's uncorrected variant after it, then the length; so a
+reward registered with `vigor.rewards.register_reward` is a signal too. The formulas live in
+`vigor.rewards` (the same code the trainer uses); this module only feeds them.
 Empty completions get NaN, which the statistics treat as the worst score (as training ranks them last).
 """
 
@@ -15,7 +18,21 @@ from __future__ import annotations
 
 import numpy as np
 
-SIGNALS = ("vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob", "length")
+
+
+def intrinsic_rewards() -> list[str]:
+    """The registered rewards computed from the model alone (no gold): vigor, self_certainty, ..."""
+    from vigor.rewards import reward_names
+
+    return reward_names(needs=("logits", "gradients"), gold=False)
+
+
+def signal_names() -> list[str]:
+    """The signals `compute_signals` returns, in the order reports list them."""
+    names = []
+    for name in intrinsic_rewards():
+        names += [name, "vigor_uncorrected"] if name == "vigor" else [name]
+    return names + ["length"]
 
 
 def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_ids: list[list[int]], *,
@@ -26,10 +43,11 @@ def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_id
     and `empty` flags, all as arrays of length N."""
     from tqdm.auto import tqdm
 
-    from vigor.rewards import RewardSet, build_rollouts, length_corrected
+    from vigor.rewards import RewardSet, build_rollouts, length_corrected, term_for
 
     # one engine pass per micro-batch gives the norms and, through its forward, the token statistics
-    rewards = RewardSet.from_spec("vigor,self_certainty,neg_entropy,logprob", {"vigor": {"length_correction": False}})
+    rewards = RewardSet.from_terms(tuple(term_for(name, given={"length_correction": False} if name == "vigor" else None)
+                                         for name in intrinsic_rewards()))
     n = len(completion_ids)
     size = micro_batch_size or n
     columns, lengths, truncated, empty = [], [], [], []
@@ -45,7 +63,7 @@ def compute_signals(model, tokenizer, prompt_ids: list[list[int]], completion_id
         bar.update(rows.stop - rows.start)
     bar.close()
     raw = dict(zip(rewards.names, np.concatenate(columns).T))
-    stats = {name: raw[name] for name in ("self_certainty", "neg_entropy", "logprob")}
+    stats = {name: raw[name] for name in rewards.names if name != "vigor"}
     vigor_uncorrected = raw["vigor"]
     length = np.concatenate(lengths).astype(np.float64)
     vigor = length_corrected(vigor_uncorrected, length)  # the same correction as VigorReward

@@ -7,6 +7,8 @@ import os
 
 
 def register(subparsers) -> None:
+    from vigor.rewards import reward_names
+
     p = subparsers.add_parser(
         "demo", help="evaluate, train with VIGOR and evaluate again the embedded model (~8 min on 2 idle CPU cores)",
         description="Evaluate the embedded SmolLM2-135M-Instruct on held-out problems (single-digit addition, "
@@ -17,8 +19,8 @@ def register(subparsers) -> None:
         epilog=preset_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=["ci", "quick", "default", "long"],
                    help="run size: ci (seconds, checks the pipeline), quick (~5 min), default (~6 min on 2 idle cores), long")
-    p.add_argument("--reward", help="reward to train with, for comparison (e.g. self_certainty, neg_entropy, "
-                                    "logprob, majority_vote, random, accuracy); default vigor")
+    p.add_argument("--reward", help=f"reward to train with, for comparison ({', '.join(reward_names())}, or any "
+                                    f"spec of vigor train); default vigor")
     p.add_argument("--task", help="reasoning-gym dataset to train and evaluate on, or a vigor alias (default "
                                   "single_digit_addition; gsm_symbolic is GSM8K-style and too hard for 135M)")
     p.add_argument("--steps", type=int, help="optimizer steps")

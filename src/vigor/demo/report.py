@@ -65,9 +65,9 @@ def premise_statistics(found: tuple[dict[str, np.ndarray], np.ndarray] | None, g
 
 def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timings: dict, *, model_path: str) -> dict:
     metrics = read_jsonl(out / "metrics.jsonl")
-    from vigor.rewards import parse_reward_spec
+    from vigor.rewards import parse_rewards
 
-    reward_name = parse_reward_spec(settings.reward)[0][0]
+    reward_name = parse_rewards(settings.reward)[0].name
     plots = plot_curves(metrics, reward_name, out)
     found = reward_columns(read_jsonl(out / "rewards.jsonl"))
     dump = gradnorm_and_correctness(found)
@@ -155,9 +155,19 @@ def markdown(result: dict) -> str:
               "A short CPU run on a 135 M-parameter model changes little, and a few dozen held-out problems "
               "give wide intervals: treat a change as real only when the paired test says so. For a firmer "
               "answer run `vigor demo --preset long` (or larger --steps/--eval-size), and compare rewards with "
-              "`vigor demo --reward self_certainty` (or random, neg_entropy, logprob, majority_vote, accuracy).", ""]
+              f"{other_rewards()}.", ""]
     return "\n".join(lines)
 
+
+
+def other_rewards() -> str:
+    """The report's closing hint: `vigor demo --reward self_certainty` (or every other registered reward)."""
+    from vigor.rewards import reward_names
+
+    others = [n for n in reward_names() if n != "vigor"]
+    first = "self_certainty" if "self_certainty" in others else others[0]
+    rest = [n for n in others if n != first]
+    return f"`vigor demo --reward {first}`" + (f" (or {', '.join(rest)})" if rest else "")
 
 
 def premise_section(premise: dict | None) -> list[str]:

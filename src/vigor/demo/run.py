@@ -19,15 +19,31 @@ import time
 
 from vigor.demo.settings import DemoSettings
 
-MONITORED_REWARDS = ("vigor", "self_certainty", "neg_entropy", "logprob")  # intrinsic rewards the report compares
+def monitored_rewards() -> list[str]:
+    """The intrinsic rewards the report compares: every registered reward read off the model (logits or
+    gradients) that needs no gold answer, each scored at weight 0 beside the training reward."""
+    from vigor.rewards import reward_names
+
+    return reward_names(needs=("logits", "gradients"), gold=False)
 
 
-def check_reward(spec: str) -> None:
-    from vigor.rewards import REWARDS, parse_reward_spec
+def demo_rewards(spec: str) -> tuple:
+    """The demo's `--reward`, parsed once (`vigor.rewards.parse_rewards`), plus the weight-0 monitors."""
+    from vigor.rewards import parse_rewards, with_monitor
 
-    for name, _ in parse_reward_spec(spec):
-        if name not in REWARDS:
-            raise ValueError(f"--reward: unknown reward {name!r}; choose from {', '.join(sorted(REWARDS))}")
+    try:
+        terms = parse_rewards(spec)
+    except ValueError as err:
+        raise ValueError(f"--reward: {str(err).strip().splitlines()[0]}") from err
+    for name in monitored_rewards():
+        terms = with_monitor(terms, name)
+    return terms
+
+
+def spec_of(terms) -> str:
+    """The spec `vigor train` reads back (`vigor.rewards.spec` grammar) for parsed terms."""
+    return ",".join(t.source if t.weight == 1 else f"{t.source}:{int(t.weight) if t.weight.is_integer() else t.weight!r}"
+                    for t in terms)
 
 
 def write_records(path: pathlib.Path, records) -> None:
@@ -45,14 +61,14 @@ class DemoInputError(ValueError):
     """Bad settings, reward, task, model or output folder, found before any long work; one line."""
 
 
-def prepare(settings: DemoSettings, out: pathlib.Path, *, overwrite: bool) -> tuple[str, pathlib.Path, pathlib.Path]:
-    """Check everything and write the data; return (model path, train file, held-out file)."""
+def prepare(settings: DemoSettings, out: pathlib.Path, *, overwrite: bool) -> tuple[str, pathlib.Path, pathlib.Path, tuple]:
+    """Check everything and write the data; return (model path, train file, held-out file, parsed rewards)."""
     from vigor.data import reasoning_gym_records
     from vigor.models import resolve_model_path
 
     try:
         settings.check()
-        check_reward(settings.reward)
+        rewards = demo_rewards(settings.reward)
         foreign = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES and p.suffix != ".png") \
             if out.is_dir() else []
         if foreign:  # e.g. a vigor train run, whose metrics.jsonl the demo would replace
@@ -74,7 +90,7 @@ def prepare(settings: DemoSettings, out: pathlib.Path, *, overwrite: bool) -> tu
     train_path, heldout_path = out / "data" / "train.jsonl", out / "data" / "heldout.jsonl"
     write_records(train_path, train)
     write_records(heldout_path, heldout)
-    return model_path, train_path, heldout_path
+    return model_path, train_path, heldout_path, rewards
 
 
 def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, progress: bool = True,
@@ -90,8 +106,8 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     stages = 4
     log(f"[1/{stages}] preparing the model and {settings.train_size} training + {settings.eval_size} held-out "
         f"problems (reasoning-gym {settings.task}, seed {settings.seed})")
-    model_path, train_path, heldout_path = prepare(settings, out, overwrite=overwrite)
-    config = training_config(settings, model_path, train_path, out, progress=progress)
+    model_path, train_path, heldout_path, rewards = prepare(settings, out, overwrite=overwrite)
+    config = training_config(settings, model_path, train_path, out, progress=progress, rewards=rewards)
     show_banner(device=config.device, weights=config.model_dtype, autocast=autocast_dtype(config.bf16, config.fp16),
                 log=log)
     timings["prepare"] = time.time() - started
@@ -112,7 +128,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[3/{stages}] training {settings.steps} steps with reward '{settings.reward}', "
         f"G={settings.num_generations}, {'LoRA' if settings.lora else 'all weights'}")
     tick = time.time()
-    train_model(settings, model_path, train_path, out, config=config, log=log, progress=progress)
+    train_model(settings, model_path, train_path, out, config=config, log=log, progress=progress, rewards=rewards)
     timings["train"] = time.time() - tick
 
     log(f"[4/{stages}] evaluating the trained model on the same {settings.eval_size} problems")
@@ -130,16 +146,14 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     return result
 
 
-def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, progress: bool = True):
+def training_config(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, progress: bool = True,
+                    rewards: tuple | None = None):
     import torch
 
-    from vigor.rewards import parse_reward_spec
     from vigor.training import VigorGRPOConfig
 
-    reward = settings.reward
-    named = [name for name, _ in parse_reward_spec(reward)]
     # weight-0 monitors for the report's premise section; they share the VIGOR forward pass
-    reward += "".join(f",{name}:0" for name in MONITORED_REWARDS if name not in named)
+    reward = spec_of(rewards or demo_rewards(settings.reward))
     return VigorGRPOConfig(
         output_dir=str(out / "model"), model_name_or_path=model_path, dataset=str(train_path), reward=reward,
         max_steps=settings.steps, num_generations=settings.num_generations,
@@ -154,14 +168,14 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
 
 
 def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, config=None,
-                log=print, progress: bool = True) -> None:
+                log=print, progress: bool = True, rewards: tuple | None = None) -> None:
     from vigor.demo.pace import StepProgress, StepTimeWatch
-    from vigor.rewards import parse_reward_spec
     from vigor.training import train
 
-    config = config or training_config(settings, model_path, train_path, out)
+    rewards = rewards or demo_rewards(settings.reward)
+    config = config or training_config(settings, model_path, train_path, out, rewards=rewards)
     watch = StepTimeWatch(settings.step_budget_s, bf16_on_cpu=config.bf16 and config.device.type == "cpu", log=log)
-    shown = StepProgress(parse_reward_spec(settings.reward)[0][0], bar=progress, log=log)
+    shown = StepProgress(rewards[0].name, bar=progress, log=log)
     train(config, callbacks=[shown, watch])
     model_dir = out / "model"
     for name in ("metrics.jsonl", "rewards.jsonl"):

@@ -14,6 +14,11 @@ A reward goes through four steps; RewardSet (vigor.rewards.combine) calls them i
    whose GRPO group advantage trains the policy, and `reported` (default: the raw values), the
    value logged as this reward (`reward`, `rewards/<name>/mean`, completions.jsonl).
 4. `metrics`: extra scalars to log, keyed by their full log name.
+
+A reward declares its options as a frozen dataclass `Options` (see vigor.rewards.options), and
+`uses_gold` when it reads the gold answers (it then needs a dataset with answers or tests). Every
+list of rewards (the command lines' help, the demo's monitors, `vigor analyze`'s signals, the
+README's table) is read from the registry below by `reward_names`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import ClassVar
 
 import torch
 
+from vigor.rewards.options import NoOptions, options_of
 from vigor.rewards.rollouts import Rollouts
 
 NEEDS = ("text", "logits", "gradients")
@@ -63,6 +69,20 @@ class Reward:
 
     name: ClassVar[str] = ""
     needs: ClassVar[str] = "text"
+    uses_gold: ClassVar[bool] = False  # reads Rollouts.golds: trains or monitors only where answers exist
+    summary: ClassVar[str] = ""        # one line for the README's table (default: the docstring's first line)
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options=None, **given):
+        """`options`: an `Options` instance already validated (by `vigor.rewards.spec`); or the options
+        as keywords, validated here. Each option is also set as an attribute (`self.shaping`)."""
+        if options is None:
+            options = options_of(type(self), given)
+        elif given:
+            raise TypeError(f"reward {self.name!r}: give options either validated or as keywords, not both")
+        self.options = options
+        for key, value in vars(options).items():
+            setattr(self, key, value)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -100,20 +120,23 @@ REWARDS: dict[str, type[Reward]] = {}
 
 
 def register_reward(cls: type[Reward]) -> type[Reward]:
-    """Class decorator: make `cls` available by `cls.name` to configs and the command line."""
-    if not cls.name or cls.name in REWARDS:
-        raise ValueError(f"reward name {cls.name!r} is empty or already registered")
+    """Class decorator: make `cls` available by `cls.name` to configs and the command line (train,
+    compare, demo and analyze all read this registry)."""
+    where = f"reward class {cls.__qualname__} (module {cls.__module__})"
+    if not isinstance(cls, type) or not issubclass(cls, Reward):
+        raise TypeError(f"register_reward: {cls!r} is not a vigor.rewards.Reward subclass")
+    if not cls.name:
+        raise ValueError(f"{where}: empty name; set the class attribute name = '...'")
+    other = REWARDS.get(cls.name)
+    if other is not None and other is not cls:
+        raise ValueError(f"{where}: the name {cls.name!r} is already registered by {other.__module__}."
+                         f"{other.__qualname__}; choose another name")
+    options_of(cls)  # the declared options (types, defaults) must be readable now, not at the first run
     REWARDS[cls.name] = cls
     return cls
 
 
-def make_reward(name: str, **options) -> Reward:
-    """A registered reward by name, or a TRL reward function by 'path.py:function' / 'package.module:function'."""
-    if ":" in name:
-        from vigor.rewards.functions import FunctionReward
-
-        return FunctionReward.from_target(name)
-    if name not in REWARDS:
-        raise ValueError(f"unknown reward {name!r}; choose from {sorted(REWARDS)}, or give a TRL reward "
-                         f"function as path.py:function or package.module:function")
-    return REWARDS[name](**options)
+def reward_names(*, needs: tuple[str, ...] = NEEDS, gold: bool | None = None) -> list[str]:
+    """Registered rewards in registration order, those whose `needs` is in `needs` and, unless `gold` is
+    None, whose `uses_gold` equals it. `reward_names(needs=("logits", "gradients"))`: the model-based ones."""
+    return [n for n, cls in REWARDS.items() if cls.needs in needs and (gold is None or cls.uses_gold == gold)]

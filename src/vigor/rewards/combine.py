@@ -9,45 +9,11 @@ another's ranks.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from vigor.rewards.base import REWARDS, GroupView, Reward, make_reward
-from vigor.rewards.rollouts import Rollouts, StatisticsCollector, token_statistics
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_reward_spec(spec: str | list) -> list[tuple[str, float]]:
-    """'vigor' / 'vigor,accuracy:0' / ['vigor', 'my_rewards.py:fmt:0.5'] -> [(reward, weight), ...].
-
-    A reward is a registered name or a TRL reward function, 'path.py:function' or
-    'package.module:function'; the weight (1 by default) is a last ':number'."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    out = []
-    for item in items:
-        parts = str(item).strip().split(":")
-        weight = parts.pop() if len(parts) > 1 and (_is_number(parts[-1]) or parts[0] in REWARDS) else None
-        target = ":".join(parts)
-        if not parts[0] or len(parts) > 2 or (len(parts) == 2 and not parts[1]):
-            raise ValueError(f"reward {str(item).strip()!r}: expected NAME[:WEIGHT], path.py:function[:WEIGHT] "
-                             f"or package.module:function[:WEIGHT]")
-        if weight is not None and not _is_number(weight):
-            raise ValueError(f"reward {target!r}: weight {weight!r} is not a number")
-        value = float(weight) if weight is not None else 1.0
-        if not math.isfinite(value):
-            raise ValueError(f"reward {target!r}: weight {weight!r} is not finite")
-        out.append((target, value))
-    if not out:
-        raise ValueError("no reward given")
-    return out
+from vigor.rewards.base import GroupView, Reward
+from vigor.rewards.rollouts import STATISTICS, StatisticsCollector, token_statistics
+from vigor.rewards.spec import RewardTerm, parse_rewards
 
 
 class RewardSet:
@@ -62,10 +28,14 @@ class RewardSet:
         self.statistics_temperature, self.micro_batch_size = statistics_temperature, micro_batch_size
 
     @classmethod
-    def from_spec(cls, spec, options: dict[str, dict] | None = None, **kwargs) -> RewardSet:
-        pairs = parse_reward_spec(spec)
-        options = options or {}
-        return cls([make_reward(n, **options.get(n, {})) for n, _ in pairs], [w for _, w in pairs], **kwargs)
+    def from_terms(cls, terms: tuple[RewardTerm, ...], **kwargs) -> RewardSet:
+        """The rewards of already parsed and validated terms (`vigor.rewards.spec.parse_rewards`)."""
+        return cls([t.build() for t in terms], [t.weight for t in terms], **kwargs)
+
+    @classmethod
+    def from_spec(cls, spec, options: dict[str, dict] | None = None, *, config=None, **kwargs) -> RewardSet:
+        """Parse `spec` (see `parse_rewards`, which `options` and `config` are passed to) and build it."""
+        return cls.from_terms(parse_rewards(spec, config, overrides=options), **kwargs)
 
     @property
     def names(self) -> list[str]:
@@ -76,8 +46,10 @@ class RewardSet:
         model-based reward: with a 'gradients' reward (VIGOR) the engine's forward also yields
         the token statistics (through its `logits_callback`); otherwise one no-grad forward does."""
         needs = {r.needs for r in self.rewards}
+        extra = tuple(sorted({r.statistic for r in self.rewards if r.needs == "logits"
+                              and getattr(r, "statistic", None) not in (None, *STATISTICS)}))
         stats: dict = {}
-        collect = StatisticsCollector(rollouts, self.statistics_temperature) if "logits" in needs else None
+        collect = StatisticsCollector(rollouts, self.statistics_temperature, extra) if "logits" in needs else None
         for r in self.rewards:
             if r.needs == "gradients":
                 stats[r.name] = r.grad_norms(rollouts, model, logits_callback=collect)
@@ -86,7 +58,7 @@ class RewardSet:
                     collect = None
         if collect is not None:
             stats.update(token_statistics(model, rollouts, temperature=self.statistics_temperature,
-                                          micro_batch_size=self.micro_batch_size))
+                                          micro_batch_size=self.micro_batch_size, extra=extra))
         columns = [r.score(rollouts, model=model, stats=stats).double().cpu() for r in self.rewards]
         return torch.stack(columns, dim=1)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import dataclass
 
 import torch
 
 from vigor.rewards.base import Reward, register_reward
+from vigor.rewards.options import option
 
 
 @register_reward
@@ -22,9 +24,13 @@ class Accuracy(Reward):
     kinds get `code_timeout_s`, the others `timeout_s`. Give it weight 0 to use it as a monitor only."""
 
     name = "accuracy"
+    uses_gold = True
+    summary = "verifier: math by equivalence (math-verify), code by its tests in the sandbox"
 
-    def __init__(self, *, timeout_s: float = 5.0, code_timeout_s: float = 10.0):
-        self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
+    @dataclass(frozen=True)
+    class Options:
+        timeout_s: float = option(5.0, config_field="accuracy_timeout_s", help="time limit of one answer check")
+        code_timeout_s: float = option(10.0, help="time limit of one program's tests")
 
     def score(self, rollouts, *, model=None, stats=None):
         from vigor.evaluation.graders import grader_of
@@ -65,6 +71,7 @@ class MajorityVote(Reward):
     gather, with all its completions present whatever process produced them."""
 
     name = "majority_vote"
+    summary = "TTRL: 1 when the extracted answer equals the group's most common answer"
 
     def score(self, rollouts, *, model=None, stats=None):
         from vigor.evaluation import extract_answer
@@ -93,9 +100,11 @@ class RandomReward(Reward):
     """Uniform [0, 1) noise, seeded by (seed, step, process): the spurious-reward control."""
 
     name = "random"
+    summary = "seeded uniform reward, the spurious-reward control"
 
-    def __init__(self, *, seed: int = 0):
-        self.seed = seed
+    @dataclass(frozen=True)
+    class Options:
+        seed: int = option(0, config_field="seed", help="seeds the noise with the step and process")
 
     def score(self, rollouts, *, model=None, stats=None):
         generator = torch.Generator().manual_seed(

@@ -35,8 +35,9 @@ class RewardFunctionError(RuntimeError):
     """A TRL reward function failed or returned something unusable during training."""
 
 
-def load_function(target: str):
-    """'path.py:function' (a file, relative to the working folder) or 'package.module:function'."""
+def load_target(target: str):
+    """The object `target` names: 'path.py:name' (a file, relative to the working folder) or
+    'package.module:name'. Loading the file runs its `register_reward` decorators."""
     where, _, func_name = target.rpartition(":")
     if where.endswith(".py"):
         path = os.path.abspath(where)
@@ -47,12 +48,13 @@ def load_function(target: str):
         if module is None:
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module  # before running it, so its classes can name their module
             try:
                 spec.loader.exec_module(module)
             except Exception as err:  # the user's module: report its first line, whatever it is
+                del sys.modules[module_name]
                 raise ValueError(f"reward {target!r}: importing {where} raised {type(err).__name__}: "
                                  f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}") from err
-            sys.modules[module_name] = module
     else:
         try:
             module = importlib.import_module(where)
@@ -60,9 +62,15 @@ def load_function(target: str):
             raise ValueError(f"reward {target!r}: cannot import module {where!r} "
                              f"({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''})"
                              ) from err
-    func = getattr(module, func_name, None)
-    if func is None:
-        raise ValueError(f"reward {target!r}: {where} has no function {func_name!r}")
+    found = getattr(module, func_name, None)
+    if found is None:
+        raise ValueError(f"reward {target!r}: {where} has no function {func_name!r} (nor a Reward class of that name)")
+    return found
+
+
+def load_function(target: str):
+    """A TRL reward function by 'path.py:function' or 'package.module:function', its signature checked."""
+    func = load_target(target)
     check_signature(func, target)
     return func
 
@@ -96,6 +104,7 @@ class FunctionReward(Reward):
     needs = "text"
 
     def __init__(self, func, target: str):
+        super().__init__()  # a TRL function takes no options
         self.func, self.target = func, target
         self.name = getattr(func, "__name__", None) or target.rpartition(":")[2]
         if self.name in REWARDS:

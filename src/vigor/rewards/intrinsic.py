@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from vigor.rewards.base import (TRUNCATED_POLICIES, GroupView, Reward, length_corrected, length_uncorrected,
                                 ranked_last, register_reward)
+from vigor.rewards.options import option
 from vigor.rewards.shaping import SHAPINGS, place_last, shape_rewards
 
 __all__ = ["TRUNCATED_POLICIES", "VigorReward", "SelfCertainty", "NegEntropy", "LogProb"]
@@ -23,15 +26,18 @@ class VigorReward(Reward):
 
     name = "vigor"
     needs = "gradients"
+    summary = ("`-‖∇ mean-NLL‖·√T`; empty completions (nothing before the EOS) always rank last (the reference "
+               "scores an EOS-only completion by its EOS gradient)")
 
-    def __init__(self, *, length_correction: bool = True, shaping: str = "rank", truncated: str = "keep",
-                 micro_batch_size: int | None = None, temperature: float = 1.0):
-        if shaping not in SHAPINGS:
-            raise ValueError(f"vigor shaping must be one of {SHAPINGS}, got {shaping!r}")
-        if truncated not in TRUNCATED_POLICIES:
-            raise ValueError(f"vigor truncated must be one of {TRUNCATED_POLICIES}, got {truncated!r}")
-        self.length_correction, self.shaping, self.truncated = length_correction, shaping, truncated
-        self.micro_batch_size, self.temperature = micro_batch_size, temperature
+    @dataclass(frozen=True)
+    class Options:
+        length_correction: bool = option(True, config_field="length_correction", help="multiply the norm by sqrt(T)")
+        shaping: str = option("rank", choices=SHAPINGS, config_field="shaping", help="group shaping")
+        truncated: str = option("keep", choices=TRUNCATED_POLICIES, config_field="truncated",
+                                help="'last' ranks truncated completions last")
+        micro_batch_size: int | None = option(None, config_field="grad_norm_micro_batch_size",
+                                              help="completions per engine micro-batch (None = all)")
+        temperature: float = option(1.0, config_field="reward_temperature", help="logit temperature")
 
     def grad_norms(self, rollouts, model, *, logits_callback=None) -> torch.Tensor:
         """||grad mean-NLL|| per completion from the engine (float64 [n])."""
@@ -71,7 +77,8 @@ class VigorReward(Reward):
 
 
 class _TokenStatistic(Reward):
-    """A reward read off the shared forward: the per-completion mean of one token statistic."""
+    """A reward read off the shared forward: the per-completion mean of one token statistic
+    (`vigor.rewards.rollouts.STATISTICS`)."""
 
     needs = "logits"
     statistic = ""
@@ -85,17 +92,39 @@ class _TokenStatistic(Reward):
 
 @register_reward
 class SelfCertainty(_TokenStatistic):
-    """INTUITOR: mean over completion tokens of logsumexp(logits) - mean(logits)."""
+    """INTUITOR's self-certainty: the mean over T positions of logsumexp(z_j) - mean_v(z_j,v), which is
+    KL(U || p_j) + log V (U uniform over the V-token vocabulary; the constant log V changes no rank).
+
+    Which T positions j (option `positions`; prompt tokens 0..P-1, completion tokens P..P+T-1, EOS last):
+    'paper'     j = P-1 .. P+T-2: the distributions that predict the completion's tokens, EOS included
+                (the paper's formula, and the default);
+    'intuitor'  j = P .. P+T-1: one later, as INTUITOR's released code scores them: the distribution
+                before the first completion token is left out and the one after the EOS is counted.
+    """
     name, statistic = "self_certainty", "self_certainty"
+    summary = ("INTUITOR: mean over tokens of `logsumexp(z) - mean(z)`; `positions=paper` (default) scores the "
+               "distributions that predict the completion's tokens, `positions=intuitor` those one later, as "
+               "INTUITOR's released code (after the EOS, not before the first token)")
+
+    @dataclass(frozen=True)
+    class Options:
+        positions: str = option("paper", choices=("paper", "intuitor"),
+                                help="'paper': the distributions predicting the completion; 'intuitor': one later")
+
+    def __init__(self, options=None, **given):
+        super().__init__(options, **given)
+        self.statistic = "self_certainty" if self.positions == "paper" else "self_certainty_intuitor"
 
 
 @register_reward
 class NegEntropy(_TokenStatistic):
     """RENT / entropy minimisation: minus the mean token entropy."""
     name, statistic, sign = "neg_entropy", "entropy", -1.0
+    summary = "RENT / entropy minimisation: minus the mean token entropy"
 
 
 @register_reward
 class LogProb(_TokenStatistic):
     """Length-normalised log-likelihood of the completion (the likelihood-only control)."""
     name, statistic = "logprob", "logprob"
+    summary = "length-normalised log-likelihood (does the gradient norm add anything beyond likelihood?)"

@@ -79,18 +79,30 @@ def build_rollouts(prompt_ids: list[list[int]], completion_ids: list[list[int]],
     return rollouts
 
 
-STATISTICS = ("entropy", "self_certainty", "logprob")
+STATISTICS = ("entropy", "self_certainty", "logprob")  # always computed (one softmax serves all three)
+OPTIONAL_STATISTICS = ("self_certainty_intuitor",)    # computed only when a reward reads it
+
+
+def self_certainty_per_position(z: torch.Tensor) -> torch.Tensor:
+    """logsumexp_v(z) - mean_v(z) = KL(U || softmax(z)) + log V, per position ([..., V] -> [...])."""
+    return torch.logsumexp(z, -1) - z.mean(-1)
 
 
 def statistics_from_logits(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, *,
-                           temperature: float = 1.0) -> dict[str, torch.Tensor]:
+                           temperature: float = 1.0, extra: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Per completion, sums over its tokens (float64 [b]) from the logits of the last K positions
     ([b, K, V]; position t - 1 predicts token t), with a float32 softmax:
 
     entropy        H_t = -sum_v p_v log p_v
-    self_certainty logsumexp(z) - mean_v(z)     (INTUITOR; z = logits / temperature)
+    self_certainty logsumexp(z) - mean_v(z)     (INTUITOR's paper; z = logits / temperature)
     logprob        log p(token_t)
+
+    and, when named in `extra`, `self_certainty_intuitor`: the same at position t instead of t - 1 (the
+    positions INTUITOR's released code scores; see vigor.rewards.intrinsic.SelfCertainty).
     """
+    unknown = set(extra) - set(OPTIONAL_STATISTICS)
+    if unknown:
+        raise ValueError(f"unknown token statistics {sorted(unknown)}; optional ones: {OPTIONAL_STATISTICS}")
     keep = logits.shape[1]
     z = logits[:, :-1].float()
     if temperature != 1.0:
@@ -100,9 +112,13 @@ def statistics_from_logits(logits: torch.Tensor, input_ids: torch.Tensor, loss_m
     mask = loss_mask[:, -(keep - 1):].bool() if keep > 1 else loss_mask[:, :0].bool()
     per_token = {
         "entropy": -(logp.exp() * logp).sum(-1),
-        "self_certainty": torch.logsumexp(z, -1) - z.mean(-1),
+        "self_certainty": self_certainty_per_position(z),
         "logprob": logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1),
     }
+    if "self_certainty_intuitor" in extra:  # position t itself: the token's own distribution, EOS included
+        later = logits[:, 1:].float()
+        per_token["self_certainty_intuitor"] = self_certainty_per_position(
+            later / temperature if temperature != 1.0 else later)
     zero = torch.zeros((), dtype=torch.float64, device=z.device)
     return {k: torch.where(mask, v.double(), zero).sum(1).cpu() for k, v in per_token.items()}
 
@@ -111,14 +127,15 @@ class StatisticsCollector:
     """Accumulates `statistics_from_logits` over micro-batches; used as the gradient-norm
     engine's `logits_callback`, so VIGOR and the logit rewards share one forward."""
 
-    def __init__(self, rollouts: "Rollouts", temperature: float = 1.0):
-        self.rollouts, self.temperature = rollouts, temperature
-        self.sums = {k: torch.zeros(len(rollouts), dtype=torch.float64) for k in STATISTICS}
+    def __init__(self, rollouts: "Rollouts", temperature: float = 1.0, extra: tuple[str, ...] = ()):
+        self.rollouts, self.temperature, self.extra = rollouts, temperature, tuple(extra)
+        self.sums = {k: torch.zeros(len(rollouts), dtype=torch.float64) for k in STATISTICS + self.extra}
         self.seen = torch.zeros(len(rollouts), dtype=torch.bool)
 
     def __call__(self, rows: slice, logits: torch.Tensor) -> None:
         r = self.rollouts
-        part = statistics_from_logits(logits, r.input_ids[rows], r.loss_mask[rows], temperature=self.temperature)
+        part = statistics_from_logits(logits, r.input_ids[rows], r.loss_mask[rows], temperature=self.temperature,
+                                      extra=self.extra)
         for k, v in part.items():
             self.sums[k][rows] = v
         self.seen[rows] = True
@@ -130,14 +147,14 @@ class StatisticsCollector:
         return {k: (v / count).float() for k, v in self.sums.items()}
 
 
-def token_statistics(model, rollouts: Rollouts, *, temperature: float = 1.0,
-                     micro_batch_size: int | None = None) -> dict[str, torch.Tensor]:
+def token_statistics(model, rollouts: Rollouts, *, temperature: float = 1.0, micro_batch_size: int | None = None,
+                     extra: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Per-completion means of the `statistics_from_logits` statistics, from one batched no-grad
     forward (used when no VIGOR reward runs the engine's forward). Position ids count real tokens
     only, so left padding does not shift them."""
     n = len(rollouts)
     keep = rollouts.completion_width + 1
-    collect = StatisticsCollector(rollouts, temperature)
+    collect = StatisticsCollector(rollouts, temperature, extra)
     with model_mode_for_norms(model, keep_checkpointing=False), torch.no_grad():  # eval, then restored
         for rows in iter_chunks(n, micro_batch_size):
             attn = rollouts.attention_mask[rows]

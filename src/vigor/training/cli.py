@@ -82,6 +82,8 @@ def fields_help() -> str:
 
 
 def register(subparsers) -> None:
+    from vigor.rewards import reward_help
+
     parser = subparsers.add_parser(
         "train", help="RL post-train a causal LM with VIGOR or a baseline reward",
         description="Train with GRPO and the VIGOR reward (or a baseline). Any config field can be given as "
@@ -92,8 +94,7 @@ def register(subparsers) -> None:
                         help="model folder or hub id (no value: the embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--dataset", metavar="PATH_OR_NAME", help="data file/folder, benchmark name or hub id")
     parser.add_argument("--reward", help="reward(s) with weights, e.g. vigor or vigor,accuracy:0.5,my_rewards.py:fmt:0.2 "
-                                         "(vigor, self_certainty, neg_entropy, logprob, majority_vote, random, accuracy, "
-                                         "or a TRL reward function as path.py:function or package.module:function)")
+                                         f"({reward_help()})")
     parser.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="checkpoints, metrics.jsonl, logs")
     parser.add_argument("--config", metavar="RECIPE.yaml", help="YAML file whose keys are config fields")
     parser.add_argument("--max-steps", dest="max_steps", type=int, metavar="N",

@@ -146,10 +146,6 @@ class VigorGRPOConfig(GRPOConfig):
     report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"])
 
     def __post_init__(self):
-        if self.shaping not in SHAPINGS:
-            raise ValueError(f"shaping must be one of {SHAPINGS}, got {self.shaping!r}")
-        if self.truncated not in TRUNCATED_POLICIES:
-            raise ValueError(f"truncated must be one of {TRUNCATED_POLICIES}, got {self.truncated!r}")
         if self.scale_rewards not in ADVANTAGE_SCALES:
             raise ValueError(f"scale_rewards must be one of {ADVANTAGE_SCALES}, got {self.scale_rewards!r}")
         if self.multi_objective_aggregation != "sum_then_normalize":
@@ -212,12 +208,3 @@ class VigorGRPOConfig(GRPOConfig):
             self.bf16 = bf16_by_default(on_cpu) and not self.fp16
         if on_cpu:  # pinned memory speeds copies to a GPU; on a CPU torch warns at every dataloader instead
             self.dataloader_pin_memory = False
-
-    def reward_options(self) -> dict[str, dict]:
-        """Constructor options of each reward, from this config."""
-        return {
-            "vigor": dict(length_correction=self.length_correction, shaping=self.shaping, truncated=self.truncated,
-                          micro_batch_size=self.grad_norm_micro_batch_size, temperature=self.reward_temperature),
-            "accuracy": dict(timeout_s=self.accuracy_timeout_s),
-            "random": dict(seed=self.seed),
-        }

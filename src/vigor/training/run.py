@@ -57,17 +57,18 @@ class Checked(NamedTuple):
     checkpoint: str | None   # the checkpoint to resume from
     tokenizer: Any           # the model's tokenizer (vigor.models.load_tokenizer), which templated the prompts
     benchmark_kinds: dict    # {held-out benchmark: its kind} ({} without eval_benchmark)
+    rewards: tuple = ()      # the parsed reward terms (vigor.rewards.RewardTerm), accuracy monitor included
 
 
 def check_before_loading(config: VigorGRPOConfig) -> Checked:
     """Everything that can be checked without the model's weights (see `Checked` for what it returns).
     Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
-    from vigor.rewards import RewardSet
+    from vigor.rewards import parse_rewards
     from vigor.training.backends import check_backends
 
     try:
-        rewards = RewardSet.from_spec(config.reward, config.reward_options()).rewards
+        rewards = parse_rewards(config.reward, config)  # the one parse of the spec: loaded, options checked
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
@@ -77,13 +78,14 @@ def check_before_loading(config: VigorGRPOConfig) -> Checked:
             from vigor.training.heldout import check_heldout
 
             benchmark_kinds = check_heldout(config)
+        rewards = reward_spec(config, records, rewards)
     except ConfigError:
         raise
     except (ValueError, OSError) as err:  # DataError is a ValueError
         raise ConfigError(str(err).strip().splitlines()[0]) from err
     if os.environ.get("RANK", "0") == "0":
         print(f"vigor train: data {config.dataset}: {len(records)} rows, {data_format.describe()}", flush=True)
-    if any(r.tests for r in records) and "accuracy" in reward_spec(config, records):
+    if any(r.tests for r in records) and any(t.name == "accuracy" for t in rewards):
         from vigor.evaluation.evaluate import check_sandbox
 
         try:
@@ -97,7 +99,7 @@ def check_before_loading(config: VigorGRPOConfig) -> Checked:
     except ValueError as err:
         raise ConfigError(str(err)) from err
     records, prompts = templated_prompts(records, tokenizer, context, config)
-    return Checked(records, prompts, model_path, resume_checkpoint(config), tokenizer, benchmark_kinds)
+    return Checked(records, prompts, model_path, resume_checkpoint(config), tokenizer, benchmark_kinds, rewards)
 
 
 def resume_checkpoint(config: VigorGRPOConfig) -> str | None:
@@ -173,14 +175,12 @@ def has_gold(records) -> bool:
     return any(r.answer is not None or r.tests for r in records)
 
 
-def reward_spec(config: VigorGRPOConfig, records) -> str:
-    """The configured rewards, plus accuracy at weight 0 as a monitor when the data has answers or tests."""
-    from vigor.rewards import parse_reward_spec
+def reward_spec(config: VigorGRPOConfig, records, rewards: tuple) -> tuple:
+    """The parsed rewards, plus accuracy at weight 0 as a monitor when the data has answers or tests."""
+    from vigor.rewards import with_monitor
 
-    names = [n for n, _ in parse_reward_spec(config.reward)]
-    if has_gold(records) and config.monitor_accuracy and "accuracy" not in names:
-        return f"{config.reward},accuracy:0"
-    return config.reward
+    return with_monitor(rewards, "accuracy", config=config) if has_gold(records) and config.monitor_accuracy \
+        else rewards
 
 
 def peft_config(config: VigorGRPOConfig):
@@ -214,9 +214,8 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     if main_process:
         show_banner(device=config.device, weights=model.dtype, autocast=autocast_dtype(config.bf16, config.fp16))
     dataset = build_dataset(checked.records, checked.prompts)
-    spec = reward_spec(config, checked.records)
-    reward_set = RewardSet.from_spec(spec, config.reward_options(), statistics_temperature=config.reward_temperature,
-                                     micro_batch_size=config.grad_norm_micro_batch_size)
+    reward_set = RewardSet.from_terms(checked.rewards, statistics_temperature=config.reward_temperature,
+                                      micro_batch_size=config.grad_norm_micro_batch_size)
     callbacks = list(callbacks or [])
     if config.eval_benchmark:
         from vigor.training.heldout import HeldoutEvalCallback

@@ -96,7 +96,7 @@ class VigorGRPOTrainer(GRPOTrainer):
                  **kwargs):
         check_trl_seams()
         self.reward_set = reward_set or RewardSet.from_spec(
-            args.reward, args.reward_options(), statistics_temperature=args.reward_temperature,
+            args.reward, config=args, statistics_temperature=args.reward_temperature,
             micro_batch_size=args.grad_norm_micro_batch_size)
         args.reward_weights = list(self.reward_set.weights)
         self.collapse_guard = CollapseGuardCallback(args)
