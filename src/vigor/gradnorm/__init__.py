@@ -4,6 +4,7 @@
                           micro_batch_size=None) -> Tensor[B]   # one batched pass
     reference_grad_norms(model, input_ids, attention_mask, loss_mask, *, params=None)
                                                                 -> Tensor[B]   # slow loop
+    per_sample_grad_norms(..., params=select_parameters(model, "lm_head|norm"))  # grad_params
     @register_rule(MyLayer)                                     # add a layer type (docs/gradnorm.md)
     class MyLayerRule(Rule): ...
 
@@ -24,6 +25,8 @@ _EXPORTS = {
     "per_sample_grad_norm_breakdown": "vigor.gradnorm.engine",
     "per_sample_grad_norms": "vigor.gradnorm.engine",
     "reference_grad_norms": "vigor.gradnorm.reference",
+    "select_parameters": "vigor.gradnorm.common",
+    "parameter_pattern": "vigor.gradnorm.common",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -161,6 +161,7 @@ class GradNormEngine:
     def __init__(self, model: nn.Module, params=None):
         self.model = model
         self.named_params = resolve_params(model, params)
+        self.subset = params is not None  # a chosen subset: the forward records no graph below it
         wanted = {id(p): name for name, p in self.named_params}
         owners: dict[int, list[tuple[str, nn.Module, str]]] = {}
         for mod_name, module in model.named_modules(remove_duplicate=False):
@@ -291,6 +292,27 @@ class GradNormEngine:
 
         return [module.register_forward_hook(hook, with_kwargs=True)]
 
+    def _stop_below_first_site(self, state: _Pass) -> list:
+        """For a chosen subset (`params=`, e.g. `select_parameters`): the model's forward runs
+        without recording a graph until the first module that owns a selected parameter starts,
+        so nothing below the earliest selected layer is kept for, or reached by, the backward
+        (autograd.grad already skips nodes that do not lead to a tap; this also spares their
+        graph and saved activations). Not under gradient checkpointing, whose recompute must see
+        the grad mode of the original forward; the backward is still pruned there."""
+        if not self.subset or any(getattr(m, "gradient_checkpointing", False) is True for m in self.model.modules()):
+            return []
+
+        def grad_mode(enabled):
+            def hook(module, args):
+                if not state.in_backward:  # not when a rule re-runs a module in the backward
+                    torch.set_grad_enabled(enabled)  # returns None: the arguments stay as they are
+
+            return hook
+
+        handles = [self.model.register_forward_pre_hook(grad_mode(False))]
+        handles += [site.module.register_forward_pre_hook(grad_mode(True)) for site in self.sites]
+        return handles
+
     # ------------------------------------------------------------------ main
     def compute(
         self,
@@ -395,19 +417,22 @@ class GradNormEngine:
         for site in self.sites:
             site.engine, site.calls, site.flat = state, 0, False
             handles.extend(self._hooks(site, state, sink))
+        handles.extend(self._stop_below_first_site(state))
         try:
             if profile is not None:
                 sync(input_ids.device)
                 start = time.perf_counter()
             with torch.enable_grad():
                 logits = self.model(**kwargs).logits
+                torch.set_grad_enabled(True)  # whatever the forward's hooks left (see `_stop_below_first_site`)
                 losses = masked_mean_nll(logits, input_ids, loss_mask, temperature=temperature)
                 if profile is not None:
                     sync(input_ids.device)
                     middle = time.perf_counter()
                     profile.forward_s += middle - start
                 state.in_backward = True
-                torch.autograd.grad(losses.sum(), [sink], allow_unused=True)
+                if losses.requires_grad:  # not when no selected module ran (all norms then 0)
+                    torch.autograd.grad(losses.sum(), [sink], allow_unused=True)
             if profile is not None:
                 sync(input_ids.device)
                 profile.backward_s += time.perf_counter() - middle
