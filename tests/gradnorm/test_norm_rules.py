@@ -14,7 +14,7 @@ import functools
 import pytest
 import torch
 
-from vigor.gradnorm import rules
+from vigor.gradnorm import registry, rules
 
 COMMON = dict(vocab_size=61, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
               intermediate_size=48, max_position_embeddings=128, pad_token_id=0, bos_token_id=1, eos_token_id=2)
@@ -79,7 +79,7 @@ def test_rmsnorm_rule_by_family(family, module_name):
     seed = int(torch.randint(0, 2**31 - 1, (1,)))
     model = family_model(family, seed)
     module = model.get_submodule(module_name)
-    rule = rules.find_rule(module)
+    rule = registry.find_rule(module)
     assert isinstance(rule, rules.RMSNormRule), f"{type(module).__name__} fell back to {rule.name}"
     gen = torch.Generator().manual_seed(seed)
     shape = input_shape(FAMILIES[family][2][module_name], model, 3, 7)
@@ -100,7 +100,7 @@ def test_layernorm_rule(bias):
     with torch.no_grad():
         for p in module.parameters():
             p.normal_()
-    rule = rules.find_rule(module)
+    rule = registry.find_rule(module)
     assert isinstance(rule, rules.LayerNormRule)
     a = torch.randn(4, 5, 12, dtype=torch.float64) * 3 + 1
     g = torch.randn(4, 5, 12, dtype=torch.float64)
@@ -136,12 +136,12 @@ def test_rmsnorm_probe_rejects_other_eps_or_formula_and_falls_back(cls):
     rule = rules.RMSNormRule()
     module = cls(8).double()
     assert rule.check(module) is not None
-    rules.register_rule(cls, rule)
+    registry.register_rule(cls, rule)
     try:
-        assert isinstance(rules.find_rule(module), rules.GenericRule)  # exact, just slower
+        assert isinstance(registry.find_rule(module), rules.GenericRule)  # exact, just slower
     finally:
-        rules.unregister_rule(cls)
-    assert isinstance(rules.find_rule(module), rules.GenericRule)
+        registry.unregister_rule(cls)
+    assert isinstance(registry.find_rule(module), rules.GenericRule)
 
 
 def test_rmsnorm_probe_reads_the_eps_attribute():
@@ -165,4 +165,4 @@ def test_probe_accepts_every_family_in_low_precision(family, dtype):
     model = _cached_family_model(family)
     for name in FAMILIES[family][2]:
         module = copy.deepcopy(model.get_submodule(name)).to(dtype)
-        assert isinstance(rules.find_rule(module), rules.RMSNormRule), f"{family} {name} {dtype}"
+        assert isinstance(registry.find_rule(module), rules.RMSNormRule), f"{family} {name} {dtype}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vigor.gradnorm import rules
+from vigor.gradnorm import registry, rules
 
 
 def explicit_linear(a, g):
@@ -99,14 +99,14 @@ def test_generic_rule_layernorm_and_loop_fallback():
 def test_rule_lookup():
     from transformers.pytorch_utils import Conv1D
 
-    assert isinstance(rules.find_rule(torch.nn.Linear(2, 3)), rules.LinearRule)
-    assert isinstance(rules.find_rule(Conv1D(3, 2)), rules.LinearRule)
-    assert isinstance(rules.find_rule(torch.nn.Embedding(4, 2)), rules.EmbeddingRule)
-    assert isinstance(rules.find_rule(torch.nn.LayerNorm(2)), rules.LayerNormRule)
-    assert isinstance(rules.find_rule(torch.nn.GroupNorm(1, 2)), rules.GenericRule)
+    assert isinstance(registry.find_rule(torch.nn.Linear(2, 3)), rules.LinearRule)
+    assert isinstance(registry.find_rule(Conv1D(3, 2)), rules.LinearRule)
+    assert isinstance(registry.find_rule(torch.nn.Embedding(4, 2)), rules.EmbeddingRule)
+    assert isinstance(registry.find_rule(torch.nn.LayerNorm(2)), rules.LayerNormRule)
+    assert isinstance(registry.find_rule(torch.nn.GroupNorm(1, 2)), rules.GenericRule)
 
     class Scaled(torch.nn.Linear):  # overrides forward: the linear rule must not apply
         def forward(self, x):
             return 2 * super().forward(x)
 
-    assert isinstance(rules.find_rule(Scaled(2, 3)), rules.GenericRule)
+    assert isinstance(registry.find_rule(Scaled(2, 3)), rules.GenericRule)

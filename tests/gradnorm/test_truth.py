@@ -21,7 +21,7 @@ from vigor.gradnorm import (
     register_rule,
     unregister_rule,
 )
-from vigor.gradnorm import rules
+from vigor.gradnorm import registry, rules
 from vigor.tiny import tiny_causal_lm
 
 
@@ -189,7 +189,7 @@ def test_register_rule_adds_a_layer_type():
 def test_the_newest_registration_is_looked_up_first():
     """The lookup order: the newest registration first (not the most specific class), then the built-in rules
     in their order; registering a class again moves it to the front, unregistering it restores the rest."""
-    builtins = list(rules.registered_rules())
+    builtins = list(registry.registered_rules())
 
     class Base(torch.nn.Linear):  # keeps nn.Linear's forward, so nn.Linear's rule would match it too
         pass
@@ -201,16 +201,16 @@ def test_the_newest_registration_is_looked_up_first():
     register_rule(Sub, for_sub)
     register_rule(Base, for_base)
     try:
-        assert list(rules.registered_rules()) == [Base, Sub, *builtins]
-        assert rules.find_rule(Sub(2, 2)) is for_base
+        assert list(registry.registered_rules()) == [Base, Sub, *builtins]
+        assert registry.find_rule(Sub(2, 2)) is for_base
         register_rule(Sub, for_sub)
-        assert list(rules.registered_rules()) == [Sub, Base, *builtins]
-        assert rules.find_rule(Sub(2, 2)) is for_sub and rules.find_rule(Base(2, 2)) is for_base
-        assert rules.find_rule(torch.nn.Linear(2, 2)) is rules.registered_rules()[torch.nn.Linear]
+        assert list(registry.registered_rules()) == [Sub, Base, *builtins]
+        assert registry.find_rule(Sub(2, 2)) is for_sub and registry.find_rule(Base(2, 2)) is for_base
+        assert registry.find_rule(torch.nn.Linear(2, 2)) is registry.registered_rules()[torch.nn.Linear]
     finally:
         unregister_rule(Sub)
         unregister_rule(Base)
-    assert list(rules.registered_rules()) == builtins
+    assert list(registry.registered_rules()) == builtins
 
 
 def GenericRule_name(model) -> str:

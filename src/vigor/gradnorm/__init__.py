@@ -4,6 +4,7 @@
                           micro_batch_size=None) -> Tensor[B]   # one batched pass
     reference_grad_norms(model, input_ids, attention_mask, loss_mask, *, params=None)
                                                                 -> Tensor[B]   # slow loop
+    per_sample_grad_norms(..., params=select_parameters(model, "lm_head|norm"))  # grad_params
     @register_rule(MyLayer)                                     # add a layer type (docs/gradnorm.md)
     class MyLayerRule(Rule): ...
 
@@ -16,14 +17,16 @@ _EXPORTS = {
     "EngineProfile": "vigor.gradnorm.engine",
     "GradNormEngine": "vigor.gradnorm.engine",
     "Rule": "vigor.gradnorm.rules",
-    "register_rule": "vigor.gradnorm.rules",
-    "registered_rules": "vigor.gradnorm.rules",
-    "unregister_rule": "vigor.gradnorm.rules",
+    "register_rule": "vigor.gradnorm.registry",
+    "registered_rules": "vigor.gradnorm.registry",
+    "unregister_rule": "vigor.gradnorm.registry",
     "GradNormResult": "vigor.gradnorm.engine",
     "UnsupportedParameterError": "vigor.gradnorm.engine",
     "per_sample_grad_norm_breakdown": "vigor.gradnorm.engine",
     "per_sample_grad_norms": "vigor.gradnorm.engine",
     "reference_grad_norms": "vigor.gradnorm.reference",
+    "select_parameters": "vigor.gradnorm.common",
+    "parameter_pattern": "vigor.gradnorm.common",
 }
 __all__ = sorted(_EXPORTS)
 

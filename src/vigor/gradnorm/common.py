@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -79,6 +80,34 @@ def resolve_params(model: torch.nn.Module, params=None) -> list[tuple[str, torch
     if not chosen:
         raise ValueError("params is empty")
     return chosen
+
+
+def parameter_pattern(pattern: str) -> re.Pattern:
+    """The compiled regex of a `grad_params` selection, or a one-line error naming it (callable
+    before any model loads)."""
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"grad_params: expected a non-empty regular expression, got {pattern!r}")
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"grad_params: '{pattern}' is not a valid regular expression ({err})") from None
+
+
+def select_parameters(model: torch.nn.Module, pattern: str) -> list[str]:
+    """The names (as `named_parameters` gives them) of the trainable parameters any of whose names
+    matches `pattern` (`re.search`). A weight shared by two modules answers to both names: in a
+    model with tied embeddings, "lm_head" selects the shared matrix, and its norm is that of the
+    whole tensor's gradient (embedding and head uses together). Pass the result as `params=`."""
+    regex = parameter_pattern(pattern)
+    trainable = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    chosen = {id(p) for n, p in model.named_parameters(remove_duplicate=False)
+              if id(p) in trainable and regex.search(n)}
+    if not chosen:
+        names = list(trainable.values())
+        examples = ", ".join(repr(n) for n in dict.fromkeys(names[:1] + names[-1:])) or "none are trainable"
+        raise ValueError(f"grad_params: '{pattern}' matches no trainable parameter of the model (names look like "
+                         f"{examples})")
+    return [n for i, n in trainable.items() if i in chosen]
 
 
 def masked_mean_nll(

@@ -20,9 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from vigor.gradnorm.common import (
     iter_chunks,
@@ -32,17 +30,9 @@ from vigor.gradnorm.common import (
     resolve_params,
     validate_batch,
 )
-from vigor.gradnorm.rules import (
-    EmbeddingRule,
-    GenericRule,
-    LinearRule,
-    LookupCapture,
-    Rule,
-    UnsupportedModuleError,
-    find_rule,
-    sample_interaction,
-    tied_head_rows,
-)
+from vigor.gradnorm.registry import find_rule, sample_interaction
+from vigor.gradnorm.rules import Rule, UnsupportedModuleError, tied_head_rows
+from vigor.gradnorm.taps import EngineProfile, LookupTap, Tap, sync
 
 HOW_TO_ADD = "add a rule with vigor.gradnorm.register_rule (see docs/gradnorm.md)"
 
@@ -64,25 +54,6 @@ class GradNormResult:
         return out
 
 
-class _Tap(torch.autograd.Function):
-    """Identity on `out`; in backward, gives (saved input, grad of out) to `site`."""
-
-    @staticmethod
-    def forward(ctx, out, sink, site, saved):
-        ctx.site = site
-        ctx.save_for_backward(saved)
-        # A detached alias, not out.view_as(out): autograd forbids in-place changes to a view made
-        # inside a custom Function, and models do modify layer outputs in place. A hook on the
-        # alias still sees the gradient of the value the module returned.
-        return out.detach()
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (saved,) = ctx.saved_tensors
-        ctx.site.on_grad(saved, grad_out)
-        return grad_out, grad_out.new_zeros((), dtype=ctx.site.sink_dtype), None, None
-
-
 @dataclass
 class _Site:
     """One hooked module: its rule, the parameters it accounts for, and its running state."""
@@ -102,43 +73,6 @@ class _Site:
 
     def on_grad(self, saved, grad_out):
         self.engine.on_grad(self, saved, grad_out)
-
-
-@dataclass
-class EngineProfile:
-    """Where one `compute` spent its time (seconds, summed over micro-batches): the forward
-    (model and loss), the backward excluding the rules, and each rule type's own time with
-    the number of modules it accounts for. With a CUDA model every rule call is bracketed by
-    synchronisations, so a profiled run is a little slower than an unprofiled one."""
-
-    forward_s: float = 0.0
-    backward_s: float = 0.0  # autograd.grad in total, rules included
-    rule_s: dict[str, float] = field(default_factory=dict)
-    rule_modules: dict[str, int] = field(default_factory=dict)
-    micro_batches: int = 0
-
-    @property
-    def backward_without_rules_s(self) -> float:
-        return self.backward_s - sum(self.rule_s.values())
-
-    def table(self) -> str:
-        total = self.forward_s + self.backward_s
-        rows = [f"{'part':<34}{'seconds':>10}{'share':>8}{'modules':>9}"]
-
-        def row(label, sec, count=""):
-            rows.append(f"{label:<34}{sec:>10.4f}{100 * sec / max(total, 1e-12):>7.1f}%{count:>9}")
-
-        row("forward (model + loss)", self.forward_s)
-        row("backward, autograd without rules", self.backward_without_rules_s)
-        for name in sorted(self.rule_s, key=self.rule_s.get, reverse=True):
-            row(f"  rule: {name}", self.rule_s[name], str(self.rule_modules.get(name, 0)))
-        row("total", total, str(sum(self.rule_modules.values())))
-        return "\n".join(rows)
-
-
-def _sync(device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class _Pass:
@@ -163,14 +97,14 @@ class _Pass:
         wanted = set(site.params)
         self.in_rule = True
         if self.profile is not None:
-            _sync(grad_out.device)
+            sync(grad_out.device)
             start = time.perf_counter()
         try:
             self._account(site, saved, grad_out, wanted)
         finally:
             self.in_rule = False
         if self.profile is not None:
-            _sync(grad_out.device)
+            sync(grad_out.device)
             name = site.rule.name
             self.profile.rule_s[name] = self.profile.rule_s.get(name, 0.0) + time.perf_counter() - start
 
@@ -186,23 +120,6 @@ class _Pass:
             keep = site.rule.valid(site.module, ids).to(self.acc).unsqueeze(-1)
             self.add(site.params["weight"], 2 * (g * self.tied_rows * keep).sum((1, 2)))
             self.tied_rows = None
-
-
-class _LookupTap(TorchFunctionMode):
-    """Active during the forward of a `LookupCapture` module: taps the `F.embedding` lookups of
-    that module's own weight (ids saved, gradient of the looked-up rows to the rule)."""
-
-    def __init__(self, tap):
-        super().__init__()
-        self.tap = tap
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if func is F.embedding:
-            weight = args[1] if len(args) > 1 else (kwargs or {}).get("weight")
-            ids = args[0] if args else (kwargs or {}).get("input")
-            out = self.tap(ids, weight, out)
-        return out
 
 
 def _required_inputs(module: nn.Module) -> int:
@@ -244,6 +161,7 @@ class GradNormEngine:
     def __init__(self, model: nn.Module, params=None):
         self.model = model
         self.named_params = resolve_params(model, params)
+        self.subset = params is not None  # a chosen subset: the forward records no graph below it
         wanted = {id(p): name for name, p in self.named_params}
         owners: dict[int, list[tuple[str, nn.Module, str]]] = {}
         for mod_name, module in model.named_modules(remove_duplicate=False):
@@ -286,7 +204,7 @@ class GradNormEngine:
                 )
         for site in sites.values():  # caught here, before any forward, where the signature shows it
             inputs = _required_inputs(site.module)
-            if isinstance(site.rule, GenericRule) and inputs > 1:
+            if site.rule.single_input and inputs > 1:
                 raise UnsupportedParameterError(_no_rule_message(site, f"its forward takes {inputs} inputs"))
         self.sites = list(sites.values())
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -298,18 +216,18 @@ class GradNormEngine:
 
     @staticmethod
     def _tie(name, owners, site_for):
-        by_rule = {}
+        by_role = {}
         for mod_name, module, local in owners:
             rule = site_for(mod_name, module).rule  # refusals become UnsupportedParameterError, naming the module
-            by_rule[EmbeddingRule if isinstance(rule, LookupCapture) else type(rule)] = (mod_name, module, local)
-        if set(by_rule) != {EmbeddingRule, LinearRule} or any(l != "weight" for _, _, l in owners):
+            by_role[rule.tie_role] = (mod_name, module, local)
+        if set(by_role) != {"embedding", "head"} or any(l != "weight" for _, _, l in owners):
             places = ", ".join(f"{n}.{l} ({type(m).__name__})" for n, m, l in owners)
             raise UnsupportedParameterError(
                 f"parameter {name!r} is shared by {places}; only an input embedding tied to an "
                 f"output projection is supported"
             )
-        emb = site_for(*by_rule[EmbeddingRule][:2])
-        head = site_for(*by_rule[LinearRule][:2])
+        emb = site_for(*by_role["embedding"][:2])
+        head = site_for(*by_role["head"][:2])
         emb.params["weight"] = name
         head.params["weight"] = name
         emb.tied_role, head.tied_role = "embedding", "head"
@@ -335,12 +253,12 @@ class GradNormEngine:
                 )
             if site.tied_role == "embedding":
                 state.tied_ids = saved.reshape(state.batch, -1)
-        return _Tap.apply(output, sink, site, saved)
+        return Tap.apply(output, sink, site, saved)
 
     def _hooks(self, site: _Site, state: _Pass, sink: torch.Tensor) -> list:
         module = site.module
-        if isinstance(site.rule, LookupCapture):
-            modes: list[_LookupTap] = []
+        if site.rule.taps_lookups:
+            modes: list[LookupTap] = []
 
             def tap_lookup(ids, weight, out):
                 if weight is not module.weight or state.in_rule:
@@ -348,7 +266,7 @@ class GradNormEngine:
                 return self._tap(site, state, sink, ids, out)
 
             def enter(mod, args):
-                modes.append(_LookupTap(tap_lookup))
+                modes.append(LookupTap(tap_lookup))
                 modes[-1].__enter__()
 
             def leave(mod, args, output):
@@ -365,7 +283,7 @@ class GradNormEngine:
                     f"module {site.qualname!r} ({type(mod).__name__}) returned "
                     f"{type(output).__name__}, not a tensor; its parameters cannot be accounted for"
                 )
-            if isinstance(site.rule, GenericRule) and (len(args) != 1 or kwargs):
+            if site.rule.single_input and (len(args) != 1 or kwargs):
                 raise UnsupportedParameterError(
                     _no_rule_message(site, f"it is called with {len(args)} positional and {len(kwargs)} "
                                            f"keyword arguments")
@@ -373,6 +291,27 @@ class GradNormEngine:
             return self._tap(site, state, sink, site.rule.saved_input(mod, args, kwargs), output)
 
         return [module.register_forward_hook(hook, with_kwargs=True)]
+
+    def _stop_below_first_site(self, state: _Pass) -> list:
+        """For a chosen subset (`params=`, e.g. `select_parameters`): the model's forward runs
+        without recording a graph until the first module that owns a selected parameter starts,
+        so nothing below the earliest selected layer is kept for, or reached by, the backward
+        (autograd.grad already skips nodes that do not lead to a tap; this also spares their
+        graph and saved activations). Not under gradient checkpointing, whose recompute must see
+        the grad mode of the original forward; the backward is still pruned there."""
+        if not self.subset or any(getattr(m, "gradient_checkpointing", False) is True for m in self.model.modules()):
+            return []
+
+        def grad_mode(enabled):
+            def hook(module, args):
+                if not state.in_backward:  # not when a rule re-runs a module in the backward
+                    torch.set_grad_enabled(enabled)  # returns None: the arguments stay as they are
+
+            return hook
+
+        handles = [self.model.register_forward_pre_hook(grad_mode(False))]
+        handles += [site.module.register_forward_pre_hook(grad_mode(True)) for site in self.sites]
+        return handles
 
     # ------------------------------------------------------------------ main
     def compute(
@@ -478,21 +417,24 @@ class GradNormEngine:
         for site in self.sites:
             site.engine, site.calls, site.flat = state, 0, False
             handles.extend(self._hooks(site, state, sink))
+        handles.extend(self._stop_below_first_site(state))
         try:
             if profile is not None:
-                _sync(input_ids.device)
+                sync(input_ids.device)
                 start = time.perf_counter()
             with torch.enable_grad():
                 logits = self.model(**kwargs).logits
+                torch.set_grad_enabled(True)  # whatever the forward's hooks left (see `_stop_below_first_site`)
                 losses = masked_mean_nll(logits, input_ids, loss_mask, temperature=temperature)
                 if profile is not None:
-                    _sync(input_ids.device)
+                    sync(input_ids.device)
                     middle = time.perf_counter()
                     profile.forward_s += middle - start
                 state.in_backward = True
-                torch.autograd.grad(losses.sum(), [sink], allow_unused=True)
+                if losses.requires_grad:  # not when no selected module ran (all norms then 0)
+                    torch.autograd.grad(losses.sum(), [sink], allow_unused=True)
             if profile is not None:
-                _sync(input_ids.device)
+                sync(input_ids.device)
                 profile.backward_s += time.perf_counter() - middle
                 profile.micro_batches += 1
         finally:

@@ -16,8 +16,9 @@ Formulas (per sample, dropping the index b):
   LayerNorm      weight ||sum_t G_t * x_hat_t||^2, bias ||sum_t G_t||^2
   anything else  per-sample vector-Jacobian products of the module itself (torch.func.vmap)
 
-Rules are looked up in a registry (`register_rule`); a rule's `check(module)` can refuse a
-module before any forward. Modules in which samples interact (`SAMPLE_INTERACTING`) are refused
+Rules are looked up in one registry (`registry.py`); a rule's `check(module)` can refuse a
+module before any forward, and its class attributes declare its role for tied weights and
+lookups. Modules in which samples interact have a `SampleInteraction` rule and are refused
 wherever they appear.
 """
 
@@ -108,8 +109,28 @@ class Rule:
     # When `check` refuses a module, use the exact generic per-sample rule instead of failing
     # (a closed form that does not recognise a module's formula is only an optimisation).
     falls_back_to_generic = False
+    # Roles the engine reads (declared here, so that the engine names no rule class):
+    # tie_role: the side this rule can take when one weight is both an input embedding and an
+    #   output projection: "embedding" (the rule then provides `row_grads` and `valid`) or "head"
+    #   (its A is the head's input and G the gradient of the logits).
+    tie_role: str | None = None
+    # taps_lookups: the engine taps the `F.embedding` lookups of the module's own weight made
+    #   inside its forward (ids saved as A), instead of the module's output.
+    taps_lookups = False
+    # single_input: the rule re-runs the module on its saved input, so the module must be called
+    #   with exactly one tensor.
+    single_input = False
 
     def check(self, module: nn.Module) -> str | None:
+        return None
+
+    def for_own_forward(self, module: nn.Module) -> Rule | None:
+        """The rule for a subclass of the registered class that has a forward of its own (None:
+        this registration does not apply to it)."""
+        return None
+
+    def interaction(self, module: nn.Module) -> str | None:
+        """Why samples interact in this module's forward (the engine then refuses the model), or None."""
         return None
 
     def param_names(self, module: nn.Module) -> tuple[str, ...]:
@@ -126,6 +147,7 @@ class LinearRule(Rule):
     """nn.Linear (y = A W^T + b) and transformers' Conv1D (y = A W + b)."""
 
     name = "linear"
+    tie_role = "head"
 
     def sq_norms(self, module, a, g, wanted, acc):
         out = {}
@@ -141,6 +163,7 @@ class EmbeddingRule(Rule):
     (Gemma's scaled word embedding), so the table's gradient is scale * G."""
 
     name = "embedding"
+    tie_role = "embedding"
 
     def __init__(self, scale_attr: str | None = None):
         self.scale_attr = scale_attr
@@ -151,6 +174,9 @@ class EmbeddingRule(Rule):
         if getattr(module, "sparse", False):
             return "sparse gradients are not supported"
         return None
+
+    def for_own_forward(self, module):
+        return _LOOKUP  # OPT's learned positions: the embedding formula on the lookups it makes
 
     def row_grads(self, module, g: torch.Tensor) -> torch.Tensor:
         if self.scale_attr is None:
@@ -195,6 +221,7 @@ class GenericRule(Rule):
     vector-Jacobian products of the module on one sample at a time; a plain loop over samples if vmap cannot batch its ops."""
 
     name = "per-sample vjp"
+    single_input = True
 
     def sq_norms(self, module, a, g, wanted, acc):
         from torch.func import functional_call, vjp, vmap
@@ -347,158 +374,34 @@ class UnsupportedModuleError(ValueError):
     """A module the engine refuses (its rule's `check` failed, or samples interact in it)."""
 
 
-def _matches(module: nn.Module, cls: type) -> bool:
-    return type(module) is cls or (isinstance(module, cls) and type(module).forward is cls.forward)
-
-
-def register_rule(module_class: type, rule: Rule | None = None):
-    """Register the rule for `module_class` (and its subclasses that keep its forward):
-
-        @register_rule(MyNorm)
-        class MyNormRule(Rule):
-            def sq_norms(self, module, a, g, wanted, acc): ...
-
-    Used as a decorator on a `Rule` subclass (instantiated without arguments) or called as
-    `register_rule(MyNorm, MyNormRule(...))`. A later registration replaces an earlier one for
-    the same class and is looked up first: before every earlier registration (the newest, not the
-    most specific class, wins when several match) and the built-in rules."""
-    if not isinstance(module_class, type) or not issubclass(module_class, nn.Module):
-        raise TypeError(f"register_rule: expected an nn.Module subclass, got {module_class!r}")
-
-    def add(item):
-        instance = item() if isinstance(item, type) else item
-        if not isinstance(instance, Rule):
-            raise TypeError(f"register_rule({module_class.__name__}): expected a Rule, got {item!r}")
-        registry = _registry()
-        # the lookup order is the dict's order: the newest registration first, the built-in rules last
-        rest = {cls: rule for cls, rule in registry.items() if cls is not module_class}
-        registry.clear()
-        registry[module_class] = instance
-        registry.update(rest)
-        return item
-
-    return add if rule is None else add(rule)
-
-
-def unregister_rule(module_class: type) -> None:
-    """Remove the rule registered for exactly `module_class` (built-in ones included)."""
-    _registry().pop(module_class, None)
-
-
-def registered_rules() -> dict[type, Rule]:
-    """The registry, in lookup order (a copy)."""
-    return dict(_registry())
-
-
-def find_rule(module: nn.Module) -> Rule:
-    """The rule for a module that owns selected parameters: the registered rule of its type,
-    or of a base class whose forward it keeps; an `nn.Embedding` subclass with a forward of its
-    own gets the embedding rule on the lookups it makes (`LookupCapture`); anything else the
-    generic per-sample rule. Raises `UnsupportedModuleError` if the rule's `check` refuses it."""
-    rule = None
-    for cls, candidate in registered_rules().items():
-        if _matches(module, cls):
-            rule = candidate
-            break
-    if rule is None:
-        rule = _by_name(module)
-    if rule is None and isinstance(module, nn.Embedding):
-        rule = _LOOKUP
-    if rule is None:
-        return _GENERIC
-    problem = rule.check(module)
-    if problem is None:
-        return rule
-    if rule.falls_back_to_generic:
-        return _GENERIC
-    raise UnsupportedModuleError(f"{type(module).__name__}: {problem}")
-
-
 class LookupCapture(EmbeddingRule):
     """The embedding rule, for an nn.Embedding subclass with its own forward (OPT's learned
     positions take an attention mask and an offset): the engine taps the `F.embedding` lookups of
     the module's own weight made inside its forward, so the rule sees the ids actually looked up
     and the gradient of the looked-up rows, whatever the forward does around them."""
 
+    taps_lookups = True
 
-# Modules in which samples interact in the forward (so G[b] is not sample b's own gradient):
-# refused wherever they appear in the model. Keyed by "module.QualName" so that nothing is
-# imported to check; the value says why, or decides from the module (None: no interaction).
-def _batchnorm_problem(module) -> str | None:
-    if module.track_running_stats and module.running_mean is not None:
-        return None  # eval mode (the engine's) normalises with the running statistics
-    return "normalises with batch statistics (track_running_stats=False), so samples interact"
+    def for_own_forward(self, module):
+        return self
 
 
-_MOE_CAPACITY = "routes tokens to experts with a capacity limit: one sample's tokens can displace another's"
-SAMPLE_INTERACTING = {
-    "torch.nn.modules.batchnorm._BatchNorm": _batchnorm_problem,
-    "torch.nn.modules.batchnorm.SyncBatchNorm": lambda m: "synchronises batch statistics across samples and processes",
-    "transformers.models.switch_transformers.modeling_switch_transformers.SwitchTransformersTop1Router":
-        lambda m: _MOE_CAPACITY,
-    "transformers.models.nllb_moe.modeling_nllb_moe.NllbMoeTop2Router": lambda m: _MOE_CAPACITY,
-}
+class SampleInteraction(GenericRule):
+    """A module in which samples may interact in the forward (so G[b] would not be sample b's
+    own gradient): `problem(module)` says why, or None when this module does not (BatchNorm with
+    running statistics in eval mode). The engine refuses the model when it does; when it does
+    not, the module's own parameters get the generic per-sample rule. Applies to subclasses with
+    a forward of their own too."""
+
+    def __init__(self, problem):
+        self.problem = problem
+
+    def for_own_forward(self, module):
+        return self
+
+    def interaction(self, module):
+        return self.problem(module)
 
 
-def sample_interaction(module: nn.Module) -> str | None:
-    """Why samples interact in this module's forward, or None."""
-    for cls in type(module).__mro__:
-        check = SAMPLE_INTERACTING.get(f"{cls.__module__}.{cls.__qualname__}")
-        if check is not None:
-            problem = check(module)
-            if problem:
-                return problem
-    return None
-
-
-_GENERIC = GenericRule()
+GENERIC = GenericRule()
 _LOOKUP = LookupCapture()
-_REGISTRY: dict[type, Rule] | None = None  # module class -> rule, in lookup order (see `register_rule`)
-
-
-def _builtin_rules() -> dict[type, Rule]:
-    registry: dict[type, Rule] = {nn.Linear: LinearRule(), nn.Embedding: EmbeddingRule(), nn.LayerNorm: LayerNormRule()}
-    if hasattr(nn, "RMSNorm"):
-        registry[nn.RMSNorm] = _RMSNORM
-    try:
-        from transformers.pytorch_utils import Conv1D
-
-        registry[Conv1D] = LinearRule()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
-    try:
-        from transformers.models.gemma3.modeling_gemma3 import Gemma3TextScaledWordEmbedding
-
-        registry[Gemma3TextScaledWordEmbedding] = EmbeddingRule(scale_attr="embed_scale")
-    except ImportError:  # pragma: no cover
-        pass
-    return registry
-
-
-# The RMSNorm classes the closed form applies to (each still probed by `check`), by qualified
-# name so that no model code is imported to look them up.
-RMSNORM_CLASSES = tuple(
-    f"transformers.models.{family}.modeling_{family}.{name}"
-    for family, name in (
-        ("llama", "LlamaRMSNorm"), ("qwen2", "Qwen2RMSNorm"), ("qwen3", "Qwen3RMSNorm"),
-        ("mistral", "MistralRMSNorm"), ("phi3", "Phi3RMSNorm"), ("olmo2", "Olmo2RMSNorm"),
-        ("gemma", "GemmaRMSNorm"), ("gemma2", "Gemma2RMSNorm"), ("gemma3", "Gemma3RMSNorm"),
-    )
-)
-_RMSNORM = RMSNormRule()
-_BY_NAME: dict[str, Rule] = {name: _RMSNORM for name in RMSNORM_CLASSES}
-
-
-def _by_name(module: nn.Module) -> Rule | None:
-    for cls in type(module).__mro__:
-        rule = _BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
-        if rule is not None and (type(module) is cls or type(module).forward is cls.forward):
-            return rule
-    return None
-
-
-def _registry() -> dict[type, Rule]:
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = _builtin_rules()
-    return _REGISTRY
