@@ -26,6 +26,7 @@ class RewardSet:
             raise ValueError(f"a reward is listed twice (TRL reward functions are named by their __name__): {names}")
         self.rewards, self.weights = rewards, [float(w) for w in weights]
         self.statistics_temperature, self.micro_batch_size = statistics_temperature, micro_batch_size
+        self.last_statistics: dict = {}  # the token statistics (and norms) of the last `score`
 
     @classmethod
     def from_terms(cls, terms: tuple[RewardTerm, ...], **kwargs) -> RewardSet:
@@ -41,15 +42,18 @@ class RewardSet:
     def names(self) -> list[str]:
         return [r.name for r in self.rewards]
 
-    def score(self, rollouts: Rollouts, model=None) -> torch.Tensor:
+    def score(self, rollouts: Rollouts, model=None, *, statistics: bool = False) -> torch.Tensor:
         """Raw rewards of the local completions, float64 [n, R]. One forward serves every
         model-based reward: with a 'gradients' reward (VIGOR) the engine's forward also yields
-        the token statistics (through its `logits_callback`); otherwise one no-grad forward does."""
+        the token statistics (through its `logits_callback`); otherwise one no-grad forward does.
+        `statistics`: collect the token statistics from the engine's forward even when no reward reads
+        them (the premise monitor does). What was computed is kept in `self.last_statistics`."""
         needs = {r.needs for r in self.rewards}
         extra = tuple(sorted({r.statistic for r in self.rewards if r.needs == "logits"
                               and getattr(r, "statistic", None) not in (None, *STATISTICS)}))
         stats: dict = {}
-        collect = StatisticsCollector(rollouts, self.statistics_temperature, extra) if "logits" in needs else None
+        wanted = "logits" in needs or (statistics and "gradients" in needs)
+        collect = StatisticsCollector(rollouts, self.statistics_temperature, extra) if wanted else None
         for r in self.rewards:
             if r.needs == "gradients":
                 stats[r.name] = r.grad_norms(rollouts, model, logits_callback=collect)
@@ -59,6 +63,7 @@ class RewardSet:
         if collect is not None:
             stats.update(token_statistics(model, rollouts, temperature=self.statistics_temperature,
                                           micro_batch_size=self.micro_batch_size, extra=extra))
+        self.last_statistics = stats
         columns = [r.score(rollouts, model=model, stats=stats).double().cpu() for r in self.rewards]
         return torch.stack(columns, dim=1)
 

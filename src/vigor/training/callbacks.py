@@ -1,4 +1,4 @@
-"""Callbacks: `metrics.jsonl` in the output folder, and the collapse guard."""
+"""Callbacks: `metrics.jsonl` in the output folder, the collapse guard, and the premise monitor's warning."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ logger = logging.getLogger("vigor.training")
 
 METRICS_FILE = "metrics.jsonl"
 COLLAPSE_FILE = "collapse_guard.json"  # the guard's first firing: {"step", "reason"}
+PREMISE_FILE = "premise_monitor.json"  # the premise warning's first firing: {"step", "signal", ..., "reason"}
 SAMPLED_FILES = ("rewards.jsonl", "completions.jsonl")  # one record per sampling, keyed by its step
 
 
@@ -174,3 +175,69 @@ class CollapseGuardCallback(TrainerCallback):
             self.reason = message
             control.should_training_stop = True
             control.should_save = True
+
+
+def premise_warning(logs: dict, signal: str, min_groups: int) -> dict | None:
+    """The warning's record when `signal`'s windowed AUROC has its whole 95 % interval below 0.5 over at least
+    `min_groups` mixed groups (fewer make a bootstrap interval over groups mean little), else None."""
+    key = f"premise/{signal}/"
+    high, groups = logs.get(key + "auroc_window_ci_high"), logs.get(key + "mixed_groups") or 0
+    if high is None or not high < 0.5 or groups < min_groups:
+        return None
+    low, value = logs[key + "auroc_window_ci_low"], logs[key + "auroc_window"]
+    return {"signal": signal, "auroc_window": value, "ci95": [low, high], "mixed_groups": groups,
+            "reason": f"premise monitor: the reward now prefers wrong answers: {signal}'s within-group AUROC against "
+                      f"gold is {value:.3f} over the {groups} mixed groups of the last logged steps (95 % bootstrap "
+                      f"interval {low:.3f} to {high:.3f}, below 0.5)"}
+
+
+class PremiseCallback(TrainerCallback):
+    """Warns when a trained reward's windowed within-group AUROC (see `vigor.training.premise`) is below 0.5 with
+    its whole 95 % interval; the first firing goes to OUTPUT_DIR/premise_monitor.json with its step. On resume the
+    monitor's window is rebuilt from premise_groups.jsonl up to the checkpoint (later records are dropped) and a
+    firing after the checkpoint is forgotten, as the collapse guard does."""
+
+    def __init__(self, monitor, *, min_groups: int | None = None):
+        from vigor.analysis.run import MIN_MIXED_GROUPS
+
+        self.monitor = monitor
+        self.min_groups = MIN_MIXED_GROUPS if min_groups is None else min_groups
+        self.fired = False
+
+    def _path(self, args):
+        return os.path.join(args.output_dir, PREMISE_FILE)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        path, step = self.monitor.records_path, state.global_step
+        if state.is_world_process_zero:  # a fresh run (step 0) keeps nothing
+            keep_records(path, lambda record: 0 < step and record["step"] <= step)
+        records = []
+        if os.path.exists(path):
+            with open(path) as f:
+                records = [r for r in map(json.loads, filter(str.strip, f)) if 0 < step and r["step"] <= step]
+        self.monitor.restore(records)
+        self.fired = False
+        if os.path.exists(self._path(args)):
+            with open(self._path(args)) as f:
+                fired = json.load(f)
+            if fired.get("step", 0) > step or step == 0:
+                if state.is_world_process_zero:
+                    os.remove(self._path(args))
+            else:
+                self.fired = True
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.fired or not logs:
+            return
+        for signal in self.monitor.trained:
+            record = premise_warning(logs, signal, self.min_groups)
+            if record is None:
+                continue
+            record = {"step": state.global_step, **record, "reason": f"{record['reason']} at step {state.global_step}"}
+            logger.warning(record["reason"])
+            self.fired = True
+            if state.is_world_process_zero:
+                os.makedirs(args.output_dir, exist_ok=True)
+                with open(self._path(args), "w") as f:
+                    json.dump(record, f)
+            return

@@ -16,6 +16,7 @@ from trl import GRPOConfig
 from vigor.models import ATTN_IMPLEMENTATIONS
 from vigor.rewards.intrinsic import TRUNCATED_POLICIES
 from vigor.rewards.shaping import ADVANTAGE_SCALES, SHAPINGS
+from vigor.training.premise import GRADIENT_SIGNALS
 
 LONG_PROMPT_POLICIES = ("error", "drop")
 
@@ -86,6 +87,16 @@ class VigorGRPOConfig(GRPOConfig):
     collapse_min_length: float | None = field(default=None, metadata={"help": "Warn when mean length falls below."})
     collapse_max_length: float | None = field(default=None, metadata={"help": "Warn when mean length exceeds."})
     collapse_stop: bool = field(default=False, metadata={"help": "Stop the run when the guard fires."})
+
+    # --- the premise monitor (vigor.training.premise): each signal's within-group AUROC against gold ----------
+    premise_monitor: bool = field(default=True, metadata={
+        "help": "When gold answers exist (the accuracy reward/monitor runs), log premise/<signal>/auroc[_window] "
+                "every logged step and warn in premise_monitor.json when the trained reward prefers wrong answers."})
+    premise_window_steps: int = field(default=8, metadata={
+        "help": "The windowed AUROC pools the mixed groups of the last N logged steps."})
+    premise_signals: list[str] | None = field(default=None, metadata={
+        "help": f"Also monitor these gradient-norm signals {GRADIENT_SIGNALS} when the run does not train on VIGOR "
+                "(a weight-0 vigor reward: one extra gradient-norm pass per step).", "nargs": "+"})
 
     # --- held-out evaluation during training (vigor.training.heldout) -------------------
     # TrainingArguments' own `eval_steps` is reused as the interval (its eval_strategy stays "no").
@@ -162,6 +173,12 @@ class VigorGRPOConfig(GRPOConfig):
             raise ValueError(f"collapse_baseline_steps must be >= 1, got {self.collapse_baseline_steps}")
         if self.collapse_window_steps < 1:
             raise ValueError(f"collapse_window_steps must be >= 1, got {self.collapse_window_steps}")
+        if self.premise_window_steps < 1:
+            raise ValueError(f"premise_window_steps must be >= 1, got {self.premise_window_steps}")
+        unknown = [s for s in self.premise_signals or () if s not in GRADIENT_SIGNALS]
+        if unknown:
+            raise ValueError(f"premise_signals: {unknown[0]!r} is not one of {GRADIENT_SIGNALS} (the token statistics "
+                             "and length are monitored whenever the step computes them)")
         if self.save_best and not self.eval_benchmark:
             raise ValueError("save_best needs eval_benchmark (the best checkpoint is the best on held-out data)")
         if self.eval_benchmark is not None:

@@ -38,9 +38,10 @@ from trl import GRPOTrainer
 from vigor import __version__ as vigor_version
 from vigor.data.gold import Gold
 from vigor.rewards import GroupView, RewardSet, build_rollouts, repetition_ratio
-from vigor.training.callbacks import CollapseGuardCallback, MetricsFileCallback
+from vigor.training.callbacks import CollapseGuardCallback, MetricsFileCallback, PremiseCallback
 from vigor.training.completions import completion_rows, write_completions
 from vigor.training.config import VigorGRPOConfig
+from vigor.training.premise import premise_setup
 
 logger = logging.getLogger("vigor.training")
 
@@ -98,9 +99,12 @@ class VigorGRPOTrainer(GRPOTrainer):
         self.reward_set = reward_set or RewardSet.from_spec(
             args.reward, config=args, statistics_temperature=args.reward_temperature,
             micro_batch_size=args.grad_norm_micro_batch_size)
+        self.reward_set, self.premise = premise_setup(args, self.reward_set,  # None without gold (or turned off)
+                                                      main_process=os.environ.get("RANK", "0") == "0")
         args.reward_weights = list(self.reward_set.weights)
         self.collapse_guard = CollapseGuardCallback(args)
-        callbacks = [MetricsFileCallback(args.output_dir), self.collapse_guard, *(callbacks or [])]
+        callbacks = [MetricsFileCallback(args.output_dir), self.collapse_guard,
+                     *([PremiseCallback(self.premise)] if self.premise else []), *(callbacks or [])]
         super().__init__(model=model, reward_funcs=[_scored_by_trainer(n) for n in self.reward_set.names],
                          args=args, callbacks=callbacks, **kwargs)
         self.scale_rewards = "none"  # the columns are already advantages; see the module docstring
@@ -184,7 +188,7 @@ class VigorGRPOTrainer(GRPOTrainer):
             process_index=self.accelerator.process_index, device=device,
             reward_kwargs=self._reward_function_kwargs(inputs, prompts, completions, completion_ids_list))
         policy = self.accelerator.unwrap_model(self.model)
-        raw_local = self.reward_set.score(rollouts, policy)
+        raw_local = self.reward_set.score(rollouts, policy, statistics=self.premise is not None)
         n = self.args.repetition_ngram
         facts_local = torch.stack([
             rollouts.completion_lengths.double(), rollouts.truncated.double(), rollouts.empty.double(),
@@ -202,6 +206,9 @@ class VigorGRPOTrainer(GRPOTrainer):
         combined = self.reward_set.combined_advantage(advantages)
         self._reported_rewards = (mode, reported)  # put into TRL's logs by _generate_and_score_completions
         self._log_reward_metrics(mode, raw, shaped, advantages, combined, view, facts[:, 3])
+        if self.premise is not None and mode == "train":  # every process takes part in the gather
+            statistics = gather(self.premise.local_statistics(rollouts).to(device)).cpu()
+            self.premise.add(reported, statistics, view.lengths, group_size)
         step, every = self.state.global_step, self.args.log_completions_every
         log_rows = mode == "train" and every > 0 and step % every == 0
         if self.args.reward_dump or log_rows:  # every process takes part in the gather
@@ -235,6 +242,11 @@ class VigorGRPOTrainer(GRPOTrainer):
             for i in range(1, min(len(table), len(reported)) + 1):
                 table[-i] = reported[-i, k].item()
         return out
+
+    def log(self, logs, start_time=None):
+        if self.premise is not None and self.model.training:  # the premise of the groups sampled since the last log
+            logs.update(self.premise.step_metrics(self.state.global_step, write=self.is_world_process_zero()))
+        super().log(logs, start_time)
 
     def _log_reward_metrics(self, mode, raw, shaped, advantages, combined, view, repetition):
         metrics = self._metrics[mode]
