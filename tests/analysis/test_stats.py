@@ -216,3 +216,8 @@ def test_committed_mcnemar_and_permutation_p_recomputed_from_the_committed_count
         assert [round(100 * x, 1) for x in reward + baseline] == reward_pct + baseline_pct
         assert as_printed(stats.permutation_p(reward, baseline)) == seed_p
         assert stats.permutation_p(reward, baseline) == pytest.approx(hand.permutation_p(reward, baseline), abs=1e-12)
+
+
+def test_bootstrap_with_no_resamples_is_no_interval():
+    """resamples=0 (a caller that wants the point values only) gives (NaN, NaN), as before scipy, not an error."""
+    assert all(np.isnan(x) for x in stats.bootstrap_ci(lambda idx: float(len(idx)), 10, resamples=0))

@@ -69,8 +69,8 @@ def bootstrap_ci(statistic, n_units: int, *, resamples: int = 1000, level: float
     scheme of vigor before scipy: the same seed gives the same interval, to the bit). The interval is
     the percentile of the finite draws (np.percentile, linear): a resample whose statistic is NaN (a
     Spearman over a resample with one class) is skipped, where scipy's own interval would be NaN.
-    (NaN, NaN) with fewer than 2 units (resampling one unit only ever returns it)."""
-    if n_units < 2:
+    (NaN, NaN) with fewer than 2 units (resampling one unit only ever returns it) or no resamples."""
+    if n_units < 2 or resamples < 1:
         return float("nan"), float("nan")
     with warnings.catch_warnings():  # scipy warns when its interval is NaN; the finite draws are used instead
         warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from vigor.analysis.stats import bootstrap_ci, group_aurocs
-from vigor.rewards import RewardSet, length_corrected, length_uncorrected, make_reward
+from vigor.rewards import RewardSet, length_corrected, length_uncorrected, make_reward, parse_rewards
 
 GOLD = "accuracy"
 STATISTIC_SIGNALS = ("self_certainty", "neg_entropy", "logprob")  # reward names reading the shared forward
@@ -104,7 +104,7 @@ def premise_setup(args, reward_set: RewardSet, *, main_process: bool = True):
     timer = None
     wanted = set(args.premise_signals or ())
     if wanted & set(GRADIENT_SIGNALS) and not any(r.needs == "gradients" for r in reward_set.rewards):
-        vigor = make_reward("vigor", **args.reward_options()["vigor"])
+        vigor = parse_rewards("vigor", args)[0].build()  # its options from the run's fields, as a trained VIGOR's
         vigor.grad_norms = timer = PassTimer(vigor.grad_norms)
         reward_set = RewardSet([*reward_set.rewards, vigor], [*reward_set.weights, 0.0],
                                statistics_temperature=reward_set.statistics_temperature,
