@@ -153,10 +153,11 @@ def resume_point(output_dir: str) -> str:
     skipped = [f"{os.path.basename(path)} ({reason})" for path, reason in folders
                if reason is not None and (not complete or step_of(path) > step_of(complete[-1]))]
     if not complete:
-        what = f"only incomplete ones: {'; '.join(skipped)}" if skipped else "no checkpoint-N folder"
-        hint = "--overwrite to delete the run and start afresh" if matching(output_dir, run_signs()) \
+        what = f"no complete checkpoint-N folder in {output_dir} to resume from (only {'; '.join(skipped)}: " \
+               "left by a kill while saving)" if skipped else f"no checkpoint-N folder in {output_dir} to resume from"
+        hint = "pass --overwrite instead to delete that run and start afresh" if matching(output_dir, run_signs()) \
             else "leave --resume out to start afresh"
-        raise ValueError(f"--resume: {output_dir} holds no complete checkpoint to resume from ({what}); {hint}")
+        raise ValueError(f"--resume: {what}; {hint}")
     if skipped and os.environ.get("RANK", "0") == "0":
         print(f"vigor train: skipping {'; '.join(skipped)}: left by a kill while saving; resuming from "
               f"{os.path.basename(complete[-1])}", flush=True)
