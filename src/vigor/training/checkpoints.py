@@ -221,3 +221,27 @@ def commit(staged: str, final: str) -> None:
         os.rename(final, os.path.join(staging, "replaced"))
     os.rename(staged, final)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def planned_steps_done(checkpoint: str | None, max_steps: int) -> bool:
+    """Whether `checkpoint` is at the run's last step (`max_steps`, else the total its trainer_state planned):
+    a run killed after its last checkpoint but before the final model was saved."""
+    if checkpoint is None:
+        return False
+    with open(os.path.join(checkpoint, STATE_FILE), encoding="utf-8") as handle:
+        state = json.load(handle)
+    total = max_steps if max_steps > 0 else state.get("max_steps", 0)
+    return 0 < total <= state["global_step"]
+
+
+def train_from(trainer, checkpoint: str | None) -> None:
+    """`trainer.train(resume_from_checkpoint=checkpoint)`, except from a checkpoint at the last step: transformers
+    5.25 checks the step limit only after a step, so it would train one step more (measured: a 2-step run resumed
+    from checkpoint-2 wrote checkpoint-3); the checkpoint's weights are loaded instead, for the final model."""
+    if planned_steps_done(checkpoint, trainer.args.max_steps):
+        if os.environ.get("RANK", "0") == "0":
+            print(f"vigor train: {checkpoint} is the run's last step: nothing left to train; its weights are the "
+                  "final model", flush=True)
+        trainer._load_from_checkpoint(checkpoint)
+        return
+    trainer.train(resume_from_checkpoint=checkpoint)

@@ -231,8 +231,10 @@ def save_final_model(trainer, output_dir: str) -> None:
 
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     """Train with GRPO and the configured rewards; return the folder holding the final model."""
+    from vigor.training.checkpoints import train_from
+
     trainer, checkpoint = build_trainer(config, callbacks=callbacks)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    train_from(trainer, checkpoint)  # trainer.train, but not past the last step
     save_final_model(trainer, config.output_dir)
     if trainer.collapse_guard.reason:
         raise TrainingStopped(f"{trainer.collapse_guard.reason}; the model so far is in {config.output_dir}")
