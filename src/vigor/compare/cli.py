@@ -153,9 +153,12 @@ def run(args) -> int:
     from vigor.training.run import ConfigError, check_before_loading
 
     try:
-        check_study_folder(Path(args.output_dir))  # first: vigor train's refusal of a run folder names its own flags
         checked = check_before_loading(base)
-    except (ConfigError, StudyError) as err:
+    except ConfigError as err:
+        try:  # a run's folder given as the study's: say that, not vigor train's --resume/--overwrite
+            check_study_folder(Path(args.output_dir))
+        except StudyError as folder_error:
+            raise UsageError(str(folder_error)) from None
         raise UsageError(str(err)) from None
     from vigor.evaluation.evaluate import file_key
 
