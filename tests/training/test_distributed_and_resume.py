@@ -108,3 +108,122 @@ def test_killed_run_resumes_with_same_data_order_and_optimizer(tiny_model_dir, p
         torch.testing.assert_close(final_b[name], final_a[name], rtol=1e-5, atol=1e-6)
     optimizer = torch.load(tmp_path / "b" / "checkpoint-4" / "optimizer.pt", weights_only=False)
     assert min(s["step"] for s in optimizer["state"].values()) == 4  # Adam's step count carried over
+
+
+KILLABLE_RUN = textwrap.dedent("""
+    import os, signal, sys
+    import transformers
+    from transformers import TrainerCallback
+    from vigor.training import VigorGRPOConfig, train
+
+    class Started(TrainerCallback):  # tells the test when training (not the imports) has begun
+        def on_train_begin(self, args, state, control, **kwargs):
+            open(os.environ["STARTED_FILE"], "w").close()
+
+    def kill_after(owner, name, step):  # SIGKILL right after `owner.name` returns while saving checkpoint-`step`
+        original = getattr(owner, name)
+        def wrapped(self, *args, **kwargs):
+            out = original(self, *args, **kwargs)
+            if getattr(self, "state", self).global_step == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return out
+        setattr(owner, name, wrapped)
+
+    if __name__ == "__main__":
+        options = eval(sys.argv[1])
+        if len(sys.argv) > 2:  # e.g. _save_rng_state 4: checkpoint-4 has weights and optimizer, no RNG nor state
+            owner = transformers.TrainerState if sys.argv[2] == "save_to_json" else transformers.Trainer
+            kill_after(owner, sys.argv[2], int(sys.argv[3]))
+        train(VigorGRPOConfig(**options), callbacks=[Started()])
+""")
+# the stages of transformers' _save_checkpoint, in order; after save_to_json the staged checkpoint is whole
+SAVE_STAGES = ("save_model", "_save_optimizer_and_scheduler", "_save_rng_state", "save_to_json")
+
+
+def run_until_killed(cmd, started_file, delay=None):
+    """Run `cmd`; once training has begun, SIGKILL it after `delay` seconds (None: let it end, or kill itself).
+    Returns (the CompletedProcess, seconds from the start of training to the end)."""
+    import time
+
+    if os.path.exists(started_file):
+        os.remove(started_file)
+    proc = subprocess.Popen(cmd, env=dict(ENV, STARTED_FILE=started_file), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    while not os.path.exists(started_file) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    began = time.time()
+    if delay is not None:
+        while proc.poll() is None and time.time() < began + delay:
+            time.sleep(0.001)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+    return subprocess.CompletedProcess(cmd, proc.returncode, "", err), time.time() - began
+
+
+@pytest.mark.slow
+def test_killed_at_random_moments_resumes_to_the_same_weights_and_rewards(tiny_model_dir, prompts_file, tmp_path,
+                                                                           fresh_seed):
+    """Five SIGKILLs at random moments, one of them inside a checkpoint save; after each the run resumes from its
+    last complete checkpoint (or, killed before the first, starts afresh with --overwrite). Every checkpoint-N
+    folder left is complete, and the run ends bit-identical to an uninterrupted one."""
+    import random
+
+    from safetensors.torch import load_file
+
+    from vigor.training.checkpoints import STAGING_DIR, checkpoint_folders, last_checkpoint, step_of
+
+    print(f"fault-injection seed {fresh_seed}")
+    common = dict(max_steps=8, save_strategy="steps", save_steps=2, save_total_limit=2, learning_rate=5e-3,
+                  reward_dump=True)
+    script = tmp_path / "killable.py"
+    script.write_text(KILLABLE_RUN)
+    started = str(tmp_path / "started")
+    child = lambda out, **extra: [sys.executable, str(script),  # noqa: E731
+                                  repr(tiny_run_options(tiny_model_dir, prompts_file, out, **common, **extra))]
+
+    straight, duration = run_until_killed(child(tmp_path / "a"), started)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    def same_as_straight(out):
+        assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == list(range(1, 9))
+        dumps_a, dumps_b = read_jsonl(tmp_path / "a" / "rewards.jsonl"), read_jsonl(out / "rewards.jsonl")
+        assert [d["step"] for d in dumps_b] == [d["step"] for d in dumps_a] == list(range(8))
+        assert [d["raw"] for d in dumps_b] == [d["raw"] for d in dumps_a]  # every step's rewards, exactly
+        final_a, final_b = load_file(tmp_path / "a" / "model.safetensors"), load_file(out / "model.safetensors")
+        assert sorted(final_b) == sorted(final_a)
+        for name in final_a:
+            assert torch.equal(final_b[name], final_a[name]), name
+
+    out = tmp_path / "b"
+    in_save = random.randrange(5)  # which of the five kills happens inside a checkpoint save
+    start, kills = {}, []
+    for k in range(5):
+        done = step_of(last_checkpoint(str(out)) or "") or 0 if start.get("resume") else 0  # where this start begins
+        if k == in_save:
+            stage, step = random.choice(SAVE_STAGES), random.choice([s for s in (2, 4, 6, 8) if s > done] or [8])
+            proc, _ = run_until_killed(child(out, **start) + [stage, str(step)], started)
+            kills.append(f"in {stage} of checkpoint-{step}")
+        else:
+            delay = random.uniform(0, duration * (8 - done) / 8)  # any moment of what is left to train
+            proc, _ = run_until_killed(child(out, **start), started, delay)
+            kills.append(f"{delay:.2f} s of {duration:.2f} s after training began")
+        print(f"kill {k}: {kills[-1]}: exit {proc.returncode}")
+        if proc.returncode == 0:  # it ended before the kill: this chain is done, start another afresh
+            same_as_straight(out)
+            start = dict(overwrite=True)
+            continue
+        assert proc.returncode == -9, proc.stderr[-3000:]
+        incomplete = [(path, reason) for path, reason in checkpoint_folders(str(out)) if reason]
+        assert not incomplete, f"{kills[-1]} left {incomplete}"  # the previous checkpoints or the new one, whole
+        start = dict(resume=True) if last_checkpoint(str(out)) else dict(overwrite=True)
+    proc, _ = run_until_killed(child(out, **start), started)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    same_as_straight(out)
+    assert not os.path.exists(out / STAGING_DIR)
+    assert [os.path.basename(p) for p, _ in checkpoint_folders(str(out))] == ["checkpoint-6", "checkpoint-8"]

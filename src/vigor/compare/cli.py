@@ -12,6 +12,7 @@ from vigor.compare.presets import PRESETS
 
 FORBIDDEN_FIELDS = {"seed": "--seeds", "reward": "--rewards", "resume": "(rerunning resumes by itself)",
                     "resume_from_checkpoint": "(rerunning resumes by itself)",
+                    "overwrite": "(rerunning resumes by itself; delete OUT/<reward>/seed<k> to run one again)",
                     "eval_initial_dir": "(the base model's evaluation is shared by itself)",
                     "save_best": "(always on)"}
 
@@ -148,12 +149,16 @@ def run(args) -> int:
     if not base.eval_benchmark:
         raise UsageError("--eval-benchmark: give at least one held-out benchmark (as for vigor eval)")
 
-    from vigor.compare.study import StudyError, check_manifest, run_specs
+    from vigor.compare.study import StudyError, check_manifest, check_study_folder, run_specs
     from vigor.training.run import ConfigError, check_before_loading
 
     try:
         checked = check_before_loading(base)
     except ConfigError as err:
+        try:  # a run's folder given as the study's: say that, not vigor train's --resume/--overwrite
+            check_study_folder(Path(args.output_dir))
+        except StudyError as folder_error:
+            raise UsageError(str(folder_error)) from None
         raise UsageError(str(err)) from None
     from vigor.evaluation.evaluate import file_key
 

@@ -8,7 +8,8 @@ OUT/study.log.jsonl   one line per run and invocation: skip, train or resume (fr
 
 All runs train on the same prompts (loaded with the study's data seed) and differ only in the
 reward and the seed (sampling, shuffling, the random reward). A run with run.json is finished and
-skipped; one with a checkpoint resumes from its last checkpoint; any other folder starts afresh.
+skipped; one with a complete checkpoint resumes from the last one; any other folder starts afresh (its files
+deleted first, so vigor train's refusal of a folder holding another run never fires here).
 Checkpoints are saved at each evaluation (unless the preset, recipe or command line sets save_strategy,
 save_steps or save_total_limit: those are kept) and deleted once the run is finished (best/ and the final
 model stay).
@@ -73,13 +74,18 @@ def identity(config) -> dict:
     return json.loads(json.dumps(values, default=str))
 
 
+def check_study_folder(out: Path) -> None:
+    """A study goes into a new or empty folder, or one holding a study (its manifest)."""
+    if not (out / MANIFEST).exists() and out.exists() and any(p.name != LOG for p in out.iterdir()):
+        raise StudyError(f"--output-dir {out} is not empty and holds no {MANIFEST}; choose an empty or new folder")
+
+
 def check_manifest(out: Path, config, rewards: list[str], seeds: list[int], benchmarks: list[dict]) -> dict:
     """The manifest to write: refuses a folder holding another study; adds new rewards and seeds to the old."""
     new = {"identity": identity(config), "rewards": rewards, "seeds": seeds, "benchmarks": benchmarks}
     path = out / MANIFEST
+    check_study_folder(out)
     if not path.exists():
-        if out.exists() and any(p.name != LOG for p in out.iterdir()):
-            raise StudyError(f"--output-dir {out} is not empty and holds no {MANIFEST}; choose an empty or new folder")
         return new
     old = json.loads(path.read_text())
     # settings both invocations know (a field added by a newer vigor is not a difference), model and data first

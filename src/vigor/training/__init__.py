@@ -10,7 +10,7 @@ _EXPORTS = {
     "VigorGRPOTrainer": "vigor.training.trainer",
     "ConfigError": "vigor.training.run",
     "TrainingStopped": "vigor.training.run",
-    "last_checkpoint": "vigor.training.run",
+    "last_checkpoint": "vigor.training.checkpoints",
     "train": "vigor.training.run",
 }
 

@@ -24,7 +24,7 @@ FOREIGN_NAMES = {
     "dtype": "use model_dtype", "torch_dtype": "use model_dtype",
     "reward_funcs": "use reward, with weights: vigor,accuracy:0.5,my_rewards.py:fmt",
     "logging_dir": "gone in transformers 5: TensorBoard writes to OUTPUT_DIR/runs/, or set TENSORBOARD_LOGGING_DIR",
-    "overwrite_output_dir": "gone in transformers 5: a new run in an existing folder writes over it; --resume continues it",
+    "overwrite_output_dir": "gone in transformers 5: vigor's --overwrite starts again in a used folder, --resume goes on",
     "no_progress": "vigor demo, analyze and eval's option; here TRL's --disable-tqdm true",
 }
 

@@ -44,6 +44,11 @@ class VigorGRPOConfig(GRPOConfig):
         "help": f"What a prompt over the token budget does: one of {LONG_PROMPT_POLICIES}."})
     model_dtype: str = field(default="float32", metadata={"help": "dtype to load the model in."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
+    # transformers 5 removed TrainingArguments.overwrite_output_dir (4.x had it, unused by Trainer itself)
+    overwrite: bool = field(default=False, metadata={
+        "help": "Start again in an output_dir that holds another run: delete the files a vigor run writes there "
+                "(checkpoints, metrics, model, logs; others stay) before training. Without it (or resume) such a "
+                "folder is refused."})
 
     # --- rewards ----------------------------------------------------------------------
     reward: str = field(default="vigor", metadata={

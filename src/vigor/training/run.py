@@ -8,7 +8,6 @@ The tokenizer alone templates and measures the prompts before the weights load.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 from typing import Any, NamedTuple
@@ -25,11 +24,6 @@ class ConfigError(ValueError):
 class TrainingStopped(RuntimeError):
     """The collapse guard stopped the run; the message says which threshold and when."""
 
-
-def last_checkpoint(output_dir: str) -> str | None:
-    found = [p for p in glob.glob(os.path.join(output_dir, "checkpoint-*"))
-             if p.rsplit("-", 1)[-1].isdigit() and os.path.exists(os.path.join(p, "trainer_state.json"))]
-    return max(found, key=lambda p: int(p.rsplit("-", 1)[-1])) if found else None
 
 
 def load_prompt_records(config: VigorGRPOConfig):
@@ -66,8 +60,10 @@ def check_before_loading(config: VigorGRPOConfig) -> Checked:
     from vigor.models import resolve_model_path
     from vigor.rewards import parse_rewards
     from vigor.training.backends import check_backends
+    from vigor.training.checkpoints import start_checkpoint
 
     try:
+        checkpoint = start_checkpoint(config)  # refuses a folder holding another run without --resume/--overwrite
         rewards = parse_rewards(config.reward, config)  # the one parse of the spec: loaded, options checked
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
@@ -99,26 +95,8 @@ def check_before_loading(config: VigorGRPOConfig) -> Checked:
     except ValueError as err:
         raise ConfigError(str(err)) from err
     records, prompts = templated_prompts(records, tokenizer, context, config)
-    return Checked(records, prompts, model_path, resume_checkpoint(config), tokenizer, benchmark_kinds, rewards)
+    return Checked(records, prompts, model_path, checkpoint, tokenizer, benchmark_kinds, rewards)
 
-
-def resume_checkpoint(config: VigorGRPOConfig) -> str | None:
-    """The checkpoint folder to continue from, or None: `--resume` (or TRL's `--resume-from-checkpoint true`)
-    = the last checkpoint-N in output_dir; `--resume-from-checkpoint DIR` = that checkpoint folder."""
-    given = (config.resume_from_checkpoint or "").strip()
-    if given.lower() in ("", "false", "none"):
-        given = ""
-    if given and given.lower() not in ("true", "last"):
-        if not os.path.isfile(os.path.join(given, "trainer_state.json")):
-            raise ConfigError(f"--resume-from-checkpoint {given}: not a checkpoint folder (no trainer_state.json in it); "
-                              f"give a checkpoint-N folder, or --resume for the last one in the output folder")
-        return given
-    if not (config.resume or given):
-        return None
-    checkpoint = last_checkpoint(config.output_dir)
-    if checkpoint is None:
-        raise ConfigError(f"--resume: no checkpoint-N folder in {config.output_dir} to resume from")
-    return checkpoint
 
 
 def check_reporters(report_to) -> None:
@@ -204,7 +182,10 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
     from vigor.rewards import RewardSet
     from vigor.training.trainer import VigorGRPOTrainer
 
+    from vigor.training.checkpoints import clear_for_overwrite
+
     checked = check_before_loading(config)
+    clear_for_overwrite(config)  # every check has passed: now the earlier run may go
     main_process = os.environ.get("RANK", "0") == "0"
     if config.bf16 and config.device.type == "cpu" and bf16_on_cpu_warning() and main_process:
         logger.warning(bf16_on_cpu_warning())
@@ -249,8 +230,10 @@ def save_final_model(trainer, output_dir: str) -> None:
 
 def train(config: VigorGRPOConfig, *, callbacks=None) -> str:
     """Train with GRPO and the configured rewards; return the folder holding the final model."""
+    from vigor.training.checkpoints import train_from
+
     trainer, checkpoint = build_trainer(config, callbacks=callbacks)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    train_from(trainer, checkpoint)  # trainer.train, but not past the last step
     save_final_model(trainer, config.output_dir)
     if trainer.collapse_guard.reason:
         raise TrainingStopped(f"{trainer.collapse_guard.reason}; the model so far is in {config.output_dir}")

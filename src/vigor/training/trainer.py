@@ -39,6 +39,7 @@ from vigor import __version__ as vigor_version
 from vigor.data.gold import Gold
 from vigor.rewards import GroupView, RewardSet, build_rollouts, repetition_ratio
 from vigor.training.callbacks import CollapseGuardCallback, MetricsFileCallback, PremiseCallback
+from vigor.training.checkpoints import staged_checkpoint
 from vigor.training.completions import completion_rows, write_completions
 from vigor.training.config import VigorGRPOConfig
 from vigor.training.premise import premise_setup
@@ -93,6 +94,8 @@ def completion_text(completion) -> str:
 
 
 class VigorGRPOTrainer(GRPOTrainer):
+    checkpoint_staging: str | None = None  # where the checkpoint being saved is written (staged_checkpoint)
+
     def __init__(self, model, args: VigorGRPOConfig, *, reward_set: RewardSet | None = None, callbacks=None,
                  **kwargs):
         check_trl_seams()
@@ -136,6 +139,15 @@ class VigorGRPOTrainer(GRPOTrainer):
                             f"`{self.args.reward}`, computed by vigor {vigor_version}.\n", 1)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(card)
+
+    def _save_checkpoint(self, model, trial):
+        """transformers' save, written into a staging folder and renamed into place once whole, so that a kill
+        leaves the previous checkpoints or the new one too (vigor.training.checkpoints)."""
+        with staged_checkpoint(self, super()._get_output_dir(trial)):
+            super()._save_checkpoint(model, trial)
+
+    def _get_output_dir(self, trial):
+        return self.checkpoint_staging or super()._get_output_dir(trial)
 
     def _check_sharding(self):
         """Backstop of `vigor.training.backends.check_backends` (which runs before the model loads)
