@@ -51,10 +51,10 @@ def add_step(which) -> None:
                    help="prompts (default: the recipe's, else procedural GSM8K-style problems)")
     p.add_argument("--config", metavar="RECIPE.yaml", help="YAML file of vigor train fields, as for vigor train")
     # not the config's `reward`: each of the two runs gets one of these
-    p.add_argument("--reward", dest="measured_reward", default="vigor", help="the reward to measure (default vigor)")
+    p.add_argument("--reward", dest="measured_reward", metavar="REWARD", default="vigor", help="the reward to measure (default vigor)")
     p.add_argument("--baseline-reward", default="random", help="the rule reward to compare with (default random)")
     p.add_argument("--steps", type=int, default=3, help="timed steps (default 3)")
     # not the config's warmup_steps (the learning-rate warm-up, set to 0 here)
-    p.add_argument("--warmup-steps", dest="untimed_steps", type=int, default=1, help="untimed first steps (default 1)")
+    p.add_argument("--warmup-steps", dest="untimed_steps", metavar="WARMUP", type=int, default=1, help="untimed first steps (default 1)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
     p.set_defaults(func=step_bench.run)

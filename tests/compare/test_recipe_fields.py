@@ -9,7 +9,7 @@ import pytest
 from vigor.cli import build_parser
 from vigor.compare.cli import run_configs
 from vigor.compare.study import run_specs
-from vigor.training.cli import given_fields
+from vigor.training.configure import given_fields
 
 
 def configs(tmp_path, *options, defaults=None):

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--system-prompt", default="boxed", help="preset ('boxed', 'intuitor'), text, or 'none' (or '') for none")
     p.add_argument("--batch-size", type=int, default=8, help="completions generated at once")
     p.add_argument("--micro-batch-size", type=int, default=8, help="completions per gradient-norm pass")
-    p.add_argument("--bootstrap", dest="bootstrap_resamples", type=int, default=1000,
+    p.add_argument("--bootstrap", dest="bootstrap_resamples", metavar="BOOTSTRAP", type=int, default=1000,
                    help="bootstrap resamples for the intervals")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", required=True)

@@ -73,7 +73,9 @@ def check_field_options(args) -> None:
 def build_run_config(args, defaults: dict, *, output_dir, reward: str, **fields):
     """The config of one run (or of the study's shared settings): the command line's fields (its named options
     --model, --dataset, --max-steps, --eval-... included) over the preset's `defaults`, with the run's folder,
-    reward and the typed `fields` set on it."""
+    reward and the typed `fields` set on it. A user's `--field-name value` would sit above them, but none can
+    differ: the per-run fields are refused as options (FORBIDDEN_FIELDS), the save settings are set only where
+    the user gave none, and the data seed is the user's when given."""
     from vigor.training.configure import build_config
 
     return build_config(args, defaults, overrides={"output_dir": str(output_dir), "reward": reward, **fields})

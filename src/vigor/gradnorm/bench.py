@@ -7,7 +7,7 @@ Compares, on one random-weight model and one batch of prompt + completion tokens
 Each method runs in a fresh subprocess, so its peak memory is its own: on CUDA the peak of
 `torch.cuda.max_memory_allocated`, on the CPU the peak resident set (VmHWM, reset after set-up),
 both minus what the model and the inputs already held. Times are medians over `--repeats`
-timed runs after one warm-up. The command's options are in vigor.bench_cli.
+timed runs after one warm-up.
 """
 
 from __future__ import annotations

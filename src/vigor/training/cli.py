@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from vigor.training.configure import build_config, given_fields  # noqa: F401  (given_fields: the callers' import)
+from vigor.training.configure import build_config
 
 
 class _PrintFields(argparse.Action):
