@@ -3,6 +3,9 @@
 Each subcommand lives beside the code it drives and exposes `register(subparsers)`,
 which adds its parser and sets `func` (called with the parsed namespace, returns an exit
 code). Modules listed here must import quickly: heavy imports go inside `func`.
+
+Every parser here is a `CommandParser`: a sub-command added with `field_options=True` (train, compare, bench
+step) takes any config field as `--field-name value` (see vigor.training.configure).
 """
 
 from __future__ import annotations
@@ -17,8 +20,7 @@ from vigor.errors import UsageError  # caught here; every subcommand imports it 
 
 COMMAND_MODULES = [
     "vigor.demo.cli",
-    "vigor.gradnorm.bench",
-    "vigor.training.bench",  # adds `bench step` to the `bench` parser made just above
+    "vigor.bench_cli",
     "vigor.analysis.cli",
     "vigor.evaluation.cli",
     "vigor.training.cli",
@@ -27,8 +29,26 @@ COMMAND_MODULES = [
 ]
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An ArgumentParser whose sub-commands may keep the options they do not know: made with
+    `subparsers.add_parser(name, field_options=True)`, it puts them in `args.field_options` (config fields,
+    checked by the handler against the config dataclass, which imports TRL, so not while parsing). Sub-parsers
+    are of the class of their parent, so every level of `vigor` takes the keyword."""
+
+    def __init__(self, *args, field_options: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keeps_field_options = field_options
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, rest = super().parse_known_args(args, namespace)
+        if not self.keeps_field_options:
+            return namespace, rest
+        namespace.field_options = list(rest)
+        return namespace, []
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="vigor",
         description="Verifier-free RL post-training with the VIGOR gradient-norm reward.",
     )

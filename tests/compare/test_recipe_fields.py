@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from vigor.cli import build_parser
-from vigor.compare.cli import field_tokens, run_configs
+from vigor.compare.cli import run_configs
 from vigor.compare.study import run_specs
-from vigor.training.cli import given_fields
+from vigor.training.configure import given_fields
 
 
 def configs(tmp_path, *options, defaults=None):
@@ -18,7 +18,7 @@ def configs(tmp_path, *options, defaults=None):
                                       "--output-dir", str(out), "--eval-benchmark", "heldout.jsonl",
                                       "--use-cpu", "true", *options])
     runs = run_specs(Path(out), ["vigor", "random"], [0])
-    return run_configs(args, dict(defaults or {}), field_tokens(args), runs, out=Path(out), data_seed=3, every=4)
+    return run_configs(args, dict(defaults or {}), runs, out=Path(out), data_seed=3, every=4)
 
 
 def test_checkpointing_defaults_to_each_evaluation(tmp_path):

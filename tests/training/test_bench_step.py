@@ -55,11 +55,12 @@ def test_bench_step_honours_the_recipe(prompts_file, tmp_path, recipe, dataset, 
     """The benchmarked runs' configs, as `vigor bench step` builds them (no model loads): a dataset or
     max_samples set in the --config recipe is not overridden by the command's defaults."""
     from vigor.cli import build_parser
-    from vigor.training.bench import _train_argv, _train_config
+    from vigor.training.bench import run_config, run_overrides
+    from vigor.training.configure import given_fields
 
     path = tmp_path / "recipe.yaml"
     path.write_text(recipe.replace("PROMPTS", prompts_file) + "beta: 0.0\n")
     args = build_parser().parse_args(["bench", "step", "--config", str(path), "--use-cpu", "true"])
-    config = _train_config(_train_argv(args, "vigor", str(tmp_path / "run")))
+    config = run_config(args, run_overrides(args, given_fields(args), "vigor", str(tmp_path / "run")))
     assert (config.dataset, config.max_samples, config.beta) == (dataset.replace("PROMPTS", prompts_file),
                                                                  max_samples, 0.0)

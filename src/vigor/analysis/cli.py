@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--system-prompt", default="boxed", help="preset ('boxed', 'intuitor'), text, or 'none' (or '') for none")
     p.add_argument("--batch-size", type=int, default=8, help="completions generated at once")
     p.add_argument("--micro-batch-size", type=int, default=8, help="completions per gradient-norm pass")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--bootstrap", dest="bootstrap_resamples", metavar="BOOTSTRAP", type=int, default=1000,
+                   help="bootstrap resamples for the intervals")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", required=True)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -42,30 +43,32 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
+def analysis_settings(args):
+    """The AnalysisSettings of a parsed `vigor analyze` command line: each option's dest is its field's name."""
+    import dataclasses
+
+    from vigor.analysis.run import AnalysisSettings
+
+    names = {f.name for f in dataclasses.fields(AnalysisSettings)} - {"progress"}
+    return AnalysisSettings(**{name: getattr(args, name) for name in names}, progress=not args.no_progress)
+
+
 def main(args) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see vigor.demo.cli: spinning threads stall shared CPUs
     from vigor.errors import UsageError
 
     try:
-        from vigor.analysis.run import check_settings, run_analysis
-        from vigor.models import resolve_model_path
-
-        check_settings(num_prompts=args.num_prompts, num_generations=args.num_generations,
-                       max_new_tokens=args.max_new_tokens, temperature=args.temperature, resamples=args.bootstrap)
-        from vigor.models import check_attn_implementation
+        from vigor.analysis.run import run_analysis
+        from vigor.models import check_attn_implementation, resolve_model_path
         from vigor.precision import resolve_device_and_dtype
 
-        device, _ = resolve_device_and_dtype(args.device, args.dtype)
-        check_attn_implementation(args.attn_implementation, on_cuda=device.type == "cuda")
-        if args.model != "default":
-            resolve_model_path(args.model)
-        result = run_analysis(args.model, args.dataset, output_dir=args.output_dir, num_prompts=args.num_prompts,
-                              num_generations=args.num_generations, max_new_tokens=args.max_new_tokens,
-                              temperature=args.temperature, top_k=args.top_k, system_prompt=args.system_prompt,
-                              batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
-                              resamples=args.bootstrap, seed=args.seed, progress=not args.no_progress,
-                              attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype,
-                              prompt_column=args.prompt_column, answer_column=args.answer_column)
+        settings = analysis_settings(args)
+        settings.check()
+        device, _ = resolve_device_and_dtype(settings.device, settings.dtype)
+        check_attn_implementation(settings.attn_implementation, on_cuda=device.type == "cuda")
+        if settings.model != "default":
+            resolve_model_path(settings.model)
+        result = run_analysis(settings)
     except ValueError as err:  # bad input (data, model path, settings): one line, exit 2
         raise UsageError(str(err)) from None
     from vigor.analysis.run import verdict

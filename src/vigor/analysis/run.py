@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pathlib
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,19 +18,43 @@ from vigor.analysis.stats import signal_summary
 DEFAULT_DATASET = "gsm_symbolic"
 
 
-def check_settings(*, num_prompts: int, num_generations: int, max_new_tokens: int, temperature: float,
-                   resamples: int) -> None:
-    """Fail fast, before any model is loaded, naming the bad setting."""
-    if num_prompts < 1:
-        raise ValueError(f"--num-prompts must be >= 1, got {num_prompts}")
-    if num_generations < 2:
-        raise ValueError(f"--num-generations must be >= 2 to compare completions within a group, got {num_generations}")
-    if max_new_tokens < 1:
-        raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
-    if not temperature > 0:
-        raise ValueError(f"--temperature must be > 0 (the G samples of a prompt must differ), got {temperature}")
-    if resamples < 1:
-        raise ValueError(f"--bootstrap must be >= 1, got {resamples}")
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What `vigor analyze` runs, built once by its command line (vigor.analysis.cli) and read by `run_analysis`.
+    The defaults are the command's."""
+    output_dir: str
+    model: str | None = None             # folder or hub id; None or "default": the embedded SmolLM2-135M-Instruct
+    dataset: str | None = None           # None: DEFAULT_DATASET
+    prompt_column: str | None = None     # auto-detected when None
+    answer_column: str | None = None
+    num_prompts: int = 16
+    num_generations: int = 8             # G completions per prompt
+    max_new_tokens: int = 256
+    temperature: float = 0.9
+    top_k: int = 50
+    system_prompt: str | None = "boxed"
+    batch_size: int = 8                  # completions generated at once
+    micro_batch_size: int = 8            # completions per gradient-norm pass
+    bootstrap_resamples: int = 1000      # --bootstrap
+    seed: int = 0
+    progress: bool = True
+    attn_implementation: str = "sdpa"
+    device: str = "auto"                 # see vigor.precision.resolve_device_and_dtype
+    dtype: str = "auto"
+
+    def check(self) -> None:
+        """Fail fast, before any model is loaded, naming the bad setting."""
+        if self.num_prompts < 1:
+            raise ValueError(f"--num-prompts must be >= 1, got {self.num_prompts}")
+        if self.num_generations < 2:
+            raise ValueError("--num-generations must be >= 2 to compare completions within a group, "
+                             f"got {self.num_generations}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature must be > 0 (the G samples of a prompt must differ), got {self.temperature}")
+        if self.bootstrap_resamples < 1:
+            raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap_resamples}")
 
 
 def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0, prompt_column: str | None = None,
@@ -68,42 +93,38 @@ def fitting_prompts(model: str | None, records, *, system_prompt: str | None, ma
     return (*fit_prompts(records, prompts, tokenizer, budget, what), tokenizer)
 
 
-def run_analysis(model: str | None = None, dataset: str | None = None, *, output_dir, num_prompts: int = 16,
-                 num_generations: int = 8, max_new_tokens: int = 256, temperature: float = 0.9, top_k: int = 50,
-                 system_prompt: str | None = "boxed", batch_size: int = 8, micro_batch_size: int = 8,
-                 resamples: int = 1000, seed: int = 0, progress: bool = True, attn_implementation: str = "sdpa",
-                 prompt_column: str | None = None, answer_column: str | None = None,
-                 device: str = "auto", dtype: str = "auto") -> dict:
-    """Sample, grade and score; the model runs on `device` in `dtype` (`vigor.precision.resolve_device_and_dtype`:
-    auto = float32 on a CPU, bfloat16 on a GPU that supports it), which the gradient norms are computed in too."""
-    check_settings(num_prompts=num_prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
-                   temperature=temperature, resamples=resamples)
+def run_analysis(settings: AnalysisSettings) -> dict:
+    """Sample, grade and score; the model runs on `settings.device` in `settings.dtype`
+    (`vigor.precision.resolve_device_and_dtype`: auto = float32 on a CPU, bfloat16 on a GPU that supports it), which
+    the gradient norms are computed in too."""
+    s = settings
+    s.check()
     from vigor.analysis.sampling import sample_completions
     from vigor.models import check_attn_implementation, load_model_and_tokenizer
     from vigor.precision import resolve_device_and_dtype, show_banner
 
-    device, dtype = resolve_device_and_dtype(device, dtype)
-    check_attn_implementation(attn_implementation, on_cuda=device.type == "cuda")
+    device, dtype = resolve_device_and_dtype(s.device, s.dtype)
+    check_attn_implementation(s.attn_implementation, on_cuda=device.type == "cuda")
 
     start = time.time()
-    output_dir = pathlib.Path(output_dir)
-    source, records = load_prompts(dataset, num_prompts, seed=seed, prompt_column=prompt_column,
-                                   answer_column=answer_column)
-    records, prompts, tokenizer = fitting_prompts(model, records, system_prompt=system_prompt,
-                                                  max_new_tokens=max_new_tokens)
-    lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, attn_implementation=attn_implementation,
-                                             tokenizer=tokenizer)
+    output_dir = pathlib.Path(s.output_dir)
+    source, records = load_prompts(s.dataset, s.num_prompts, seed=s.seed, prompt_column=s.prompt_column,
+                                   answer_column=s.answer_column)
+    records, prompts, tokenizer = fitting_prompts(s.model, records, system_prompt=s.system_prompt,
+                                                  max_new_tokens=s.max_new_tokens)
+    lm, tokenizer = load_model_and_tokenizer(s.model, dtype=dtype, device=device,
+                                             attn_implementation=s.attn_implementation, tokenizer=tokenizer)
     show_banner(device=lm.device, weights=lm.dtype)  # analyze never autocasts
     prompt_ids, completion_ids = sample_completions(
-        lm, tokenizer, prompts, num_generations=num_generations, max_new_tokens=max_new_tokens,
-        temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, progress=progress)
-    result, signals = analyze_completions(lm, tokenizer, records, prompt_ids, completion_ids, num_generations,
-                                          micro_batch_size=micro_batch_size, resamples=resamples, seed=seed,
-                                          progress=progress)
-    result["settings"] = dict(model=model or "default", dataset=source, num_prompts=len(records),
-                              num_generations=num_generations, max_new_tokens=max_new_tokens,
-                              temperature=temperature, top_k=top_k, system_prompt=system_prompt,
-                              bootstrap_resamples=resamples, seed=seed)
+        lm, tokenizer, prompts, num_generations=s.num_generations, max_new_tokens=s.max_new_tokens,
+        temperature=s.temperature, top_k=s.top_k, batch_size=s.batch_size, seed=s.seed, progress=s.progress)
+    result, signals = analyze_completions(lm, tokenizer, records, prompt_ids, completion_ids, s.num_generations,
+                                          micro_batch_size=s.micro_batch_size, resamples=s.bootstrap_resamples,
+                                          seed=s.seed, progress=s.progress)
+    result["settings"] = dict(model=s.model or "default", dataset=source, num_prompts=len(records),
+                              num_generations=s.num_generations, max_new_tokens=s.max_new_tokens,
+                              temperature=s.temperature, top_k=s.top_k, system_prompt=s.system_prompt,
+                              bootstrap_resamples=s.bootstrap_resamples, seed=s.seed)
     result["seconds"] = round(time.time() - start, 1)
     write_outputs(result, signals, output_dir)
     return result

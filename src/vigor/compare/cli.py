@@ -18,12 +18,10 @@ FORBIDDEN_FIELDS = {"seed": "--seeds", "reward": "--rewards", "resume": "(rerunn
 
 
 def register(subparsers) -> None:
-    from vigor.training.cli import _FieldOptionsParser
-
     p = subparsers.add_parser("compare", help="train with several rewards and seeds, evaluate and compare them",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=preset_help(), allow_abbrev=False)  # --seed is a field, not --seeds
-    p.__class__ = _FieldOptionsParser  # unknown options are config fields, checked later
+                              epilog=preset_help(), allow_abbrev=False,  # --seed is a field, not --seeds
+                              field_options=True)  # unknown options are config fields, checked later
     p.add_argument("--preset", choices=sorted(PRESETS), help="a ready study (options below override it)")
     p.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",
                    help="model folder or hub id (no value: the embedded SmolLM2-135M-Instruct)")
@@ -63,57 +61,42 @@ def check_names(rewards: list[str], seeds: list[int], baseline: str | None) -> N
         raise UsageError(f"--baseline {baseline} is not among --rewards {' '.join(rewards)}")
 
 
-def field_tokens(args) -> list[str]:
-    """The config fields of the command line, with the named evaluation options first."""
+def check_field_options(args) -> None:
+    """No `--field-name value` for a field vigor compare sets per run."""
     from vigor.errors import UsageError
 
     for token in args.field_options:
         name = token.split("=", 1)[0].lstrip("-").replace("-", "_")
         if token.startswith("-") and name in FORBIDDEN_FIELDS:
             raise UsageError(f"--{name.replace('_', '-')} is set per run by vigor compare; use {FORBIDDEN_FIELDS[name]}")
-    tokens = []
-    if args.eval_benchmark:
-        tokens += ["--eval-benchmark", *args.eval_benchmark]
-    for option in ("eval_steps", "eval_max_samples", "eval_samples"):
-        if getattr(args, option) is not None:
-            tokens += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
-    return tokens + list(args.field_options)
 
 
-def run_namespace(args, tokens: list[str], *, output_dir, reward: str, extra=()) -> argparse.Namespace:
-    """The `vigor train` command line of one run (or of the base model's evaluation)."""
-    return argparse.Namespace(model=args.model, dataset=args.dataset, reward=reward, output_dir=str(output_dir),
-                              max_steps=args.max_steps, num_generations=None, resume=None, config=args.config,
-                              field_options=list(tokens) + list(extra))
+def build_run_config(args, defaults: dict, *, output_dir, reward: str, **fields):
+    """The config of one run (or of the study's shared settings): the command line's fields (its named options
+    --model, --dataset, --max-steps, --eval-... included) over the preset's `defaults`, with the run's folder,
+    reward and the typed `fields` set on it. A user's `--field-name value` would sit above them, but none can
+    differ: the per-run fields are refused as options (FORBIDDEN_FIELDS), the save settings are set only where
+    the user gave none, and the data seed is the user's when given."""
+    from vigor.training.configure import build_config
+
+    return build_config(args, defaults, overrides={"output_dir": str(output_dir), "reward": reward, **fields})
 
 
-def build_run_config(args, defaults: dict, tokens: list[str], *, output_dir, reward: str, extra=()):
-    from vigor.training.cli import build_config
-
-    return build_config(run_namespace(args, tokens, output_dir=output_dir, reward=reward, extra=extra), defaults)
-
-
-def checkpoint_options(given: set[str], every: int) -> list[str]:
+def checkpoint_settings(given: set[str], every: int) -> dict:
     """A checkpoint at each evaluation, so that an interrupted run resumes there, and only the last one kept;
     each setting the user gave (preset, recipe or command line) is left as given."""
-    wanted = {"save_strategy": "steps", "save_steps": str(every), "save_total_limit": "1"}
-    tokens = []
-    for field, value in wanted.items():
-        if field not in given:
-            tokens += [f"--{field.replace('_', '-')}", value]
-    return tokens
+    wanted = {"save_strategy": "steps", "save_steps": every, "save_total_limit": 1}
+    return {field: value for field, value in wanted.items() if field not in given}
 
 
-def run_configs(args, defaults: dict, tokens: list[str], runs, *, out: Path, data_seed: int, every: int) -> list:
+def run_configs(args, defaults: dict, runs, *, out: Path, data_seed: int, every: int) -> list:
     """The config of each run: the study's settings, its reward and seed, the shared data seed and base
     evaluation, best/ kept, a checkpoint at each evaluation unless the user set the checkpointing."""
-    from vigor.training.cli import given_fields
+    from vigor.training.configure import given_fields
 
-    given = given_fields(run_namespace(args, tokens, output_dir=out, reward=runs[0].reward), defaults)
-    save = checkpoint_options(given, every)
-    return [build_run_config(args, defaults, tokens, output_dir=r.folder, reward=r.reward,
-                             extra=["--seed", str(r.seed), "--data-seed", str(data_seed), "--save-best", "true",
-                                    "--eval-initial-dir", str(out / "base"), *save]) for r in runs]
+    save = checkpoint_settings(given_fields(args, defaults), every)
+    return [build_run_config(args, defaults, output_dir=r.folder, reward=r.reward, seed=r.seed, data_seed=data_seed,
+                             save_best=True, eval_initial_dir=str(out / "base"), **save) for r in runs]
 
 
 def seeds_note(n_seeds: int, alpha: float = 0.05) -> str:
@@ -142,15 +125,15 @@ def run(args) -> int:
     if not args.output_dir:
         raise UsageError("--output-dir is required")
     defaults = dict(preset.get("fields", {}))
-    tokens = field_tokens(args)
+    check_field_options(args)
     # the study's shared settings, with every reward at once so that what one of them needs (gradients under
     # sharding, the sandbox for accuracy on code tests) is checked before any run starts
-    base = build_run_config(args, defaults, tokens, output_dir=args.output_dir, reward=",".join(rewards))
+    base = build_run_config(args, defaults, output_dir=args.output_dir, reward=",".join(rewards))
     if not base.eval_benchmark:
         raise UsageError("--eval-benchmark: give at least one held-out benchmark (as for vigor eval)")
 
     from vigor.compare.study import StudyError, check_manifest, check_study_folder, run_specs
-    from vigor.training.run import ConfigError, check_before_loading
+    from vigor.training.preflight import ConfigError, check_before_loading
 
     try:
         checked = check_before_loading(base)
@@ -173,7 +156,7 @@ def run(args) -> int:
     manifest.update(baseline=baseline, data_seed=data_seed)
     every = int(base.eval_steps) if base.eval_steps else base.max_steps
     runs = run_specs(out, rewards, seeds)
-    configs = run_configs(args, defaults, tokens, runs, out=out, data_seed=data_seed, every=every)
+    configs = run_configs(args, defaults, runs, out=out, data_seed=data_seed, every=every)
 
     import json
 

@@ -243,6 +243,8 @@ def verdict(result: dict) -> str:
 
 
 def markdown(result: dict, plot_files: list[str]) -> str:
+    from vigor.training.config import heldout_token_limit
+
     keys = [b["key"] for b in result["benchmarks"]]
     averages = [k for k in ("math average", "code average") if k in result["table"]["base model"]]
     lines = ["# vigor compare", "", result["verdict"], "",
@@ -291,7 +293,7 @@ def markdown(result: dict, plot_files: list[str]) -> str:
               f"lr {ident.get('learning_rate')}, beta {ident.get('beta')}, temperature {ident.get('temperature')}",
               f"- evaluation at step 0, every {int(ident.get('eval_steps') or ident.get('max_steps'))} steps and at "
               f"the end, {ident.get('eval_samples')} "
-              f"sample(s) per problem, at most {ident.get('eval_max_new_tokens') or ident.get('max_completion_length')} "
+              f"sample(s) per problem, at most {heldout_token_limit(ident.get('eval_max_new_tokens'), ident.get('max_completion_length'))} "
               "new tokens; every setting is in study.json"]
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,6 @@ timed runs after one warm-up.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -30,35 +29,6 @@ SHAPES = {
     "qwen2.5-7b": (3584, 28, 18944, 28, 4, 152064, False),
 }
 METHODS = {"a": "reference loop", "b": "engine", "c": "plain forward+backward"}
-
-
-def register(subparsers) -> None:
-    bench = subparsers.add_parser("bench", help="benchmarks")
-    which = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
-    which.required = True
-    p = which.add_parser(
-        "gradnorm",
-        help="per-sample gradient norms: reference loop vs engine vs plain forward+backward",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--shape", choices=sorted(SHAPES), default=None,
-                   help="model shape (random Qwen2 weights); default cpu-small on the CPU, qwen2.5-1.5b on CUDA")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
-                   help="default float32 on the CPU, bfloat16 on CUDA")
-    p.add_argument("--batch", type=int, default=8, help="completions per batch (B)")
-    p.add_argument("--prompt-len", type=int, default=None, help="prompt tokens (default 64 CPU / 256 CUDA)")
-    p.add_argument("--completion-len", type=int, default=None, help="completion tokens (default 192 CPU / 768 CUDA)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per method (median reported)")
-    p.add_argument("--methods", default="abc", help="which of a (reference), b (engine), c (baseline) to run")
-    p.add_argument("--gradient-checkpointing", action="store_true", help="enable checkpointing in all methods")
-    p.add_argument("--profile", action="store_true",
-                   help="also print the engine's time split: forward, backward, each rule type (with the number "
-                        "of modules it covers), from a separate profiled run of --repeats engine calls")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
-    p.set_defaults(func=run)
 
 
 def _settings(args) -> dict:
@@ -298,10 +268,7 @@ def _cpu_name() -> str:
     return "cpu"
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(json.loads(sys.argv[2]))))
-    else:
-        from vigor.cli import main
-
-        sys.exit(main(["bench", "gradnorm", *sys.argv[1:]]))
+if __name__ == "__main__":  # the worker process of one method (the command is `vigor bench gradnorm`, vigor.bench_cli)
+    if len(sys.argv) != 3 or sys.argv[1] != "--worker":
+        sys.exit("usage: python -m vigor.gradnorm.bench --worker SETTINGS_JSON (the command is vigor bench gradnorm)")
+    print(json.dumps(worker(json.loads(sys.argv[2]))))

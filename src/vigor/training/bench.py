@@ -30,73 +30,47 @@ import time
 PHASES = ("generation", "reward", "other", "policy update")
 
 
-def register(subparsers) -> None:
-    bench = subparsers.choices["bench"]  # created by vigor.gradnorm.bench
-    which = next(a for a in bench._actions if isinstance(a, argparse._SubParsersAction))
-    p = which.add_parser("step", help="time GRPO steps by phase, VIGOR vs a rule reward",
-                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from vigor.training.cli import _FieldOptionsParser
-
-    p.__class__ = _FieldOptionsParser  # unknown options are vigor train fields
-    p.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",
-                   help="model folder or hub id (default: the embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--dataset", default=None, metavar="PATH_OR_NAME",
-                   help="prompts (default: the recipe's, else procedural GSM8K-style problems)")
-    p.add_argument("--config", metavar="RECIPE.yaml", help="YAML file of vigor train fields, as for vigor train")
-    p.add_argument("--reward", default="vigor", help="the reward to measure (default vigor)")
-    p.add_argument("--baseline-reward", default="random", help="the rule reward to compare with (default random)")
-    p.add_argument("--steps", type=int, default=3, help="timed steps (default 3)")
-    p.add_argument("--warmup-steps", dest="warmup", type=int, default=1, help="untimed first steps (default 1)")
-    p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
-    p.set_defaults(func=run)
+def run_overrides(args, given: set[str], reward: str, output_dir: str) -> dict:
+    """The fields `vigor bench step` sets on one benchmarked run, as typed values (any `--field-name value` the user
+    types still wins). Without a dataset given anywhere (command line or recipe): 256 procedural GSM8K-style
+    problems (the count too is only a default: a max_samples given anywhere stays)."""
+    overrides = {"reward": reward, "output_dir": output_dir, "max_steps": args.untimed_steps + args.steps,
+                 "save_strategy": "no", "report_to": "none", "warmup_steps": 0}
+    if "dataset" not in given:
+        overrides["dataset"] = "gsm_symbolic"
+        if "max_samples" not in given:  # procedural problems need a count
+            overrides["max_samples"] = 256
+    return overrides
 
 
-def _train_argv(args, reward: str, output_dir: str) -> list[str]:
-    """The `vigor train` command line of one benchmarked run (the user's fields come last, so win). Without a
-    dataset on the command line or in the recipe: 256 procedural GSM8K-style problems (the count too is only
-    a default: a max_samples given anywhere stays)."""
-    from vigor.training.cli import given_fields
+def run_config(sources, overrides: dict):
+    """The VigorGRPOConfig of one benchmarked run: the user's settings (`sources`: a parsed `bench step` command
+    line, or the same fields from the parent process) with `overrides` (raises UsageError)."""
+    from vigor.training.configure import build_config
 
-    given = given_fields(args)
-    argv = ["train", "--reward", reward, "--output-dir", output_dir, "--max-steps", str(args.warmup + args.steps)]
-    if args.model is not None:
-        argv += ["--model", args.model]
-    if args.config is not None:
-        argv += ["--config", args.config]
-    if args.dataset is not None:
-        argv += ["--dataset", args.dataset]
-    elif "dataset" not in given:
-        argv += ["--dataset", "gsm_symbolic"]
-    if "dataset" not in given and "max_samples" not in given:  # procedural problems need a count
-        argv += ["--max-samples", "256"]
-    return argv + ["--save-strategy", "no", "--report-to", "none", "--warmup-steps", "0", *args.field_options]
-
-
-def _train_config(argv: list[str]):
-    """The VigorGRPOConfig `vigor train` would build from `argv` (raises UsageError)."""
-    from vigor.cli import build_parser
-    from vigor.training.cli import build_config
-
-    return build_config(build_parser().parse_args(argv))
+    return build_config(sources, overrides=overrides)
 
 
 def run(args) -> int:
     from vigor.errors import UsageError
-    from vigor.training.run import ConfigError, check_before_loading
+    from vigor.training.configure import given_fields
+    from vigor.training.preflight import ConfigError, check_before_loading
 
-    if args.steps < 1 or args.warmup < 0:
-        raise UsageError(f"--steps must be >= 1 and --warmup-steps >= 0, got {args.steps} and {args.warmup}")
+    if args.steps < 1 or args.untimed_steps < 0:
+        raise UsageError(f"--steps must be >= 1 and --warmup-steps >= 0, got {args.steps} and {args.untimed_steps}")
+    given = given_fields(args)
+    sources = {"model": args.model, "dataset": args.dataset, "config": args.config, "field_options": args.field_options}
     with tempfile.TemporaryDirectory(prefix="vigor-bench-step-") as tmp:
         runs = {}
-        for role, reward in (("measured", args.reward), ("baseline", args.baseline_reward)):
-            argv = _train_argv(args, reward, os.path.join(tmp, role))
-            config = _train_config(argv)  # every input error, before any model loads
+        for role, reward in (("measured", args.measured_reward), ("baseline", args.baseline_reward)):
+            overrides = run_overrides(args, given, reward, os.path.join(tmp, role))
+            config = run_config(args, overrides)  # every input error, before any model loads
             try:
                 check_before_loading(config)
             except ConfigError as err:
                 raise UsageError(str(err)) from None
-            runs[role] = (reward, argv)
-        results = {role: _run_child(reward, argv, args.warmup) for role, (reward, argv) in runs.items()}
+            runs[role] = {"reward": reward, "warmup": args.untimed_steps, "sources": sources, "overrides": overrides}
+        results = {role: _run_child(spec) for role, spec in runs.items()}
     print(format_table(results))
     if args.json_out:
         with open(args.json_out, "w") as f:
@@ -104,12 +78,14 @@ def run(args) -> int:
     return 0
 
 
-def _run_child(reward: str, argv: list[str], warmup: int) -> dict:
-    spec = json.dumps({"reward": reward, "warmup": warmup, "argv": argv})
-    proc = subprocess.run([sys.executable, "-m", "vigor.training.bench", spec], stdout=subprocess.PIPE, text=True)
+def _run_child(spec: dict) -> dict:
+    """One benchmarked run in a fresh process (its peak memory its own). It rebuilds the config from the same
+    typed `sources` and `overrides`, so both processes parse only what the user typed."""
+    proc = subprocess.run([sys.executable, "-m", "vigor.training.bench", json.dumps(spec)], stdout=subprocess.PIPE,
+                          text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"vigor bench step: the {reward} run failed (exit code {proc.returncode}); see its output above")
+        raise RuntimeError(f"vigor bench step: the {spec['reward']} run failed (exit code {proc.returncode}); see its output above")
     return json.loads(lines[-1][len("RESULT "):])
 
 
@@ -208,10 +184,10 @@ def _child(spec: dict) -> dict:
 
     import torch
 
+    from vigor.training.assembly import build_trainer
     from vigor.training.backends import on_cuda
-    from vigor.training.run import build_trainer
 
-    config = _train_config(spec["argv"])
+    config = run_config(argparse.Namespace(**spec["sources"]), spec["overrides"])
     StepClock, TimedTrainer = _timed_trainer_class()
     clock = StepClock()
     trainer, _ = build_trainer(config, callbacks=[clock], trainer_class=TimedTrainer)

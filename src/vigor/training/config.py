@@ -21,6 +21,11 @@ from vigor.training.premise import GRADIENT_SIGNALS
 LONG_PROMPT_POLICIES = ("error", "drop")
 
 
+def heldout_token_limit(eval_max_new_tokens: int | None, max_completion_length: int | None) -> int | None:
+    """The token limit of held-out evaluation completions: eval_max_new_tokens, else the training one."""
+    return eval_max_new_tokens or max_completion_length
+
+
 @dataclass
 class VigorGRPOConfig(GRPOConfig):
     # --- what to train on -------------------------------------------------------------
@@ -114,7 +119,7 @@ class VigorGRPOConfig(GRPOConfig):
         "help": "Completions per problem: 1 = greedy pass@1, S > 1 = avg@S at eval_temperature."})
     eval_temperature: float = field(default=0.6, metadata={"help": "Sampling temperature when eval_samples > 1."})
     eval_max_new_tokens: int | None = field(default=None, metadata={
-        "help": "Token limit of evaluation completions (None = max_completion_length)."})
+        "help": "Token limit of evaluation completions (None = max_completion_length; heldout_token_limit)."})
     eval_seed: int = field(default=0, metadata={"help": "Seed of the evaluation subset and sampling."})
     save_best: bool = field(default=False, metadata={
         "help": "Keep the model with the best mean held-out accuracy in output_dir/best/."})

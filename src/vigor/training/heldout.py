@@ -40,10 +40,11 @@ def step_dir(output_dir: str, step: int) -> str:
 def evaluation_settings(config):
     """The `vigor.evaluation.evaluate.EvalSettings` of this config's held-out evaluation."""
     from vigor.evaluation.evaluate import EvalSettings
+    from vigor.training.config import heldout_token_limit
 
     greedy = config.eval_samples == 1
     return EvalSettings(samples=config.eval_samples, temperature=0.0 if greedy else config.eval_temperature,
-                        max_new_tokens=config.eval_max_new_tokens or config.max_completion_length,
+                        max_new_tokens=heldout_token_limit(config.eval_max_new_tokens, config.max_completion_length),
                         limit=config.eval_max_samples, subset_seed=config.eval_seed, seed=config.eval_seed,
                         system_prompt=config.system_prompt or None, timeout_s=config.accuracy_timeout_s,
                         batch_size=max(1, config.per_device_eval_batch_size), progress=False)
