@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from vigor.compare.cells import cell, paired, pct
+from vigor.evaluation.breakdown import category_groups
 
 
 def problem_categories(benchmark: dict, identity: dict) -> dict[str, dict[str, str]]:
@@ -29,13 +30,10 @@ def problem_categories(benchmark: dict, identity: dict) -> dict[str, dict[str, s
 
 
 def category_indices(ids: list[str], categories: dict[str, dict[str, str]]) -> dict[str, dict[str, np.ndarray]]:
-    """{facet: {value: positions in `ids` of the problems in it}}, facets in first-seen order, values sorted.
-    A problem without a facet is in none of its values; an id with no record is a KeyError."""
-    groups: dict[str, dict[str, list[int]]] = {}
-    for position, problem in enumerate(ids):
-        for facet, value in categories[problem].items():
-            groups.setdefault(facet, {}).setdefault(value, []).append(position)
-    return {facet: {value: np.array(rows) for value, rows in sorted(values.items())} for facet, values in groups.items()}
+    """{facet: {value: positions in `ids` of the problems in it}} (`category_groups`); an id with no record is a
+    KeyError."""
+    groups = category_groups([categories[problem] for problem in ids])
+    return {facet: {value: np.array(rows) for value, rows in values.items()} for facet, values in groups.items()}
 
 
 def breakdown(stacked: dict[str, dict[str, np.ndarray]], key: str, indices: dict[str, dict[str, np.ndarray]],

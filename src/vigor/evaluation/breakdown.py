@@ -29,13 +29,14 @@ def accuracy_ci(per_problem, *, resamples: int = RESAMPLES, level: float = 0.95,
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def category_groups(records) -> dict[str, dict[str, list[int]]]:
-    """{facet: {value: [record index, ...]}}, facets in first-seen order, values sorted; a record without a
-    facet is in none of its values."""
+def category_groups(categories: list[dict[str, str]]) -> dict[str, dict[str, list[int]]]:
+    """{facet: {value: [positions of the problems in it]}} from each problem's categories, facets in first-seen
+    order, values sorted; a problem without a facet is in none of its values. The one place that says which
+    problems form a category (`vigor eval` and the compare report)."""
     groups: dict[str, dict[str, list[int]]] = {}
-    for index, record in enumerate(records):
-        for facet, value in record.categories.items():
-            groups.setdefault(facet, {}).setdefault(value, []).append(index)
+    for position, problem in enumerate(categories):
+        for facet, value in problem.items():
+            groups.setdefault(facet, {}).setdefault(value, []).append(position)
     return {facet: dict(sorted(values.items())) for facet, values in groups.items()}
 
 
@@ -46,7 +47,7 @@ def by_category(records, verdicts: list[list]) -> dict:
     samples = np.array([len(row) for row in verdicts])
     correct = np.array([sum(v.correct for v in row) for row in verdicts])
     out: dict = {}
-    for facet, values in category_groups(records).items():
+    for facet, values in category_groups([r.categories for r in records]).items():
         out[facet] = {}
         for value, rows in values.items():
             low, high = accuracy_ci(per_problem[rows])

@@ -71,8 +71,8 @@ def benchmark_records(name: str, *, limit: int | None = None, columns: dict | No
                       subset_seed: int | None = None) -> tuple[list[PromptRecord], str]:
     """(records, kind) where kind is a key of `vigor.evaluation.graders.GRADERS` ("math", "code", "cruxeval",
     "ifeval", ...); a file without gold answers or tests is an error. columns: prompt_column / answer_column /
-    split / category_column, for files, folders and hub sets. With `subset_seed`, `limit` picks a seeded random subset (kept in file
-    order) instead of the first problems."""
+    split / category_column, for files, folders and hub sets. With `subset_seed`, `limit` picks a seeded random
+    subset (kept in file order) instead of the first problems."""
     benchmark = registered(name)
     if (benchmark is not None and benchmark.generator is not None) or name.startswith(PROCEDURAL_PREFIX):
         records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout",
