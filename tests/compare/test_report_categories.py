@@ -17,12 +17,13 @@ REWARDS, SEEDS, SAMPLES, STEP = ["vigor", "self_certainty"], [0, 1, 2], 2, 4
 IDENTITY = {"eval_max_samples": 30, "eval_seed": 7, "eval_steps": STEP, "max_steps": STEP}
 
 
-def write_samples(folder, key, outcomes: dict):
+def write_samples(folder, key, outcomes: dict, prompts: dict):
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{key}.samples.jsonl", "w") as f:
         for problem, row in outcomes.items():
             for k, correct in enumerate(row):
-                f.write(json.dumps({"id": problem, "sample": k, "correct": bool(correct)}) + "\n")
+                f.write(json.dumps({"id": problem, "sample": k, "prompt": f"<|user|>{prompts[problem]}<|end|>",
+                                    "correct": bool(correct)}) + "\n")
 
 
 def build_study(out, rng, gone_file):
@@ -34,17 +35,17 @@ def build_study(out, rng, gone_file):
     outcomes = {}
     for b in benchmarks:
         b["key"] = file_key(b["name"])
-        ids = [r.id for r in benchmark_records(b["name"], limit=IDENTITY["eval_max_samples"],
-                                                subset_seed=IDENTITY["eval_seed"])[0]]
+        records = benchmark_records(b["name"], limit=IDENTITY["eval_max_samples"], subset_seed=IDENTITY["eval_seed"])[0]
+        ids, prompts = [r.id for r in records], {r.id: r.prompt for r in records}
         # each row and seed has its own skill, so the rows differ and the categories differ
         outcomes[b["key"]] = {row: {seed: {i: list(rng.uniform(size=SAMPLES) < rng.uniform(0.2, 0.8)) for i in ids}
                                     for seed in (SEEDS if row != "base model" else [None])}
                               for row in [*REWARDS, "base model"]}
-        write_samples(out / "base", b["key"], outcomes[b["key"]]["base model"][None])
+        write_samples(out / "base", b["key"], outcomes[b["key"]]["base model"][None], prompts)
         for reward in REWARDS:
             for seed in SEEDS:
                 write_samples(out / reward / f"seed{seed}" / "eval" / f"step-{STEP}", b["key"],
-                              outcomes[b["key"]][reward][seed])
+                              outcomes[b["key"]][reward][seed], prompts)
     for reward in REWARDS:
         for seed in SEEDS:
             records = [{"step": step, "eval/mean_accuracy": 0.5, **{f"eval/{b['key']}/accuracy": 0.5 for b in benchmarks}}
@@ -94,6 +95,20 @@ def test_report_by_category_matches_a_count_by_hand(tmp_path, fresh_seed):
         assert paired["seed_accuracies"] == pytest.approx(per_seed_v)
         assert paired["baseline_seed_accuracies"] == pytest.approx(per_seed_b)
         assert paired["seed_p"] == pytest.approx(permutation_p_reference(per_seed_v, per_seed_b), abs=1e-12)
+
+
+def test_a_set_that_changed_since_the_runs_gets_no_breakdown(tmp_path, fresh_seed):
+    out = tmp_path / "study"
+    manifest, _ = build_study(out, np.random.default_rng(fresh_seed), tmp_path / "gone.jsonl")
+    key = file_key(ADD_SUB)
+    base = out / "base" / f"{key}.samples.jsonl"
+    rows = [json.loads(line) for line in base.read_text().splitlines()]
+    for row in rows:  # as if reasoning-gym had drawn other questions for the same ids
+        row["prompt"] = row["prompt"].replace("Calculate", "Compute")
+    base.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = summarise(out, manifest, REWARDS, SEEDS)
+    assert key not in result["by_category"]
+    assert "not the problem its runs were evaluated on" in result["by_category_notes"][key]
 
 
 def test_report_markdown_has_the_category_tables(tmp_path, fresh_seed):

@@ -19,14 +19,33 @@ from vigor.compare.cells import cell, paired, pct
 from vigor.evaluation.breakdown import category_groups
 
 
-def problem_categories(benchmark: dict, identity: dict) -> dict[str, dict[str, str]]:
-    """{problem id: categories} of a study's held-out benchmark (a manifest entry: name, key, kind); raises
-    vigor.data.DataError when its records cannot be loaded any more (a file that moved)."""
+def problem_categories(benchmark: dict, identity: dict, evaluated: dict[str, str]) -> dict[str, dict[str, str]]:
+    """{problem id: categories} of a study's held-out benchmark (a manifest entry: name, key, kind). `evaluated`:
+    {problem id: the prompt its evaluation gave the model}; every record's problem text must be in it, so that a
+    set that has changed since the runs were evaluated is never labelled by its new problems. Raises
+    vigor.data.DataError when the records cannot be loaded any more (a file that moved) or do not match."""
+    from vigor.data import DataError
     from vigor.evaluation.evaluate import benchmark_records
 
     records, _ = benchmark_records(benchmark["name"], limit=identity.get("eval_max_samples"),
                                    subset_seed=identity.get("eval_seed"))
+    for r in records:
+        if r.id in evaluated and r.prompt not in evaluated[r.id]:
+            raise DataError(f"problem {r.id!r} is now {r.prompt[:40]!r}, not the problem its runs were evaluated on")
     return {r.id: r.categories for r in records}
+
+
+def evaluated_prompts(samples_file) -> dict[str, str]:
+    """{problem id: prompt} from an evaluation's per-sample file."""
+    import json
+
+    prompts = {}
+    with open(samples_file) as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                prompts.setdefault(str(row["id"]), row["prompt"])
+    return prompts
 
 
 def category_indices(ids: list[str], categories: dict[str, dict[str, str]]) -> dict[str, dict[str, np.ndarray]]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from vigor.analysis.stats import mcnemar_exact_p, smallest_permutation_p
 from vigor.compare.categories import (breakdown, category_indices, category_markdown, difference_row,
-                                      problem_categories)
+                                      evaluated_prompts, problem_categories)
 from vigor.compare.cells import RESAMPLES, cell, paired, pct, seed_level  # noqa: F401 (RESAMPLES: for the tests)
 from vigor.compare.study import BASE_DIR, RUN_FILE
 from vigor.evaluation.suites import AVERAGED_AS
@@ -115,7 +115,7 @@ def summarise(out: Path, manifest: dict, rewards: list[str], seeds: list[int]) -
                                       "gained": gained, "lost": lost, "mcnemar_p": mcnemar_exact_p(gained, lost),
                                       **seed_level(seeds_of[reward], seeds_of[baseline])}
             versus[reward] = rows
-    by_category, notes = categories_of(stacked, benchmarks, ids, manifest["identity"], rewards, baseline)
+    by_category, notes = categories_of(out, stacked, benchmarks, ids, manifest["identity"], rewards, baseline)
     curves = {r: {"accuracy": {b["key"]: by_step(runs[r], f"eval/{b['key']}/accuracy", evals=True) for b in benchmarks}
                   | {"mean": by_step(runs[r], MEAN_KEY, evals=True)},
                   "stability": {k: by_step(runs[r], k, evals=False) for k, _, _ in STABILITY}} for r in rewards}
@@ -130,7 +130,7 @@ def summarise(out: Path, manifest: dict, rewards: list[str], seeds: list[int]) -
             "data_seed": manifest.get("data_seed")}
 
 
-def categories_of(stacked, benchmarks, ids, identity, rewards, baseline) -> tuple[dict, dict]:
+def categories_of(out, stacked, benchmarks, ids, identity, rewards, baseline) -> tuple[dict, dict]:
     """({benchmark key: breakdown by category} for the benchmarks whose problems carry categories,
     {benchmark key: why it has no breakdown} for those whose records could not be matched)."""
     from vigor.data import DataError
@@ -138,10 +138,11 @@ def categories_of(stacked, benchmarks, ids, identity, rewards, baseline) -> tupl
     by_category, notes = {}, {}
     for b in benchmarks:
         try:
-            categories = problem_categories(b, identity)
+            evaluated = evaluated_prompts(out / BASE_DIR / f"{b['key']}.samples.jsonl")
+            categories = problem_categories(b, identity, evaluated)
             indices = category_indices(ids[b["key"]], categories)
         except DataError as err:
-            notes[b["key"]] = f"its problems could not be loaded again: {err}"
+            notes[b["key"]] = f"its problems could not be loaded again as they were evaluated: {err}"
             continue
         except KeyError as err:
             notes[b["key"]] = f"problem {err.args[0]!r} of the evaluations is not among its records"
