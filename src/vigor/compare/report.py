@@ -13,7 +13,10 @@ Statistics (one implementation each, in vigor.analysis.stats):
   (`permutation_p`) of the reward's seeds against the baseline's. It carries the run-to-run spread, but
   with few seeds it cannot go below a floor (`smallest_permutation_p`: 0.1 for 3 seeds against 3). The
   verdict calls a difference established only when both tests are below 5 %;
-- math / code average: the unweighted mean of the benchmarks' accuracies, as in the paper (CRUXEval counts as code: AVERAGED_AS).
+- math / code average: the unweighted mean of the benchmarks' accuracies, as in the paper (CRUXEval counts as code: AVERAGED_AS);
+- by category (vigor.compare.categories): the accuracy and difference statistics above over each category's
+  problems (reasoning-gym's operation, MATH's type and level), read from the held-out records by problem id.
+The statistics of one cell are in vigor.compare.cells.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vigor.analysis.stats import bootstrap_ci, mcnemar_exact_p, permutation_p, smallest_permutation_p
+from vigor.analysis.stats import mcnemar_exact_p, smallest_permutation_p
+from vigor.compare.categories import (breakdown, category_indices, category_markdown, difference_row,
+                                      evaluated_prompts, problem_categories)
+from vigor.compare.cells import RESAMPLES, cell, paired, pct, seed_level  # noqa: F401 (RESAMPLES: for the tests)
 from vigor.compare.study import BASE_DIR, RUN_FILE
 from vigor.evaluation.suites import AVERAGED_AS
 from vigor.training.callbacks import COLLAPSE_FILE, read_metrics
@@ -31,7 +37,6 @@ from vigor.training.heldout import BEST_DIR, BEST_FILE, MEAN_KEY, step_dir
 
 STABILITY = [("entropy", "mean token entropy", "nats"), ("completions/mean_length", "mean completion length", "tokens"),
              ("completions/repetition_ratio", "n-gram repetition ratio", "fraction"), ("kl", "KL to the initial model", "nats")]
-RESAMPLES = 2000
 ALPHA = 0.05
 
 
@@ -66,32 +71,6 @@ def load_run(folder: Path, benchmarks: list[dict], ids: dict[str, list[str]]) ->
     run["peak"] = {"step": run["evals"][peak]["step"], "accuracy": accuracies[peak],
                    "final_accuracy": accuracies[-1], "drop": accuracies[peak] - accuracies[-1]}
     return run
-
-
-def cell(outcomes: np.ndarray) -> dict:
-    """Accuracy and bootstrap interval of [seeds, problems, samples] outcomes."""
-    low, high = bootstrap_ci(lambda idx: outcomes[:, idx].mean(), outcomes.shape[1], resamples=RESAMPLES)
-    return {"accuracy": float(outcomes.mean()), "ci95": [low, high], "problems": int(outcomes.shape[1]),
-            "seeds": int(outcomes.shape[0]), "samples": int(outcomes.shape[2])}
-
-
-def seed_level(reward_seeds, baseline_seeds) -> dict:
-    """Per-seed accuracies of a reward and its baseline, and the permutation test across seeds."""
-    return {"seed_accuracies": [float(x) for x in reward_seeds],
-            "baseline_seed_accuracies": [float(x) for x in baseline_seeds],
-            "seed_p": permutation_p(reward_seeds, baseline_seeds),
-            "seed_p_floor": smallest_permutation_p(len(reward_seeds), len(baseline_seeds))}
-
-
-def paired(reward: np.ndarray, baseline: np.ndarray) -> dict:
-    """Difference reward - baseline over the same problems ([seeds, problems, samples] each), with the
-    seed-level check of the same difference."""
-    per_problem = reward.mean(axis=(0, 2)) - baseline.mean(axis=(0, 2))
-    low, high = bootstrap_ci(lambda idx: per_problem[idx].mean(), per_problem.size, resamples=RESAMPLES)
-    gained, lost = int((reward & ~baseline).sum()), int((~reward & baseline).sum())
-    return {"difference": float(per_problem.mean()), "ci95": [low, high], "gained": gained, "lost": lost,
-            "mcnemar_p": mcnemar_exact_p(gained, lost),
-            **seed_level(reward.mean(axis=(1, 2)), baseline.mean(axis=(1, 2)))}
 
 
 def by_step(runs: list[dict], key: str, *, evals: bool) -> tuple:
@@ -136,6 +115,7 @@ def summarise(out: Path, manifest: dict, rewards: list[str], seeds: list[int]) -
                                       "gained": gained, "lost": lost, "mcnemar_p": mcnemar_exact_p(gained, lost),
                                       **seed_level(seeds_of[reward], seeds_of[baseline])}
             versus[reward] = rows
+    by_category, notes = categories_of(out, stacked, benchmarks, ids, manifest["identity"], rewards, baseline)
     curves = {r: {"accuracy": {b["key"]: by_step(runs[r], f"eval/{b['key']}/accuracy", evals=True) for b in benchmarks}
                   | {"mean": by_step(runs[r], MEAN_KEY, evals=True)},
                   "stability": {k: by_step(runs[r], k, evals=False) for k, _, _ in STABILITY}} for r in rewards}
@@ -146,8 +126,30 @@ def summarise(out: Path, manifest: dict, rewards: list[str], seeds: list[int]) -
     return {"benchmarks": benchmarks, "rewards": rewards, "seeds": seeds, "baseline": baseline, "table": table,
             # every reward has the same seeds, so one floor holds for every seed-level test of the study
             "seed_p_floor": smallest_permutation_p(len(seeds), len(seeds)),
-            "versus": versus, "curves": curves, "runs": per_run, "identity": manifest["identity"],
+            "versus": versus, "by_category": by_category, "by_category_notes": notes, "curves": curves, "runs": per_run, "identity": manifest["identity"],
             "data_seed": manifest.get("data_seed")}
+
+
+def categories_of(out, stacked, benchmarks, ids, identity, rewards, baseline) -> tuple[dict, dict]:
+    """({benchmark key: breakdown by category} for the benchmarks whose problems carry categories,
+    {benchmark key: why it has no breakdown} for those whose records could not be matched)."""
+    from vigor.data import DataError
+
+    by_category, notes = {}, {}
+    for b in benchmarks:
+        try:
+            evaluated = evaluated_prompts(out / BASE_DIR / f"{b['key']}.samples.jsonl")
+            categories = problem_categories(b, identity, evaluated)
+            indices = category_indices(ids[b["key"]], categories)
+        except DataError as err:
+            notes[b["key"]] = f"its problems could not be loaded again as they were evaluated: {err}"
+            continue
+        except KeyError as err:
+            notes[b["key"]] = f"problem {err.args[0]!r} of the evaluations is not among its records"
+            continue
+        if indices:
+            by_category[b["key"]] = breakdown(stacked, b["key"], indices, rewards, baseline)
+    return by_category, notes
 
 
 def plots(result: dict, out: Path) -> list[str]:
@@ -165,10 +167,6 @@ def plots(result: dict, out: Path) -> list[str]:
         panels.append((title if lines else f"{title}: not logged in these runs", unit, lines))
     plot_by_step(out / "stability.png", panels)
     return ["accuracy_by_step.png", "stability.png"]
-
-
-def pct(x) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
 
 
 def verdict(result: dict) -> str:
@@ -263,14 +261,11 @@ def markdown(result: dict, plot_files: list[str]) -> str:
                   "|---|---|---:|---|---:|---:|---:|---|---:|"]
         for reward, rows in result["versus"].items():
             for key, r in rows.items():
-                ci = f"{100 * r['ci95'][0]:+.1f} to {100 * r['ci95'][1]:+.1f}" if "ci95" in r else ""
-                per_seed = (", ".join(pct(x) for x in r["seed_accuracies"]) + " / " +
-                            ", ".join(pct(x) for x in r["baseline_seed_accuracies"]))
-                lines.append(f"| {reward} | {key} | {100 * r['difference']:+.1f} | {ci} | {r['gained']} | {r['lost']} | "
-                             f"{r['mcnemar_p']:.3g} | {per_seed} | {r['seed_p']:.3g} |")
+                lines.append(difference_row(reward, key, r))
         lines += ["", "McNemar: exact, over (problem, seed, sample) pairs; it holds the trained runs fixed. Seed-level: "
                   "exact permutation test of the per-seed accuracies, which carries the run-to-run spread; its "
                   f"smallest possible p here is {result['seed_p_floor']:.2g}."]
+    lines += category_markdown(result)
     lines += ["", "## Accuracy by step and stability", ""] + [f"![{f}]({f})" for f in plot_files]
     lines += ["", "Lines: mean over seeds; bands: lowest to highest seed.", "",
               "## Runs: peak, drop after the peak, collapse guard, best checkpoint", "",

@@ -13,7 +13,7 @@ before any model loads.
 
 from __future__ import annotations
 
-from vigor.data.records import DataError, PromptRecord, read_rows
+from vigor.data.records import DataError, PromptRecord, column_category, read_rows
 
 # The CRUXEval repository's prompts.py, verbatim (chain of thought; chat models generate without stop words,
 # so the answer is read from [ANSWER]...[/ANSWER]).
@@ -69,8 +69,10 @@ assert f(??) == {output}
 '''
 
 
-def benchmark_rows_to_records(benchmark, path, *, limit: int | None = None) -> list[PromptRecord]:
-    """Records of `benchmark` (a `vigor.data.benchmark_registry.Benchmark` with a reader) read from `path`."""
+def benchmark_rows_to_records(benchmark, path, *, limit: int | None = None,
+                              category_column: str | None = None) -> list[PromptRecord]:
+    """Records of `benchmark` (a `vigor.data.benchmark_registry.Benchmark` with a reader) read from `path`;
+    `category_column` names the column of each record's category."""
     name, needs = benchmark.name, benchmark.needs
     records = []
     for index, (line, row) in enumerate(read_rows(path)):
@@ -82,6 +84,8 @@ def benchmark_rows_to_records(benchmark, path, *, limit: int | None = None) -> l
                 raise DataError(f"{at}: {name} record has no {key!r} field (needs {', '.join(needs)})")
         record = benchmark.reader(row, at)
         record.id = record.id if record.id is not None else str(index)
+        if category_column is not None:
+            record.categories = column_category(row, category_column, at=at, where=str(path), first=index == 0)
         record.source, record.where = name, at
         records.append(record)
     return records

@@ -14,6 +14,8 @@ Any other table has a prompt column (`prompt_column`, else the first of PROMPT_C
   verl               the row has `reward_model` (gold: `reward_model.ground_truth`) and `data_source`
 The first row decides the format; a later row of another shape is an error naming that row.
 Record id: `unique_id` or `task_id` when the row has one, else the record's index from 0.
+Record categories: MATH's subject and difficulty (`type` or MATH-500's `subject`, and `level`), or, with
+`category_column`, that column alone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from vigor.data.answers import after_hashes, last_boxed, normalise_gold
 from vigor.data.chat import VERL_KEEP, is_chat, prompt_cell, verl_gold
-from vigor.data.records import DataError, PromptRecord
+from vigor.data.records import DataError, PromptRecord, column_category
 
 LAYOUTS = {
     "humaneval": ("task_id", "prompt", "test", "entry_point"),
@@ -64,10 +66,10 @@ def detect_layout(row: dict) -> str | None:
 
 
 def rows_to_records(rows, *, where: str, source: str, prompt_column: str | None = None,
-                    answer_column: str | None = None, limit: int | None = None
+                    answer_column: str | None = None, limit: int | None = None, category_column: str | None = None
                     ) -> tuple[list[PromptRecord], DataFormat | None]:
     """(records, recognised format; None when there are no rows). rows: iterable of (line, dict);
-    `where` names the file in error messages."""
+    `where` names the file in error messages; `category_column` names the column of each record's category."""
     records, layout, data_format, chat = [], None, None, False
     for index, (line, row) in enumerate(rows):
         if limit is not None and index >= limit:
@@ -86,6 +88,8 @@ def rows_to_records(rows, *, where: str, source: str, prompt_column: str | None 
             raise DataError(f"{at}: empty or non-text prompt")
         if record.id is None:
             record.id = str(index)
+        if category_column is not None:
+            record.categories = column_category(row, category_column, at=at, where=where, first=index == 0)
         record.source, record.where = source, at
         records.append(record)
     return records, data_format
@@ -133,14 +137,28 @@ def _math_answer(row, *, at, **_):
     if row["answer"] is None or str(row["answer"]).strip() == "":
         raise DataError(f"{at}: empty 'answer'")
     return PromptRecord(_own_id(row), row["problem"], normalise_gold(row["answer"]),
-                        meta=_meta(row, "solution", "subject", "level", "type", "url"))
+                        meta=_meta(row, "solution", "subject", "level", "type", "url"), categories=math_categories(row))
 
 
 def _math_solution(row, *, at, **_):
     gold = last_boxed(row["solution"])
     if gold is None:
         raise DataError(f"{at}: 'solution' has no \\boxed{{...}} final answer")
-    return PromptRecord(_own_id(row), row["problem"], gold, meta=_meta(row, "solution", "level", "type"))
+    return PromptRecord(_own_id(row), row["problem"], gold, meta=_meta(row, "solution", "level", "type"),
+                        categories=math_categories(row))
+
+
+def math_categories(row) -> dict[str, str]:
+    """MATH's subject and difficulty: {"type": MATH's `type` (MATH-500 calls it `subject`), "level": "Level N"}
+    (MATH writes "Level 3", MATH-500 the number 3); a facet the row lacks is left out."""
+    categories = {}
+    subject = row.get("type") or row.get("subject")
+    if subject not in (None, ""):
+        categories["type"] = str(subject)
+    level = row.get("level")
+    if level not in (None, ""):
+        categories["level"] = level if isinstance(level, str) and level.startswith("Level") else f"Level {level}"
+    return categories
 
 
 def _gsm8k(row, *, at, **_):

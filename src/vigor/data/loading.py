@@ -30,24 +30,28 @@ def benchmark_file(name: str) -> Path:
 
 
 def load_records(source: str, *, prompt_column: str | None = None, answer_column: str | None = None,
-                 split: str | None = None, limit: int | None = None, seed: int = 0) -> list[PromptRecord]:
+                 split: str | None = None, limit: int | None = None, seed: int = 0,
+                 category_column: str | None = None) -> list[PromptRecord]:
     return load_records_and_format(source, prompt_column=prompt_column, answer_column=answer_column, split=split,
-                                   limit=limit, seed=seed)[0]
+                                   limit=limit, seed=seed, category_column=category_column)[0]
 
 
 def load_records_and_format(source: str, *, prompt_column: str | None = None, answer_column: str | None = None,
-                            split: str | None = None, limit: int | None = None, seed: int = 0
-                            ) -> tuple[list[PromptRecord], DataFormat | None]:
+                            split: str | None = None, limit: int | None = None, seed: int = 0,
+                            category_column: str | None = None) -> tuple[list[PromptRecord], DataFormat | None]:
     """The records and the format they were read in (None for an empty source); `vigor train` and
-    `vigor analyze` print the format before they start."""
+    `vigor analyze` print the format before they start. `category_column`: the column holding each record's
+    category (`PromptRecord.categories`), instead of the categories a format brings (MATH's type and level)."""
     if limit is not None and limit < 0:
         raise DataError(f"limit must be >= 0, got {limit}")
     benchmark, own_file = find_benchmark(source)
     if benchmark is not None:
-        return benchmark_records_and_format(benchmark, own_file, split=split, limit=limit, seed=seed)
+        return benchmark_records_and_format(benchmark, own_file, split=split, limit=limit, seed=seed,
+                                            category_column=category_column)
     if source.startswith(PROCEDURAL_PREFIX):
         from vigor.data.procedural import reasoning_gym_records
 
+        no_columns(source, category_column)
         if limit is None:
             raise DataError(f"{source}: a procedural set needs a size: pass limit=N (--limit N)")
         name = source.removeprefix(PROCEDURAL_PREFIX)
@@ -57,25 +61,36 @@ def load_records_and_format(source: str, *, prompt_column: str | None = None, an
     if path.exists():
         rows = read_rows(path, split=split)
         return rows_to_records(rows, where=str(path), source=f"file:{path.resolve()}", prompt_column=prompt_column,
-                               answer_column=answer_column, limit=limit)
+                               answer_column=answer_column, limit=limit, category_column=category_column)
     if source.endswith(TABLE_SUFFIXES) or os.sep in source and not _looks_like_hub_name(source):
         raise DataError(f"{source}: no such file or folder")
-    return _load_hub(source, prompt_column=prompt_column, answer_column=answer_column, split=split, limit=limit)
+    return _load_hub(source, prompt_column=prompt_column, answer_column=answer_column, split=split, limit=limit,
+                     category_column=category_column)
+
+
+def no_columns(source: str, category_column: str | None) -> None:
+    """A generated set has no columns: its categories are its own (reasoning-gym's source task)."""
+    if category_column is not None:
+        raise DataError(f"{source}: a generated set has no columns, so no category column {category_column!r} "
+                        "(its categories come with the set)")
 
 
 def benchmark_records_and_format(benchmark: Benchmark, own_file: Path | None = None, *, split: str | None = None,
-                                 limit: int | None = None, seed: int = 0) -> tuple[list[PromptRecord], DataFormat]:
+                                 limit: int | None = None, seed: int = 0, category_column: str | None = None
+                                 ) -> tuple[list[PromptRecord], DataFormat]:
     """A registered benchmark's records: generated, read by its own reader, or read in the generic layouts."""
     if benchmark.generator is not None:
+        no_columns(benchmark.name, category_column)
         if limit is None:
             raise DataError(f"{benchmark.name}: a procedural set needs a size: pass limit=N (--limit N)")
         records = benchmark.generator(size=limit, seed=seed, split=split or "train")
         return records, DataFormat("procedural", *benchmark.described)
     path = own_file or benchmark.path()
     if benchmark.reader is not None:
-        return (benchmark_rows_to_records(benchmark, path, limit=limit),
+        return (benchmark_rows_to_records(benchmark, path, limit=limit, category_column=category_column),
                 DataFormat(benchmark.name, *benchmark.described))
-    return rows_to_records(read_rows(path), where=str(path), source=benchmark.name, limit=limit)
+    return rows_to_records(read_rows(path), where=str(path), source=benchmark.name, limit=limit,
+                           category_column=category_column)
 
 
 def _looks_like_hub_name(source: str) -> bool:
@@ -83,7 +98,7 @@ def _looks_like_hub_name(source: str) -> bool:
     return len(parts) == 2 and all(parts) and not source.startswith((".", "/", "~"))
 
 
-def _load_hub(name, *, prompt_column, answer_column, split, limit):
+def _load_hub(name, *, prompt_column, answer_column, split, limit, category_column):
     offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
                   for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
     if offline:
@@ -97,4 +112,4 @@ def _load_hub(name, *, prompt_column, answer_column, split, limit):
         raise DataError(f"{name!r}: could not load it from the Hugging Face hub: {err}") from err
     rows = ((i, row) for i, row in enumerate(ds, start=1))
     return rows_to_records(rows, where=f"hub:{name}", source=f"hub:{name}", prompt_column=prompt_column,
-                           answer_column=answer_column, limit=limit)
+                           answer_column=answer_column, limit=limit, category_column=category_column)

@@ -8,6 +8,10 @@ reasoning-gym item i depends only on (seed, i), so a smaller size gives a prefix
 `name` is any reasoning-gym dataset, or one of vigor's ALIASES: a stable name for a reasoning-gym dataset
 with a fixed configuration (e.g. `single_digit_addition`, the demo's default task, chosen because
 SmolLM2-135M-Instruct solves part of it; see docs/benchmarks.md).
+
+Categories (`PromptRecord.categories`, by which results are broken down): {"operation": "addition" or
+"subtraction"} for single_digit_add_sub (read from reasoning-gym's `metadata["expression"]`), and
+{"task": metadata["source_dataset"]} for a set that draws from several reasoning-gym tasks (`composite`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,27 @@ ALIASES: dict[str, tuple[str, dict]] = {
     "single_digit_addition": ("basic_arithmetic", dict(_SINGLE_DIGIT, operators=("+",))),
     "single_digit_add_sub": ("basic_arithmetic", dict(_SINGLE_DIGIT, operators=("+", "-"))),
 }
+
+
+OPERATIONS = {"+": "addition", "-": "subtraction"}
+
+
+def operation_category(metadata: dict) -> dict[str, str]:
+    """{"operation": ...} of a two-term expression such as "4 - 1" (single_digit_add_sub has no negation, so
+    the operator is the middle token)."""
+    operator = metadata["expression"].split()[1]
+    return {"operation": OPERATIONS[operator]}
+
+
+CATEGORIES = {"single_digit_add_sub": operation_category}  # vigor name -> categories from an item's metadata
+
+
+def categories_of(name: str, dataset_name: str, metadata: dict) -> dict[str, str]:
+    """An item's categories: the alias's own, else the source task when it is not the dataset itself."""
+    if name in CATEGORIES:
+        return CATEGORIES[name](metadata)
+    source = metadata.get("source_dataset")
+    return {"task": source} if source and source != dataset_name else {}
 
 
 def split_of(question: str) -> str:
@@ -59,7 +84,8 @@ def reasoning_gym_records(name: str = "gsm_symbolic", *, size: int, seed: int, s
             seen.add(question)
             records.append(PromptRecord(id=f"{split}-{index}", prompt=question, answer=str(item["answer"]),
                                         source=f"reasoning-gym:{name}",
-                                        meta={"seed": draw_seed, "index": index, "split": split}))
+                                        meta={"seed": draw_seed, "index": index, "split": split},
+                                        categories=categories_of(name, dataset_name, item.get("metadata") or {})))
             if len(records) == size:
                 break
         if len(records) < size:

@@ -33,6 +33,21 @@ class PromptRecord:
     meta: dict = field(default_factory=dict)
     messages: list[dict] | None = None  # a chat prompt as given ([{role, content}, ...]), templated as is
     where: str = ""                  # "FILE:LINE" of the row, for error messages
+    # facet -> value, e.g. {"type": "Algebra", "level": "Level 3"} (MATH), {"operation": "subtraction"}
+    # (reasoning-gym), {COLUMN: value} (--category-column); results are broken down by each facet
+    categories: dict[str, str] = field(default_factory=dict)
+
+
+def column_category(row: dict, column: str, *, at: str, where: str, first: bool) -> dict[str, str]:
+    """{column: the row's value} for a user's --category-column. A column the first row lacks names the file
+    (the column does not exist); a later row without it names that row. An empty cell is "(none)"."""
+    if column not in row:
+        if first:
+            raise DataError(f"{where}: no column {column!r} for the category (--category-column); "
+                            f"columns: {sorted(row)}")
+        raise DataError(f"{at}: record has no {column!r} field (the --category-column)")
+    value = row[column]
+    return {column: "(none)" if value is None or str(value).strip() == "" else str(value)}
 
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".csv.gz", ".parquet")

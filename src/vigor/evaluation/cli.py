@@ -24,6 +24,9 @@ def register(subparsers):
                         "checkpoints.md and accuracy_by_step.png")
     p.add_argument("--prompt-column", default=None, help="for a FILE benchmark: the column holding the problem")
     p.add_argument("--answer-column", default=None, help="for a FILE benchmark: the column holding the gold answer")
+    p.add_argument("--category-column", default=None, metavar="COLUMN",
+                   help="for a FILE benchmark: the column holding each problem's category; accuracy is then also "
+                        "given by category (MATH's type and level and reasoning-gym's operation come by themselves)")
     p.add_argument("--split", default=None, help="for a dataset folder or hub set with several splits")
     p.add_argument("--samples", type=int, default=1, metavar="K", help="completions per problem (avg@K, pass@k)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -84,6 +87,7 @@ def eval_settings(args):
                         limit=args.limit, system_prompt=system, batch_size=args.batch_size,
                         timeout_s=args.grader_timeout, seed=args.seed, allow_weak_sandbox=args.allow_weak_sandbox,
                         prompt_column=args.prompt_column, answer_column=args.answer_column, split=args.split,
+                        category_column=args.category_column,
                         attn_implementation=args.attn_implementation, device=args.device, dtype=args.dtype,
                         progress=not args.no_progress)
 
@@ -150,7 +154,10 @@ def run_checkpoints(args, benchmarks, settings) -> int:
     from pathlib import Path
 
     from vigor.evaluation.checkpoints import evaluate_checkpoints
+    from vigor.evaluation.evaluate import benchmark_records
 
+    for name in benchmarks:  # a bad file or column is an error before the output folder is made
+        benchmark_records(name, limit=settings.limit, columns=settings.columns, subset_seed=settings.subset_seed)
     evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, settings)
     print((Path(args.output_dir) / "checkpoints.md").read_text(), end="")
     print(f"wrote {args.output_dir}/checkpoints.md, checkpoints.json, accuracy_by_step.png", file=sys.stderr)

@@ -3,7 +3,10 @@
 Per benchmark, with K samples per problem:
   accuracy = avg@K = mean correctness over all n*K samples (greedy K=1: pass@1)
   pass@k   = mean over problems of the unbiased estimator, for k in 1, 2, 4, ..., K
-Outputs in output_dir: <bench>.samples.jsonl (one line per sample), summary.json ({bench: {...}}), results.md.
+and, when the records carry categories (MATH's type and level, reasoning-gym's operation or source task, a
+--category-column), accuracy by category with a bootstrap interval over problems (vigor.evaluation.breakdown).
+Outputs in output_dir: <bench>.samples.jsonl (one line per sample, with the record's "categories" when it has
+any), summary.json ({bench: {..., "by_category": {facet: {value: {...}}}}}), results.md.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from vigor.data import DataError, PromptRecord, format_prompt, load_records
 from vigor.data.benchmark_registry import REGISTRY, Benchmark, find_benchmark
 from vigor.data.loading import PROCEDURAL_PREFIX
+from vigor.evaluation.breakdown import by_category, category_markdown
 from vigor.evaluation.graders import grader_of
 from vigor.evaluation.passk import pass_at_k
 
@@ -41,6 +45,7 @@ class EvalSettings:
     prompt_column: str | None = None    # for a file, folder or hub benchmark
     answer_column: str | None = None
     split: str | None = None
+    category_column: str | None = None  # the column of each problem's category (accuracy by category)
     attn_implementation: str = "sdpa"
     device: str = "auto"
     dtype: str = "auto"
@@ -48,7 +53,8 @@ class EvalSettings:
 
     @property
     def columns(self) -> dict:
-        return {"prompt_column": self.prompt_column, "answer_column": self.answer_column, "split": self.split}
+        return {"prompt_column": self.prompt_column, "answer_column": self.answer_column, "split": self.split,
+                "category_column": self.category_column}
 
 
 def registered(name: str) -> Benchmark | None:
@@ -65,11 +71,12 @@ def benchmark_records(name: str, *, limit: int | None = None, columns: dict | No
                       subset_seed: int | None = None) -> tuple[list[PromptRecord], str]:
     """(records, kind) where kind is a key of `vigor.evaluation.graders.GRADERS` ("math", "code", "cruxeval",
     "ifeval", ...); a file without gold answers or tests is an error. columns: prompt_column / answer_column /
-    split, for files, folders and hub sets. With `subset_seed`, `limit` picks a seeded random subset (kept in file
-    order) instead of the first problems."""
+    split / category_column, for files, folders and hub sets. With `subset_seed`, `limit` picks a seeded random
+    subset (kept in file order) instead of the first problems."""
     benchmark = registered(name)
     if (benchmark is not None and benchmark.generator is not None) or name.startswith(PROCEDURAL_PREFIX):
-        records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout")
+        records = load_records(name, limit=limit or PROCEDURAL_EVAL_SIZE, split="heldout",
+                               category_column=(columns or {}).get("category_column"))  # an error if given
     elif subset_seed is not None and limit is not None:
         import random
 
@@ -117,7 +124,9 @@ def score(records: list[PromptRecord], completions: list[list[str]], kind: str, 
     return out
 
 
-def summarise(verdicts: list[list]) -> dict:
+def summarise(verdicts: list[list], records: list[PromptRecord] | None = None) -> dict:
+    """Accuracy, pass@k (and IFEval's four metrics) of one benchmark's verdicts; with the records, accuracy by
+    category ("by_category") when they carry categories."""
     from vigor.evaluation.ifeval import IFEvalVerdict, ifeval_metrics
 
     samples = min(len(v) for v in verdicts)
@@ -129,6 +138,9 @@ def summarise(verdicts: list[list]) -> dict:
                           for k in ks}}
     if isinstance(verdicts[0][0], IFEvalVerdict):  # accuracy is prompt-level strict; the other three as well
         summary |= ifeval_metrics(verdicts)
+    categories = by_category(records, verdicts) if records is not None else {}
+    if categories:
+        summary["by_category"] = categories
     return summary
 
 
@@ -136,8 +148,11 @@ def write_samples(path: Path, records, prompts, completions, verdicts):
     with open(path, "w", encoding="utf-8") as f:
         for r, p, cs, vs in zip(records, prompts, completions, verdicts):
             for k, (c, v) in enumerate(zip(cs, vs)):
-                f.write(json.dumps({"id": r.id, "sample": k, "prompt": p, "completion": c, "extracted": v.extracted,
-                                    "gold": r.answer, "correct": v.correct, "reason": v.reason}) + "\n")
+                row = {"id": r.id, "sample": k, "prompt": p, "completion": c, "extracted": v.extracted,
+                       "gold": r.answer, "correct": v.correct, "reason": v.reason}
+                if r.categories:
+                    row["categories"] = r.categories
+                f.write(json.dumps(row) + "\n")
 
 
 def markdown_table(summary: dict) -> str:
@@ -153,7 +168,7 @@ def markdown_table(summary: dict) -> str:
                          f"loose {100 * s['prompt_loose']:.2f}; "
                          f"instruction-level strict {100 * s['instruction_strict']:.2f}, "
                          f"loose {100 * s['instruction_loose']:.2f}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + category_markdown(summary)
 
 
 def write_reports(output_dir: Path, summary: dict):
@@ -237,7 +252,7 @@ def evaluate(model_or_path, benchmarks: list[str], settings: EvalSettings = Eval
             bar.update(len(part))
             bar.set_postfix(accuracy=f"{correct / done:.3f}")
         bar.close()
-        summary[name] = summarise(verdicts) | {"temperature": s.temperature, "max_new_tokens": s.max_new_tokens}
+        summary[name] = summarise(verdicts, records) | {"temperature": s.temperature, "max_new_tokens": s.max_new_tokens}
         if output_dir is not None:
             write_samples(output_dir / f"{file_key(name)}.samples.jsonl", records, prompts, completions, verdicts)
     if output_dir is not None:
@@ -295,7 +310,7 @@ def score_predictions(benchmark: str, predictions, settings: EvalSettings = Eval
         check_sandbox(s.allow_weak_sandbox)
     verdicts = score(records, completions, kind, style=answer_style(benchmark), timeout_s=s.timeout_s,
                      allow_weak_sandbox=s.allow_weak_sandbox)
-    summary = {benchmark: summarise(verdicts)}
+    summary = {benchmark: summarise(verdicts, records)}
     if output_dir is not None:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
