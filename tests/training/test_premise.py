@@ -222,3 +222,40 @@ def test_bad_values_are_one_line_errors_before_loading(option, value, message, t
     err = capsys.readouterr().err.strip()
     assert code != 0 and message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_each_mixed_group_keeps_its_category(tmp_path, fresh_seed):
+    """premise_groups.jsonl's "categories" names each mixed group's category, in the order of its AUROCs: checked
+    against a loop over the groups that keeps the mixed ones with gold, on fresh random steps (two calls, one log)."""
+    rng = np.random.default_rng(fresh_seed)
+    monitor = monitor_for("self_certainty,accuracy:0", tmp_path)
+    expected_aurocs, expected_categories = [], []
+    for _ in range(2):
+        reported, lengths = random_step(rng, 7)
+        operation = [rng.choice(["addition", "subtraction"]) for _ in range(7)]
+        categories = [json.dumps({"operation": op}) for op in operation for _ in range(G)]
+        statistics = torch.zeros((len(lengths), len(monitor.statistics)), dtype=torch.float64)
+        monitor.add(reported, statistics, lengths, G, categories)
+        scores, gold = reported[:, 0].numpy(), reported[:, 1].numpy()
+        for g in range(7):
+            y = gold[g * G:(g + 1) * G]
+            if np.isnan(y).any() or y.min() == y.max():
+                continue
+            expected_aurocs.append(pair_auroc(scores[g * G:(g + 1) * G], y > 0.5))
+            expected_categories.append({"operation": operation[g]})
+    monitor.step_metrics(1)
+    [record] = [json.loads(line) for line in open(tmp_path / RECORDS_FILE)]
+    assert record["categories"] == expected_categories
+    np.testing.assert_allclose(record["groups"]["self_certainty"], expected_aurocs, atol=1e-12)
+
+
+def test_no_categories_no_key(tmp_path, fresh_seed):
+    """Data without categories (None for every completion) writes no "categories" key."""
+    rng = np.random.default_rng(fresh_seed)
+    monitor = monitor_for("self_certainty,accuracy:0", tmp_path)
+    reported, lengths = random_step(rng, 4)
+    statistics = torch.zeros((len(lengths), len(monitor.statistics)), dtype=torch.float64)
+    monitor.add(reported, statistics, lengths, G, [None] * len(lengths))
+    monitor.step_metrics(1)
+    [record] = [json.loads(line) for line in open(tmp_path / RECORDS_FILE)]
+    assert "categories" not in record

@@ -1,6 +1,7 @@
-"""The premise monitor in real training runs: the embedded model on the demo's task (which gives mixed groups)
-logs every premise key to metrics.jsonl and TensorBoard, with values that the rewards dumped by the same run
-reproduce by pair counting; `premise_monitor=False` logs none."""
+"""The premise monitor in real training runs: the embedded model on the miniature's task (single-digit addition
+and subtraction, which gives mixed groups) logs every premise key to metrics.jsonl and TensorBoard, with values
+that the rewards dumped by the same run reproduce by pair counting, and each mixed group's category (its
+prompt's operation); `premise_monitor=False` logs none."""
 
 import json
 import os
@@ -14,24 +15,27 @@ from tests.training.training_helpers import read_jsonl, tiny_run_options
 SIGNALS = ("vigor", "vigor_uncorrected", "self_certainty", "neg_entropy", "logprob", "length")
 
 
-def reference_values(dump: dict, group_size: int) -> tuple[list[float], dict]:
-    """(pair-counted AUROC of VIGOR's reward in each mixed group, {signal: per-group values}) of one sampling."""
+def reference_values(dump: dict, group_size: int) -> tuple[list[float], list[str]]:
+    """(pair-counted AUROC of VIGOR's reward in each mixed group, each mixed group's operation read from its
+    prompt) of one sampling."""
     raw, names = np.array(dump["raw"], dtype=float), dump["rewards"]
     vigor, gold = raw[:, names.index("vigor")], raw[:, names.index("accuracy")]
-    out = []
+    out, operations = [], []
     for g in range(len(gold) // group_size):
         rows = slice(g * group_size, (g + 1) * group_size)
         if np.isnan(gold[rows]).any() or gold[rows].min() == gold[rows].max():
             continue
         out.append(pair_auroc(vigor[rows], gold[rows] > 0.5))
-    return out
+        question = dump["prompts"][g * group_size].rsplit("Calculate", 1)[1]
+        operations.append("subtraction" if " - " in question else "addition")
+    return out, operations
 
 
 @pytest.mark.timeout(1800)
 def test_embedded_model_logs_the_premise_on_the_demo_task(tmp_path):
     from vigor.training import VigorGRPOConfig, train
 
-    options = tiny_run_options(None, "reasoning-gym:single_digit_addition", tmp_path / "out", max_samples=16,
+    options = tiny_run_options(None, "reasoning-gym:single_digit_add_sub", tmp_path / "out", max_samples=16,
                                per_device_train_batch_size=24, num_generations=8, max_completion_length=40,
                                max_steps=3, learning_rate=1e-5, report_to="tensorboard", reward_dump=True,
                                monitor_accuracy=True, premise_window_steps=2, system_prompt="boxed", seed=0)
@@ -39,7 +43,7 @@ def test_embedded_model_logs_the_premise_on_the_demo_task(tmp_path):
     records = read_jsonl(os.path.join(out, "metrics.jsonl"))
     dumps = read_jsonl(os.path.join(out, "rewards.jsonl"))
     assert [r["step"] for r in records] == [1, 2, 3] and len(dumps) == 3
-    per_step = [reference_values(d, 8) for d in dumps]
+    per_step, operations = zip(*[reference_values(d, 8) for d in dumps])
     assert sum(map(len, per_step)) > 0, "no mixed group in 3 steps: the test needs an easier task"
     for i, record in enumerate(records):
         for signal in SIGNALS:
@@ -54,6 +58,8 @@ def test_embedded_model_logs_the_premise_on_the_demo_task(tmp_path):
             assert record["premise/vigor/auroc_window"] == pytest.approx(np.mean(window), abs=1e-9)
     groups = read_jsonl(os.path.join(out, "premise_groups.jsonl"))
     assert [g["step"] for g in groups] == [1, 2, 3] and set(groups[0]["groups"]) == set(SIGNALS)
+    for record, expected in zip(groups, operations):  # each mixed group's category is its prompt's operation
+        assert [c["operation"] for c in record.get("categories", [])] == expected
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -3,10 +3,12 @@ the final model (whole under FSDP)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
 from vigor.training.config import VigorGRPOConfig
+from vigor.training.premise import CATEGORY_COLUMN
 from vigor.training.preflight import check_before_loading
 
 logger = logging.getLogger("vigor.training")
@@ -18,6 +20,9 @@ def build_dataset(records, prompts):
     from vigor.data.gold import Gold, gold_columns
 
     columns = gold_columns([Gold.from_record(r) for r in records])  # the trainer rebuilds each Gold from them
+    if any(r.categories for r in records):  # one JSON string a row ({axis: value}): the premise monitor's groups
+        columns = [{**gold, CATEGORY_COLUMN: json.dumps(r.categories, sort_keys=True)}
+                   for gold, r in zip(columns, records)]
     return Dataset.from_list([{"prompt": p, **gold} for p, gold in zip(prompts, columns)])
 
 

@@ -38,6 +38,9 @@ class VigorGRPOConfig(GRPOConfig):
     prompt_column: str | None = field(default=None, metadata={"help": "Prompt column (auto-detected if None)."})
     answer_column: str | None = field(default=None, metadata={
         "help": "Gold-answer column (auto-detected if None); feeds the accuracy reward/monitor."})
+    category_column: str | None = field(default=None, metadata={
+        "help": "Column holding each prompt's category (instead of the categories a format brings: MATH's type and "
+                "level, reasoning-gym's source task); the premise monitor's per-group records carry it."})
     system_prompt: str | None = field(default="boxed", metadata={
         "help": "System prompt preset ('boxed', 'intuitor'), literal text, or 'none' (or '') for none."})
     max_prompt_length: int | None = field(default=None, metadata={

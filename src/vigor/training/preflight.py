@@ -30,7 +30,7 @@ def load_prompt_records(config: VigorGRPOConfig):
     records, data_format = load_records_and_format(
         config.dataset, prompt_column=config.prompt_column, answer_column=config.answer_column,
         split=config.dataset_split, limit=config.max_samples,
-        seed=config.seed if config.data_seed is None else config.data_seed)
+        seed=config.seed if config.data_seed is None else config.data_seed, category_column=config.category_column)
     if not records:
         raise ValueError(f"dataset {config.dataset}: no prompts")
     if config.answer_column and not any(r.answer is not None for r in records):

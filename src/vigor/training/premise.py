@@ -25,7 +25,10 @@ the previous log, "the window" the last `premise_window_steps` logged steps:
                                   bootstrap over the window's groups (`bootstrap_ci`, 1000 draws, seed 0)
   premise/step_mixed_groups       the step's mixed groups
 Each step's per-group AUROCs go to OUTPUT_DIR/premise_groups.jsonl ({"step", "groups": {signal: [...]}}), from
-which a resumed run rebuilds its window and a report can pool any span of steps.
+which a resumed run rebuilds its window and a report can pool any span of steps. When the prompts carry categories
+(`PromptRecord.categories`: MATH's type and level, reasoning-gym's source task, `--category-column`), the record
+also holds "categories": the category of each mixed group, in the groups' order ({axis: value} each), so a report
+can break the premise down by category.
 """
 
 from __future__ import annotations
@@ -37,13 +40,15 @@ import time
 import numpy as np
 import torch
 
-from vigor.analysis.stats import bootstrap_ci, group_aurocs
+from vigor.analysis.stats import bootstrap_ci, group_aurocs, mixed_groups
 from vigor.rewards import RewardSet, length_corrected, length_uncorrected, make_reward, parse_rewards
 
 GOLD = "accuracy"
 STATISTIC_SIGNALS = ("self_certainty", "neg_entropy", "logprob")  # reward names reading the shared forward
 GRADIENT_SIGNALS = ("vigor", "vigor_uncorrected")  # what `premise_signals` may add (a backward pass each step)
 RECORDS_FILE = "premise_groups.jsonl"
+CATEGORY_COLUMN = "category"  # the training dataset's column: each prompt's categories as one JSON string
+CATEGORIES_KEY = "categories"  # in premise_groups.jsonl: each mixed group's category, in the groups' order
 BOOTSTRAP = dict(resamples=1000, level=0.95, seed=0)
 
 
@@ -55,11 +60,24 @@ def worst_if_missing(scores: np.ndarray) -> np.ndarray:
 def step_group_aurocs(signals: dict[str, np.ndarray], gold: np.ndarray, group_size: int) -> dict[str, np.ndarray]:
     """{signal: AUROC of each mixed group} for one scoring call: `signals` [N] each, `gold` [N] (1 right, 0 wrong,
     NaN unknown), rows k*G .. k*G+G-1 one group."""
-    gold = np.asarray(gold, dtype=np.float64).reshape(-1, group_size)
-    known = np.isfinite(gold).all(1)
-    correct = gold[known] > 0.5
+    known, correct = known_groups(gold, group_size)
     return {name: group_aurocs(worst_if_missing(np.asarray(v, dtype=np.float64).reshape(-1, group_size)[known]),
                                correct) for name, v in signals.items()}
+
+
+def known_groups(gold: np.ndarray, group_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(which groups have gold for every completion [groups], their correctness [known groups, G])."""
+    gold = np.asarray(gold, dtype=np.float64).reshape(-1, group_size)
+    known = np.isfinite(gold).all(1)
+    return known, gold[known] > 0.5
+
+
+def mixed_group_categories(categories: list, gold: np.ndarray, group_size: int) -> list:
+    """The category ({axis: value}, or None) of each mixed group, in `step_group_aurocs`' order; `categories`:
+    one JSON string (or None) per completion, as the dataset's CATEGORY_COLUMN gives them."""
+    known, correct = known_groups(gold, group_size)
+    firsts = [categories[k * group_size] for k in np.flatnonzero(known)]
+    return [json.loads(firsts[g]) if firsts[g] else None for g in mixed_groups(correct)]
 
 
 def window_ci(values: np.ndarray) -> tuple[float, float]:
@@ -157,10 +175,15 @@ class PremiseMonitor:
         out["length"] = lengths.double()
         return {name: out[name].numpy() for name in self.signals}
 
-    def add(self, reported, statistics, lengths, group_size: int) -> None:
-        """One training scoring call's gathered values ([N, rewards], [N, statistics], [N])."""
+    def add(self, reported, statistics, lengths, group_size: int, categories: list | None = None) -> None:
+        """One training scoring call's gathered values ([N, rewards], [N, statistics], [N]), and each completion's
+        category (CATEGORY_COLUMN's JSON string or None; None when the data has none)."""
         signals = self.signal_values(reported, statistics, lengths)
-        self.pending.append(step_group_aurocs(signals, reported[:, self.gold_column].numpy(), group_size))
+        gold = reported[:, self.gold_column].numpy()
+        groups = step_group_aurocs(signals, gold, group_size)
+        if categories is not None and any(categories):
+            groups[CATEGORIES_KEY] = mixed_group_categories(categories, gold, group_size)
+        self.pending.append(groups)
 
     def restore(self, records: list[dict]) -> None:
         """Rebuild the window from the records of the last logged steps (a resumed run)."""
@@ -173,12 +196,16 @@ class PremiseMonitor:
         if not self.pending:
             return {}
         groups = {name: np.concatenate([p[name] for p in self.pending]) for name in self.signals}
+        categories = [c for p in self.pending for c in p.get(CATEGORIES_KEY, [None] * len(p["length"]))]
         self.pending = []
         self.window = (self.window + [groups])[-self.window_steps:]
         if write:
             os.makedirs(os.path.dirname(self.records_path) or ".", exist_ok=True)
+            record = {"step": step, "groups": {k: v.tolist() for k, v in groups.items()}}
+            if any(c is not None for c in categories):
+                record[CATEGORIES_KEY] = categories
             with open(self.records_path, "a") as f:
-                f.write(json.dumps({"step": step, "groups": {k: v.tolist() for k, v in groups.items()}}) + "\n")
+                f.write(json.dumps(record) + "\n")
         out: dict[str, float] = {"premise/step_mixed_groups": int(groups["length"].size)}
         for name in self.signals:
             key = f"premise/{name}/"

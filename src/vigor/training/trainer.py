@@ -42,7 +42,7 @@ from vigor.training.callbacks import CollapseGuardCallback, MetricsFileCallback,
 from vigor.training.checkpoints import staged_checkpoint
 from vigor.training.completions import completion_rows, write_completions
 from vigor.training.config import VigorGRPOConfig
-from vigor.training.premise import premise_setup
+from vigor.training.premise import CATEGORY_COLUMN, premise_setup
 
 logger = logging.getLogger("vigor.training")
 
@@ -220,7 +220,8 @@ class VigorGRPOTrainer(GRPOTrainer):
         self._log_reward_metrics(mode, raw, shaped, advantages, combined, view, facts[:, 3])
         if self.premise is not None and mode == "train":  # every process takes part in the gather
             statistics = gather(self.premise.local_statistics(rollouts).to(device)).cpu()
-            self.premise.add(reported, statistics, view.lengths, group_size)
+            categories = gather_object([x.get(CATEGORY_COLUMN) for x in inputs])
+            self.premise.add(reported, statistics, view.lengths, group_size, categories)
         step, every = self.state.global_step, self.args.log_completions_every
         log_rows = mode == "train" and every > 0 and step % every == 0
         if self.args.reward_dump or log_rows:  # every process takes part in the gather
