@@ -145,15 +145,20 @@ class LogProb(_TokenStatistic):
 
 
 def check_grad_params(terms, model_path: str) -> None:
-    """Before the weights load: each VIGOR term's `grad_params` regex matches a parameter of the model in the
-    local folder `model_path`, checked on the model built from its config on the meta device (no weights read,
-    no memory). Else the one-line ValueError of `select_parameters`. A hub id, or a config transformers cannot
-    build, is left to the check at the first use. (Under LoRA the trainable parameters are the adapters, whose
-    names differ: the caller skips this check then.)"""
-    import os
-
+    """Before the weights load: each VIGOR term's `grad_params` regex matches a trainable parameter of the model in
+    the local folder `model_path` (`check_parameter_patterns`)."""
     patterns = [t.options.grad_params for t in terms
                 if t.reward_class is VigorReward and getattr(t.options, "grad_params", None) is not None]
+    check_parameter_patterns(patterns, model_path, what="reward 'vigor'")
+
+
+def check_parameter_patterns(patterns, model_path: str, *, what: str) -> None:
+    """Each regex matches a parameter of the model in the local folder `model_path`, checked on the model built from
+    its config on the meta device (no weights read, no memory); else the one-line ValueError of `select_parameters`,
+    prefixed by `what`. A hub id, or a config transformers cannot build, is left to the check at the first use.
+    (Under LoRA the trainable parameters are the adapters, whose names differ: callers skip this check then.)"""
+    import os
+
     if not patterns or not os.path.isdir(model_path):
         return
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -169,4 +174,4 @@ def check_grad_params(terms, model_path: str) -> None:
         try:
             select_parameters(model, pattern)
         except ValueError as err:
-            raise ValueError(f"reward 'vigor': {err} in {model_path}") from None
+            raise ValueError(f"{what}: {err} in {model_path}") from None
