@@ -121,3 +121,25 @@ def test_subset_norms_are_the_engine_restricted_call(fresh_seed):
         assert np.isnan(norms[key][3]) and seconds[key] > 0  # an empty completion: no norm
     got = rank_agreement(norms[r"layers\.0\."], norms["full"], 2)
     assert got["n_groups"] == 2 and got["n_groups_spearman"] == 1  # the second group has one non-empty row
+
+
+def test_streaming_gives_the_numbers_of_sampling_all_then_scoring_all(tiny_model_dir, hard_dataset, tmp_path):
+    """G=3 against micro-batches of 4 and sampling batches of 5: no boundary lines up, the values still equal."""
+    from vigor.analysis.run import AnalysisSettings, analyze_completions, fitting_prompts, load_prompts, run_analysis
+    from vigor.analysis.sampling import sample_completions
+    from vigor.models import load_model_and_tokenizer
+
+    s = AnalysisSettings(output_dir=str(tmp_path / "out"), model=str(tiny_model_dir), dataset=str(hard_dataset),
+                         num_prompts=4, num_generations=3, max_new_tokens=6, batch_size=5, micro_batch_size=4,
+                         bootstrap_resamples=10, progress=False, seed=11)
+    streamed = run_analysis(s)
+    _, records = load_prompts(s.dataset, s.num_prompts)
+    records, prompts, tok = fitting_prompts(s.model, records, system_prompt=s.system_prompt,
+                                            max_new_tokens=s.max_new_tokens)
+    lm, tok = load_model_and_tokenizer(s.model, dtype=torch.float32, device=torch.device("cpu"), tokenizer=tok)
+    p, c = sample_completions(lm, tok, prompts, num_generations=3, max_new_tokens=6, temperature=s.temperature,
+                              top_k=s.top_k, batch_size=5, seed=11, progress=False)
+    whole, _ = analyze_completions(lm, tok, records, p, c, 3, micro_batch_size=4, resamples=10, seed=11,
+                                   progress=False)
+    assert streamed["completions"] == whole["completions"]
+    assert json.dumps(streamed["signals"]) == json.dumps(whole["signals"])  # NaN written alike
