@@ -36,6 +36,12 @@ def register(subparsers) -> None:
     p.add_argument("--bootstrap", dest="bootstrap_resamples", metavar="BOOTSTRAP", type=int, default=1000,
                    help="bootstrap resamples for the intervals")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grad-params", action="append", default=[], metavar="REGEX",
+                   help="also VIGOR over the trainable parameters whose names match (re.search), repeatable: "
+                        "its rank agreement with the full norm (mean within-group Spearman, top-1) and its time")
+    p.add_argument("--stop-if-unmixed", type=int, metavar="N",
+                   help="stop when the first N groups are all unmixed (every completion correct, or none): "
+                        "no AUROC can come from them")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_device_options(p, runs="samples and computes gradient norms",
@@ -49,8 +55,9 @@ def analysis_settings(args):
 
     from vigor.analysis.run import AnalysisSettings
 
-    names = {f.name for f in dataclasses.fields(AnalysisSettings)} - {"progress"}
-    return AnalysisSettings(**{name: getattr(args, name) for name in names}, progress=not args.no_progress)
+    names = {f.name for f in dataclasses.fields(AnalysisSettings)} - {"progress", "grad_params"}
+    return AnalysisSettings(**{name: getattr(args, name) for name in names}, progress=not args.no_progress,
+                            grad_params=tuple(args.grad_params or ()))
 
 
 def main(args) -> int:
@@ -67,7 +74,10 @@ def main(args) -> int:
         device, _ = resolve_device_and_dtype(settings.device, settings.dtype)
         check_attn_implementation(settings.attn_implementation, on_cuda=device.type == "cuda")
         if settings.model != "default":
-            resolve_model_path(settings.model)
+            from vigor.rewards.intrinsic import check_parameter_patterns
+
+            check_parameter_patterns(settings.grad_params, resolve_model_path(settings.model),
+                                     what="--grad-params")
         result = run_analysis(settings)
     except ValueError as err:  # bad input (data, model path, settings): one line, exit 2
         raise UsageError(str(err)) from None
@@ -77,5 +87,11 @@ def main(args) -> int:
     print(f"accuracy of the samples {result['accuracy']:.1%} over {result['n_completions']} completions; "
           f"VIGOR within-group AUROC {vigor['auroc']:.3f} over {vigor['n_groups_mixed']} mixed prompts: "
           f"{verdict(vigor)}")
+    for row in result.get("grad_params", []):
+        print(f"--grad-params {row['grad_params']}: mean within-group Spearman with the full norm "
+              f"{row['spearman']:.3f}, top-1 agreement {row['top1_agreement']:.3f}, "
+              f"{row['seconds_per_completion']:.4f} s a completion (full norm {row['full_seconds_per_completion']:.4f} s)")
+    if result.get("stopped"):
+        print(f"vigor analyze: {result['stopped']}")
     print(f"wrote {args.output_dir}/analysis.md, analysis.json, gradnorm_vs_correct.png")
     return 0

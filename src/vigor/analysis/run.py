@@ -41,6 +41,8 @@ class AnalysisSettings:
     attn_implementation: str = "sdpa"
     device: str = "auto"                 # see vigor.precision.resolve_device_and_dtype
     dtype: str = "auto"
+    grad_params: tuple[str, ...] = ()    # --grad-params, repeatable: VIGOR over these parameter subsets too
+    stop_if_unmixed: int | None = None   # --stop-if-unmixed N: stop when the first N groups are all unmixed
 
     def check(self) -> None:
         """Fail fast, before any model is loaded, naming the bad setting."""
@@ -55,6 +57,15 @@ class AnalysisSettings:
             raise ValueError(f"--temperature must be > 0 (the G samples of a prompt must differ), got {self.temperature}")
         if self.bootstrap_resamples < 1:
             raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap_resamples}")
+        if self.stop_if_unmixed is not None and self.stop_if_unmixed < 1:
+            raise ValueError(f"--stop-if-unmixed must be >= 1 (groups), got {self.stop_if_unmixed}")
+        from vigor.gradnorm import parameter_pattern
+
+        for pattern in self.grad_params:
+            try:
+                parameter_pattern(pattern)
+            except ValueError as err:
+                raise ValueError(f"--grad-params: {err}") from None
 
 
 def load_prompts(dataset: str | None, num_prompts: int, *, seed: int = 0, prompt_column: str | None = None,
@@ -99,7 +110,7 @@ def run_analysis(settings: AnalysisSettings) -> dict:
     the gradient norms are computed in too."""
     s = settings
     s.check()
-    from vigor.analysis.sampling import sample_completions
+    from vigor.analysis.streaming import sample_grade_and_score
     from vigor.models import check_attn_implementation, load_model_and_tokenizer
     from vigor.precision import resolve_device_and_dtype, show_banner
 
@@ -115,12 +126,22 @@ def run_analysis(settings: AnalysisSettings) -> dict:
     lm, tokenizer = load_model_and_tokenizer(s.model, dtype=dtype, device=device,
                                              attn_implementation=s.attn_implementation, tokenizer=tokenizer)
     show_banner(device=lm.device, weights=lm.dtype)  # analyze never autocasts
-    prompt_ids, completion_ids = sample_completions(
-        lm, tokenizer, prompts, num_generations=s.num_generations, max_new_tokens=s.max_new_tokens,
-        temperature=s.temperature, top_k=s.top_k, batch_size=s.batch_size, seed=s.seed, progress=s.progress)
-    result, signals = analyze_completions(lm, tokenizer, records, prompt_ids, completion_ids, s.num_generations,
-                                          micro_batch_size=s.micro_batch_size, resamples=s.bootstrap_resamples,
-                                          seed=s.seed, progress=s.progress)
+    run = sample_grade_and_score(lm, tokenizer, records, prompts, s)
+    records = records[:run.groups]
+    result = summarise_completions(records, run.texts, run.verdicts, run.signals, s.num_generations,
+                                   resamples=s.bootstrap_resamples, seed=s.seed)
+    if s.grad_params:
+        from vigor.analysis.subsets import subset_norms, subset_report
+
+        norms, seconds = subset_norms(lm, tokenizer, run.prompt_ids, run.completion_ids, s.grad_params,
+                                      micro_batch_size=s.micro_batch_size)
+        result["grad_params"] = subset_report(norms, seconds, s.num_generations)
+        for i, row in enumerate(result["completions"]):
+            row["grad_norm_corrected_subsets"] = {p: _num(norms[p][i]) for p in s.grad_params}
+            row["grad_norm_corrected_full"] = _num(norms["full"][i])
+    if run.stopped:
+        result["stopped"] = run.stopped
+    signals = run.signals
     result["settings"] = dict(model=s.model or "default", dataset=source, num_prompts=len(records),
                               num_generations=s.num_generations, max_new_tokens=s.max_new_tokens,
                               temperature=s.temperature, top_k=s.top_k, system_prompt=s.system_prompt,
@@ -145,6 +166,14 @@ def analyze_completions(model, tokenizer, records, prompt_ids, completion_ids, n
     verdicts = grade_math_many(list(zip(texts, golds)))
     signals = compute_signals(model, tokenizer, prompt_ids, completion_ids, micro_batch_size=micro_batch_size,
                               progress=progress)
+    return summarise_completions(records, texts, verdicts, signals, num_generations, resamples=resamples,
+                                 seed=seed), signals
+
+
+def summarise_completions(records, texts, verdicts, signals, num_generations: int, *, resamples: int = 1000,
+                          seed: int = 0) -> dict:
+    """The result dict of graded, scored completions: per-signal statistics and per-completion rows."""
+    golds = [r.answer for r in records for _ in range(num_generations)]
     result = summarise(signals, [v.correct for v in verdicts], num_generations, resamples=resamples, seed=seed)
     names = signal_names()
     result["completions"] = [
@@ -154,7 +183,7 @@ def analyze_completions(model, tokenizer, records, prompt_ids, completion_ids, n
              grad_norm=_num(signals["grad_norm"][i]), grad_norm_corrected=_num(signals["grad_norm_corrected"][i]),
              **{name: _num(signals[name][i]) for name in names})
         for i in range(len(texts))]
-    return result, signals
+    return result
 
 
 def summarise(signals: dict[str, np.ndarray], correct, group_size: int, *, resamples: int = 1000,
@@ -211,6 +240,14 @@ def markdown_report(result: dict) -> str:
     ] + signal_table(result["signals"])
     vigor = result["signals"]["vigor"]
     lines += ["", f"**VIGOR here:** {verdict(vigor)}."]
+    if result.get("stopped"):
+        lines += ["", f"**Ended early:** {result['stopped']}."]
+    if result.get("grad_params"):
+        from vigor.analysis.subsets import subset_table
+
+        lines += ["", "## VIGOR over parameter subsets (`--grad-params`)", "",
+                  "Corrected norms ||g_S|| sqrt(T) against the full ||g|| sqrt(T), within each group "
+                  "(see vigor.analysis.subsets).", ""] + subset_table(result["grad_params"])
     if 0 < vigor["n_groups_mixed"] < 10:
         lines.append(f"Only {vigor['n_groups_mixed']} prompt(s) had both correct and incorrect completions; "
                      "use more prompts (--num-prompts) for a firmer answer.")

@@ -38,14 +38,28 @@ class VigorReward(Reward):
         micro_batch_size: int | None = option(None, config_field="grad_norm_micro_batch_size",
                                               help="completions per engine micro-batch (None = all)")
         temperature: float = option(1.0, config_field="reward_temperature", help="logit temperature")
+        grad_params: str | None = option(None, help="regex: the norm over the trainable parameters whose names "
+                                                    "match (re.search; None = all)")
+
+        def __post_init__(self):
+            # the regex's syntax now, at parse time; whether it matches a parameter at the first use
+            # (and, for a local model folder, in `vigor train`'s preflight, before the weights load)
+            if self.grad_params is not None:
+                from vigor.gradnorm import parameter_pattern
+
+                try:
+                    parameter_pattern(self.grad_params)
+                except ValueError as err:
+                    raise ValueError(f"reward 'vigor': {err}") from None
 
     def grad_norms(self, rollouts, model, *, logits_callback=None) -> torch.Tensor:
-        """||grad mean-NLL|| per completion from the engine (float64 [n])."""
-        from vigor.gradnorm import per_sample_grad_norms
+        """||grad mean-NLL|| per completion from the engine (float64 [n]), over `grad_params`' parameters if set."""
+        from vigor.gradnorm import per_sample_grad_norms, select_parameters
 
+        params = None if self.grad_params is None else select_parameters(model, self.grad_params)
         return per_sample_grad_norms(model, rollouts.input_ids, rollouts.attention_mask, rollouts.loss_mask,
-                                     micro_batch_size=self.micro_batch_size, temperature=self.temperature,
-                                     logits_callback=logits_callback).double().cpu()
+                                     params=params, micro_batch_size=self.micro_batch_size,
+                                     temperature=self.temperature, logits_callback=logits_callback).double().cpu()
 
     def score(self, rollouts, *, model=None, stats=None):
         # RewardSet.score runs the engine once (sharing its forward); alone, compute here.
@@ -128,3 +142,36 @@ class LogProb(_TokenStatistic):
     """Length-normalised log-likelihood of the completion (the likelihood-only control)."""
     name, statistic = "logprob", "logprob"
     summary = "length-normalised log-likelihood (does the gradient norm add anything beyond likelihood?)"
+
+
+def check_grad_params(terms, model_path: str) -> None:
+    """Before the weights load: each VIGOR term's `grad_params` regex matches a trainable parameter of the model in
+    the local folder `model_path` (`check_parameter_patterns`)."""
+    patterns = [t.options.grad_params for t in terms
+                if t.reward_class is VigorReward and getattr(t.options, "grad_params", None) is not None]
+    check_parameter_patterns(patterns, model_path, what="reward 'vigor'")
+
+
+def check_parameter_patterns(patterns, model_path: str, *, what: str) -> None:
+    """Each regex matches a parameter of the model in the local folder `model_path`, checked on the model built from
+    its config on the meta device (no weights read, no memory); else the one-line ValueError of `select_parameters`,
+    prefixed by `what`. A hub id, or a config transformers cannot build, is left to the check at the first use.
+    (Under LoRA the trainable parameters are the adapters, whose names differ: callers skip this check then.)"""
+    import os
+
+    if not patterns or not os.path.isdir(model_path):
+        return
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from vigor.gradnorm import select_parameters
+
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_path))
+    except Exception:  # noqa: BLE001 - an unusual model: its first use checks the regex
+        return
+    for pattern in patterns:
+        try:
+            select_parameters(model, pattern)
+        except ValueError as err:
+            raise ValueError(f"{what}: {err} in {model_path}") from None

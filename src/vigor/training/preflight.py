@@ -54,6 +54,7 @@ def check_before_loading(config: VigorGRPOConfig) -> Checked:
     Any problem raises ConfigError with a one-line message."""
     from vigor.models import resolve_model_path
     from vigor.rewards import parse_rewards
+    from vigor.rewards.intrinsic import check_grad_params
     from vigor.training.backends import check_backends
     from vigor.training.checkpoints import start_checkpoint
 
@@ -63,6 +64,8 @@ def check_before_loading(config: VigorGRPOConfig) -> Checked:
         check_backends(config, needs_gradients=any(r.needs == "gradients" for r in rewards))
         records, data_format = load_prompt_records(config)
         model_path = resolve_model_path(config.model_name_or_path)
+        if not config.use_peft:  # under LoRA the trainable names are the adapters': checked at the first use
+            check_grad_params(rewards, model_path)
         check_reporters(config.report_to)
         benchmark_kinds = {}
         if config.eval_benchmark:
