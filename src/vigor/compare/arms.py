@@ -72,7 +72,8 @@ def field_converter():
     from vigor.training.config import VigorGRPOConfig
 
     parser = HfArgumentParser(VigorGRPOConfig)
-    return {a.dest: a for a in parser._actions if a.option_strings}
+    # by its --name option (a bool field also has a --no_name action with the same dest and no type)
+    return {a.dest: a for a in parser._actions if f"--{a.dest}" in a.option_strings}
 
 
 def typed_value(entry: str, name: str, text: str, action, hint):
@@ -99,7 +100,7 @@ def parse_arm(entry: str, actions=None) -> Arm:
 
     from vigor.errors import UsageError
     from vigor.rewards import REWARDS
-    from vigor.rewards.options import NoOptions, declared
+    from vigor.rewards.options import NoOptions, declared, options_of
     from vigor.rewards.spec import split_options
     from vigor.training.config import VigorGRPOConfig
 
@@ -125,6 +126,10 @@ def parse_arm(entry: str, actions=None) -> Arm:
             takes = f"its options are {', '.join(option_names)}" if option_names else "it takes no options"
             raise UsageError(f"--rewards {entry}: {key!r} is neither a vigor train field nor an option of {name} "
                              f"({takes})")
+    try:  # each option's type and choices (parse_rewards checks them again with the arm's config)
+        options_of(REWARDS[name], options)
+    except ValueError as err:
+        raise UsageError(f"--rewards {entry}: {err}") from None
     spec = "+".join([name] + [f"{k}={v}" for k, v in options.items()])
     return Arm(entry, spec, fields, options)
 
