@@ -18,8 +18,7 @@ from vigor.errors import UsageError
 def test_entries_parse_to_typed_fields_and_options():
     plain, option, fields, listed = parse_arms(
         ["vigor", "vigor+length_correction=false", "self_certainty+learning_rate=2e-6+beta=0.01+positions=intuitor"
-         "+lr_scheduler_type=linear+max_steps=3", "logprob+premise_signals=vigor,vigor_uncorrected+max_samples=none"
-         .replace("+max_samples=none", "+premise_window_steps=4")])
+         "+lr_scheduler_type=linear+max_steps=3", "logprob+premise_signals=vigor,vigor_uncorrected+premise_window_steps=4"])
     assert (plain.reward, plain.fields, plain.folder) == ("vigor", {}, "vigor")
     assert (option.reward, option.fields, option.options) == ("vigor+length_correction=false", {},
                                                               {"length_correction": "false"})
