@@ -1,6 +1,8 @@
 """`vigor compare`: train one run per (reward, seed) on identical data, evaluate them on held-out
 benchmarks while they train, and write a report (report.md + PNGs) answering whether one reward
 beats another. Any `vigor train` config field can be given as --field-name value (or in --config).
+An entry of --rewards is an arm: a reward with optional settings after '+', each a reward option or a config
+field of that arm alone: vigor+length_correction=false, self_certainty+learning_rate=2e-6+beta=0.01.
 Rerunning the command skips finished runs and resumes interrupted ones."""
 
 from __future__ import annotations
@@ -8,13 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vigor.compare.arms import FORBIDDEN_FIELDS
 from vigor.compare.presets import PRESETS
-
-FORBIDDEN_FIELDS = {"seed": "--seeds", "reward": "--rewards", "resume": "(rerunning resumes by itself)",
-                    "resume_from_checkpoint": "(rerunning resumes by itself)",
-                    "overwrite": "(rerunning resumes by itself; delete OUT/<reward>/seed<k> to run one again)",
-                    "eval_initial_dir": "(the base model's evaluation is shared by itself)",
-                    "save_best": "(always on)"}
 
 
 def register(subparsers) -> None:
@@ -26,7 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", nargs="?", const="default", default=None, metavar="PATH_OR_NAME",
                    help="model folder or hub id (no value: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--dataset", metavar="PATH_OR_NAME", help="training prompts (as for vigor train)")
-    p.add_argument("--rewards", nargs="+", metavar="REWARD", help="one run per reward and seed")
+    p.add_argument("--rewards", nargs="+", metavar="REWARD[+NAME=VALUE...]",
+                   help="one run per entry (an arm: a reward, with its own options or config fields after '+') and seed")
     p.add_argument("--seeds", nargs="+", type=int, metavar="K", help="seeds (default: 0)")
     p.add_argument("--baseline", metavar="REWARD", help="the reward every other is compared against (paired)")
     p.add_argument("--output-dir", "--output_dir", dest="output_dir", metavar="DIR", help="the study folder")
@@ -46,19 +44,17 @@ def preset_help() -> str:
     return "\n".join(lines)
 
 
-def check_names(rewards: list[str], seeds: list[int], baseline: str | None) -> None:
+def check_names(rewards: list[str], seeds: list[int], baseline: str | None) -> list:
+    """The arms of `rewards` (vigor.compare.arms.parse_arms: names, settings and their types checked)."""
+    from vigor.compare.arms import parse_arms
     from vigor.errors import UsageError
-    from vigor.rewards import REWARDS
 
-    for reward in rewards:
-        if reward not in REWARDS:
-            raise UsageError(f"--rewards: unknown reward {reward!r}; choose from {', '.join(sorted(REWARDS))}")
-    if len(set(rewards)) != len(rewards):
-        raise UsageError(f"--rewards: a reward is listed twice: {rewards}")
+    arms = parse_arms(rewards)
     if len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds: duplicate seeds {seeds}; each seed gives one run per reward")
     if baseline is not None and baseline not in rewards:
         raise UsageError(f"--baseline {baseline} is not among --rewards {' '.join(rewards)}")
+    return arms
 
 
 def check_field_options(args) -> None:
@@ -89,14 +85,50 @@ def checkpoint_settings(given: set[str], every: int) -> dict:
     return {field: value for field, value in wanted.items() if field not in given}
 
 
-def run_configs(args, defaults: dict, runs, *, out: Path, data_seed: int, every: int) -> list:
-    """The config of each run: the study's settings, its reward and seed, the shared data seed and base
-    evaluation, best/ kept, a checkpoint at each evaluation unless the user set the checkpointing."""
+def run_configs(args, defaults: dict, runs, *, out: Path, data_seed: int, every: int, arms: dict | None = None) -> list:
+    """The config of each run: the study's settings, its arm's reward spec and fields ({entry: Arm}; by default
+    parsed from the runs' entries), its seed, the shared data seed and base evaluation, best/ kept, a checkpoint
+    at each evaluation unless the user set the checkpointing."""
+    from vigor.compare.arms import parse_arms
     from vigor.training.configure import given_fields
 
+    arms = arms or {a.entry: a for a in parse_arms(list(dict.fromkeys(r.reward for r in runs)))}
     save = checkpoint_settings(given_fields(args, defaults), every)
-    return [build_run_config(args, defaults, output_dir=r.folder, reward=r.reward, seed=r.seed, data_seed=data_seed,
-                             save_best=True, eval_initial_dir=str(out / "base"), **save) for r in runs]
+    return [arm_config(args, defaults, arms[r.reward], output_dir=r.folder, seed=r.seed, data_seed=data_seed,
+                       save_best=True, eval_initial_dir=str(out / "base"), **save) for r in runs]
+
+
+def arm_config(args, defaults: dict, arm, *, output_dir, **fields):
+    """An arm's config: the study's (`build_run_config`) with the arm's reward spec, and its own fields above
+    every other layer, the command line's `--field value` included (those tokens are left out for this arm)."""
+    import copy
+
+    from vigor.compare.arms import without_fields
+
+    own = copy.copy(args)
+    own.field_options = without_fields(args.field_options, set(arm.fields))
+    return build_run_config(own, defaults, output_dir=output_dir, reward=arm.reward, **{**fields, **arm.fields})
+
+
+def check_arms(args, defaults: dict, arms: list, base, out: Path) -> dict:
+    """{entry: manifest record} of each arm, its config built and checked before anything loads: its reward spec
+    parsed with its options, and (when it sets config fields) every check vigor train makes before loading."""
+    from vigor.compare.arms import arm_record
+    from vigor.errors import UsageError
+    from vigor.rewards import parse_rewards
+    from vigor.training.preflight import ConfigError, check_before_loading
+
+    records = {}
+    for arm in arms:
+        config = arm_config(args, defaults, arm, output_dir=out / arm.folder)
+        try:
+            parse_rewards(config.reward, config)
+            if arm.fields:
+                check_before_loading(config)
+        except (ValueError, ConfigError) as err:
+            raise UsageError(f"--rewards {arm.entry}: {str(err).splitlines()[0]}") from None
+        records[arm.entry] = arm_record(arm, config, base)
+    return records
 
 
 def seeds_note(n_seeds: int, alpha: float = 0.05) -> str:
@@ -121,14 +153,15 @@ def run(args) -> int:
     baseline = args.baseline or preset.get("baseline")
     if baseline is None and "self_certainty" in rewards:
         baseline = "self_certainty"
-    check_names(rewards, seeds, baseline)
+    arms = check_names(rewards, seeds, baseline)
     if not args.output_dir:
         raise UsageError("--output-dir is required")
     defaults = dict(preset.get("fields", {}))
     check_field_options(args)
     # the study's shared settings, with every reward at once so that what one of them needs (gradients under
     # sharding, the sandbox for accuracy on code tests) is checked before any run starts
-    base = build_run_config(args, defaults, output_dir=args.output_dir, reward=",".join(rewards))
+    base = build_run_config(args, defaults, output_dir=args.output_dir,
+                            reward=",".join(dict.fromkeys(a.reward_name for a in arms)))
     if not base.eval_benchmark:
         raise UsageError("--eval-benchmark: give at least one held-out benchmark (as for vigor eval)")
 
@@ -148,15 +181,17 @@ def run(args) -> int:
     model_path = checked.model_path
     benchmarks = [{"name": b, "key": file_key(b), "kind": checked.benchmark_kinds[b]} for b in base.eval_benchmark]
     out = Path(args.output_dir)
+    records = check_arms(args, defaults, arms, base, out)
     try:
-        manifest = check_manifest(out, base, rewards, seeds, benchmarks)
+        manifest = check_manifest(out, base, rewards, seeds, benchmarks, records)
     except StudyError as err:
         raise UsageError(str(err)) from None
     data_seed = base.data_seed if base.data_seed is not None else base.seed
     manifest.update(baseline=baseline, data_seed=data_seed)
     every = int(base.eval_steps) if base.eval_steps else base.max_steps
     runs = run_specs(out, rewards, seeds)
-    configs = run_configs(args, defaults, runs, out=out, data_seed=data_seed, every=every)
+    configs = run_configs(args, defaults, runs, out=out, data_seed=data_seed, every=every,
+                          arms={a.entry: a for a in arms})
 
     import json
 

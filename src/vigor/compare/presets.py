@@ -36,3 +36,18 @@ PRESETS["miniature-long"] = dict(
     seeds=[0, 1, 2, 3],
     fields=dict(PRESETS["miniature"]["fields"], max_steps=32, max_completion_length=32, eval_steps=8,
                 eval_max_new_tokens=32))
+
+# Why does VIGOR fall behind self-certainty at 135M (issue 17, item 6)? The miniature-long study with arms that
+# each remove one suspect: the sqrt(T) length correction, the norm itself (logprob: likelihood alone), and the
+# recipe (the reference's learning rate 2e-6, beta 0.01 and 10 % warm-up, for VIGOR and for self-certainty; warm-up
+# is warmup_steps=0.1, a fraction of the steps, as the config's field takes it). The arm
+# vigor+grad_params=model\.layers\.(28|29)\. (the last two blocks) is to be added once VIGOR's grad_params option is
+# on main. 6 arms x 4 seeds x 32 steps: runtime not measured yet (miniature-long takes about 90 min for 4 arms).
+RECIPE_SETTINGS = "+learning_rate=2e-6+beta=0.01+warmup_steps=0.1"
+PRESETS["why-135m"] = dict(
+    PRESETS["miniature-long"],
+    about="miniature-long's task with arms vigor, vigor+length_correction=false, logprob, self_certainty, and "
+          "vigor and self_certainty in the reference recipe (lr 2e-6, beta 0.01, 10 % warm-up), 4 seeds",
+    rewards=["vigor", "vigor+length_correction=false", "logprob", "self_certainty", "vigor" + RECIPE_SETTINGS,
+             "self_certainty" + RECIPE_SETTINGS],
+    baseline="self_certainty")

@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from vigor.analysis.stats import mcnemar_exact_p, smallest_permutation_p
+from vigor.compare.arms import arm_folder
 from vigor.compare.categories import (breakdown, category_indices, category_markdown, difference_row,
                                       evaluated_prompts, problem_categories)
 from vigor.compare.cells import RESAMPLES, cell, paired, pct, seed_level  # noqa: F401 (RESAMPLES: for the tests)
+from vigor.compare.curves import by_step
 from vigor.compare.study import BASE_DIR, RUN_FILE
 from vigor.evaluation.suites import AVERAGED_AS
 from vigor.training.callbacks import COLLAPSE_FILE, read_metrics
@@ -73,22 +75,11 @@ def load_run(folder: Path, benchmarks: list[dict], ids: dict[str, list[str]]) ->
     return run
 
 
-def by_step(runs: list[dict], key: str, *, evals: bool) -> tuple:
-    """(steps, mean, min, max) over seeds of a metric, at the steps every run logged it."""
-    series = []
-    for run in runs:
-        records = run["evals"] if evals else run["metrics"]
-        series.append({r["step"]: r[key] for r in records if isinstance(r.get(key), (int, float))})
-    steps = sorted(set.intersection(*(set(s) for s in series))) if series else []
-    values = np.array([[s[t] for t in steps] for s in series], dtype=float).reshape(len(series), len(steps))
-    return steps, values.mean(0).tolist(), values.min(0).tolist(), values.max(0).tolist()
-
-
 def summarise(out: Path, manifest: dict, rewards: list[str], seeds: list[int]) -> dict:
     benchmarks = manifest["benchmarks"]
     base_outcomes = {b["key"]: read_outcomes(out / BASE_DIR, b["key"]) for b in benchmarks}
     ids = {k: sorted(v) for k, v in base_outcomes.items()}
-    runs = {r: [load_run(out / r / f"seed{s}", benchmarks, ids) for s in seeds] for r in rewards}
+    runs = {r: [load_run(out / arm_folder(r) / f"seed{s}", benchmarks, ids) for s in seeds] for r in rewards}
     stacked = {r: {b["key"]: np.stack([run["outcomes"][b["key"]] for run in runs[r]]) for b in benchmarks}
                for r in rewards}
     stacked["base model"] = {b["key"]: outcome_array(base_outcomes[b["key"]], ids[b["key"]])[None] for b in benchmarks}
@@ -299,6 +290,9 @@ def write_report(out: Path, manifest: dict, *, rewards: list[str], seeds: list[i
     result = summarise(out, manifest, rewards, seeds)
     result["verdict"] = verdict(result)
     files = plots(result, out)
-    (out / "report.md").write_text(markdown(result, files))
+    from vigor.compare.premise_report import premise_section
+
+    text = markdown(result, files) + premise_section(out, manifest, result)  # adds result["premise"], ["arms"]
+    (out / "report.md").write_text(text)
     (out / "report.json").write_text(json.dumps(_jsonable(result), indent=1, allow_nan=True) + "\n")
     return result

@@ -3,11 +3,13 @@
 OUT/study.json        what the study is (model, data, every training and evaluation setting) and its
                       rewards, seeds and benchmarks; a later invocation with other settings is refused
 OUT/base/             the base model's held-out evaluation, made once and used as step 0 of every run
-OUT/<reward>/seed<k>/ one run (metrics.jsonl, eval/step-N/, best/, the final model, run.json when done)
+OUT/<arm>/seed<k>/    one run (metrics.jsonl, eval/step-N/, best/, the final model, run.json when done); an arm is a
+                      `--rewards` entry, a reward with optional settings (vigor.compare.arms), its folder the entry
+                      made file-system safe (study.json's "arms" records each arm's folder and settings)
 OUT/study.log.jsonl   one line per run and invocation: skip, train or resume (from which step)
 
 All runs train on the same prompts (loaded with the study's data seed) and differ only in the
-reward and the seed (sampling, shuffling, the random reward). A run with run.json is finished and
+arm (its reward and settings) and the seed (sampling, shuffling, the random reward). A run with run.json is finished and
 skipped; one with a complete checkpoint resumes from the last one; any other folder starts afresh (its files
 deleted first, so vigor train's refusal of a folder holding another run never fires here).
 Checkpoints are saved at each evaluation (unless the preset, recipe or command line sets save_strategy,
@@ -53,7 +55,10 @@ class RunSpec:
 
 
 def run_specs(out: Path, rewards: list[str], seeds: list[int]) -> list[RunSpec]:
-    return [RunSpec(r, s, out / r / f"seed{s}") for r in rewards for s in seeds]
+    """One run per arm (a `--rewards` entry, vigor.compare.arms) and seed, in OUT/<the arm's folder>/seed<k>."""
+    from vigor.compare.arms import arm_folder
+
+    return [RunSpec(r, s, out / arm_folder(r) / f"seed{s}") for r in rewards for s in seeds]
 
 
 def file_digest(path: str) -> str | None:
@@ -80,9 +85,13 @@ def check_study_folder(out: Path) -> None:
         raise StudyError(f"--output-dir {out} is not empty and holds no {MANIFEST}; choose an empty or new folder")
 
 
-def check_manifest(out: Path, config, rewards: list[str], seeds: list[int], benchmarks: list[dict]) -> dict:
-    """The manifest to write: refuses a folder holding another study; adds new rewards and seeds to the old."""
-    new = {"identity": identity(config), "rewards": rewards, "seeds": seeds, "benchmarks": benchmarks}
+def check_manifest(out: Path, config, rewards: list[str], seeds: list[int], benchmarks: list[dict],
+                   arms: dict | None = None) -> dict:
+    """The manifest to write: refuses a folder holding another study, or an arm (an entry of `rewards`) whose
+    settings are not those it was trained with; adds new arms and seeds to the old. `arms`: {entry: its record
+    (vigor.compare.arms.arm_record)}; an arm's identity is the study's plus its record."""
+    arms = arms or {}
+    new = {"identity": identity(config), "rewards": rewards, "seeds": seeds, "benchmarks": benchmarks, "arms": arms}
     path = out / MANIFEST
     check_study_folder(out)
     if not path.exists():
@@ -95,6 +104,13 @@ def check_manifest(out: Path, config, rewards: list[str], seeds: list[int], benc
         if before != now:
             raise StudyError(f"--output-dir {out} holds a different study ({key} was {before!r}, now {now!r}); "
                              "use another folder")
+    for entry, record in arms.items():
+        before = old.get("arms", {}).get(entry)
+        if before is not None and before != record:
+            key = next(k for k in record if before.get(k) != record[k])
+            raise StudyError(f"--output-dir {out}: arm {entry} was trained with {key} {before.get(key)!r}, now "
+                             f"{record[key]!r}; use another folder")
+    new["arms"] = {**old.get("arms", {}), **arms}
     new["rewards"] = list(dict.fromkeys(old["rewards"] + rewards))
     new["seeds"] = list(dict.fromkeys(old["seeds"] + seeds))
     return new

@@ -67,7 +67,8 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
     metrics = read_jsonl(out / "metrics.jsonl")
     from vigor.rewards import parse_rewards
 
-    reward_name = parse_rewards(settings.reward)[0].name
+    term = parse_rewards(settings.reward)[0]
+    reward_name = term.name
     plots = plot_curves(metrics, reward_name, out)
     found = reward_columns(read_jsonl(out / "rewards.jsonl"))
     dump = gradnorm_and_correctness(found)
@@ -77,6 +78,9 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
         plot_gradnorm_vs_correct(dump["raw"], dump["corrected"], dump["correct"], out / "gradnorm_vs_correct.png")
         plots.append("gradnorm_vs_correct.png")
     premise = premise_statistics(found, settings.num_generations)
+    signal = "vigor_uncorrected" if term.name == "vigor" and not term.options.length_correction else term.name
+    premise_curve = premise_by_step(metrics, signal, out)
+    plots += [PREMISE_PLOT] if premise_curve["steps"] else []
     curves = {}
     for key in ("gold_accuracy", "entropy", "completions/mean_length", f"rewards/{reward_name}/mean",
                 "rewards/vigor/grad_norm_corrected_mean"):
@@ -100,7 +104,7 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
         "settings": dataclasses.asdict(settings), "model": model_path,
         "model_label": settings.model or "the embedded SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to float32)",
         "before": b, "after": a, "paired": paired | {"mcnemar_p": p_value},
-        "curves": curves, "premise": premise,
+        "curves": curves, "premise": premise, "premise_curve": premise_curve,
         "timings_s": {k: round(v, 1) for k, v in timings.items()}, "plots": plots,
     }
 
@@ -149,6 +153,7 @@ def markdown(result: dict) -> str:
             lines.append(f"| {label} | {v['first_third']:.4g} | {v['last_third']:.4g} |")
         lines.append("")
     lines += premise_section(result["premise"])
+    lines += premise_curve_section(result.get("premise_curve"))
     lines += changes_section(result)
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in result["plots"]] + [""]
     lines += ["## Reading this honestly", "",
@@ -200,6 +205,37 @@ def premise_section(premise: dict | None) -> list[str]:
                   "The plot `gradnorm_vs_correct.png` shows the corrected gradient norm of every correct and "
                   "incorrect completion.", ""]
     return lines
+
+
+PREMISE_PLOT = "premise_by_step.png"
+
+
+def premise_by_step(metrics: list[dict], signal: str, out) -> dict:
+    """The training reward's windowed AUROC against gold by step, as the premise monitor logged it
+    (`premise/<signal>/auroc_window`, vigor.training.premise), drawn with the 0.5 of no information into
+    premise_by_step.png; {"signal", "steps": [], ...} (and no plot) when the run did not log it."""
+    from vigor.evaluation.plots import plot_by_step
+
+    steps, values = series(metrics, f"premise/{signal}/auroc_window")
+    curve = {"signal": signal, "steps": [int(x) for x in steps], "auroc_window": [float(x) for x in values]}
+    if len(steps):
+        lines = {f"{signal} (window)": (steps, values, None, None), "0.5: no information": (steps, [0.5] * len(steps),
+                                                                                            None, None)}
+        plot_by_step(pathlib.Path(out) / PREMISE_PLOT,
+                     [("premise: the training reward's windowed AUROC against gold", "AUROC", lines)], columns=1)
+    return curve
+
+
+def premise_curve_section(curve: dict | None) -> list[str]:
+    """One sentence on the premise during training, pointing at its plot, or why there is none."""
+    if not curve or not curve["steps"]:
+        signal = curve["signal"] if curve else "the training reward"
+        return [f"The premise was not tracked during training (no `premise/{signal}/auroc_window` in metrics.jsonl: "
+                "the monitor needs gold answers and `premise_monitor` on).", ""]
+    steps, values = curve["steps"], curve["auroc_window"]
+    return [f"During training, the windowed within-group AUROC of `{curve['signal']}` against gold went from "
+            f"{values[0]:.3f} at step {steps[0]} to {values[-1]:.3f} at step {steps[-1]} (0.5: no information; "
+            f"below 0.5 it prefers wrong answers); `{PREMISE_PLOT}` shows it by step.", ""]
 
 
 def changes_section(result: dict) -> list[str]:
