@@ -37,6 +37,14 @@ def test_why_135m_arms_are_the_studys():
     assert preset["seeds"] == [0, 1, 2, 3] and preset["fields"] == PRESETS["miniature-long"]["fields"]
     arms = {a.entry: a for a in check_names(preset["rewards"], preset["seeds"], preset["baseline"])}
     assert {"vigor", "vigor+length_correction=false", "logprob", "self_certainty"} <= set(arms)
+    [subset] = [a for a in arms.values() if "grad_params" in a.options]  # the norm over the last two blocks only
+    assert subset.reward_name == "vigor" and not subset.fields
+    from vigor.gradnorm import select_parameters
+    from vigor.models import load_model_and_tokenizer
+
+    model, _ = load_model_and_tokenizer(None)
+    names = select_parameters(model, subset.options["grad_params"])
+    assert names and {n.split(".")[2] for n in names} == {"28", "29"}  # SmolLM2-135M has blocks 0-29
     recipe = [a for a in arms.values() if a.fields]
     assert sorted(a.reward_name for a in recipe) == ["self_certainty", "vigor"]
     for arm in recipe:  # the reference recipe: learning rate 2e-6, 10 % warm-up, beta 0.01

@@ -40,14 +40,16 @@ PRESETS["miniature-long"] = dict(
 # Why does VIGOR fall behind self-certainty at 135M (issue 17, item 6)? The miniature-long study with arms that
 # each remove one suspect: the sqrt(T) length correction, the norm itself (logprob: likelihood alone), and the
 # recipe (the reference's learning rate 2e-6, beta 0.01 and 10 % warm-up, for VIGOR and for self-certainty; warm-up
-# is warmup_steps=0.1, a fraction of the steps, as the config's field takes it). The arm
-# vigor+grad_params=model\.layers\.(28|29)\. (the last two blocks) is to be added once VIGOR's grad_params option is
-# on main. 6 arms x 4 seeds x 32 steps: runtime not measured yet (miniature-long takes about 90 min for 4 arms).
+# is warmup_steps=0.1, a fraction of the steps, as the config's field takes it), and where the norm is taken
+# (grad_params: the last two of SmolLM2-135M's 30 blocks, whose norm needs no backward below them). 7 arms x 4
+# seeds x 32 steps: runtime not measured yet (miniature-long takes about 90 min for 4 arms on 2 idle cores).
 RECIPE_SETTINGS = "+learning_rate=2e-6+beta=0.01+warmup_steps=0.1"
+LAST_BLOCKS = r"model\.layers\.(28|29)\."
 PRESETS["why-135m"] = dict(
     PRESETS["miniature-long"],
-    about="miniature-long's task with arms vigor, vigor+length_correction=false, logprob, self_certainty, and "
-          "vigor and self_certainty in the reference recipe (lr 2e-6, beta 0.01, 10 % warm-up), 4 seeds",
-    rewards=["vigor", "vigor+length_correction=false", "logprob", "self_certainty", "vigor" + RECIPE_SETTINGS,
-             "self_certainty" + RECIPE_SETTINGS],
+    about="miniature-long's task with arms vigor, vigor+length_correction=false, vigor over the last 2 blocks, "
+          "logprob, self_certainty, and vigor and self_certainty in the reference recipe (lr 2e-6, beta 0.01, "
+          "10 % warm-up), 4 seeds",
+    rewards=["vigor", "vigor+length_correction=false", f"vigor+grad_params={LAST_BLOCKS}", "logprob",
+             "self_certainty", "vigor" + RECIPE_SETTINGS, "self_certainty" + RECIPE_SETTINGS],
     baseline="self_certainty")
