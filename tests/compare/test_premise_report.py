@@ -83,3 +83,34 @@ def test_no_premise_logged_says_so(tmp_path):
     result = {"rewards": ["vigor", "random"], "seeds": [0]}
     text = premise_section(tmp_path, {"identity": {"max_steps": 4}}, result)
     assert "No run logged the premise" in text and not (tmp_path / PLOT).exists() and result["premise"] == {}
+
+
+def test_the_premise_by_category_matches_a_by_hand_split(tmp_path):
+    """With categories in premise_groups.jsonl, each arm's quarters are also split by category: the groups of one
+    category pooled over steps and seeds, checked against a by-hand filter of what was written."""
+    rng = np.random.default_rng()
+    steps, seeds, operations = 8, [0, 1], ["addition", "subtraction"]
+    written = {}
+    for seed in seeds:
+        folder = tmp_path / "vigor" / f"seed{seed}"
+        folder.mkdir(parents=True)
+        with open(folder / "premise_groups.jsonl", "w") as f:
+            for step in range(1, steps + 1):
+                values = rng.random(int(rng.integers(1, 5))).round(3).tolist()
+                cats = [{"operation": str(rng.choice(operations))} for _ in values]
+                written[seed, step] = list(zip(values, cats))
+                f.write(json.dumps({"step": step, "groups": {"vigor": values}, "categories": cats}) + "\n")
+    manifest = {"identity": {"max_steps": steps, "premise_window_steps": 8}, "arms": {}}
+    result = {"rewards": ["vigor"], "seeds": seeds}
+    text = premise_section(tmp_path, manifest, result)
+    by_category = result["premise"]["vigor"]["by_category"]
+    assert sorted(by_category) == [f"operation: {op}" for op in operations
+                                   if any(c["operation"] == op for pairs in written.values() for _, c in pairs)]
+    for label, cells in by_category.items():
+        for quarter, span in (("first", (1, 2)), ("last", (7, 8))):
+            values = np.array([v for seed in seeds for s in span for v, c in written[seed, s]
+                               if f"operation: {c['operation']}" == label])
+            assert cells[quarter]["groups"] == values.size
+            if values.size:
+                assert cells[quarter]["auroc"] == pytest.approx(values.mean(), abs=1e-12)
+    assert "### The premise by category" in text and "| vigor | operation: " in text

@@ -11,7 +11,9 @@ trains on, as the monitor names it (`trained_signal`: VIGOR without the sqrt(T) 
 - the quarters table: AUROC over the first and over the last quarter of training (steps 1 .. ceil(T/4), and
   T - ceil(T/4) + 1 .. T, T the study's max_steps), pooling every mixed group's AUROC of premise_groups.jsonl over
   those steps and over seeds, each group counting once: the mean, with a 95 % percentile bootstrap interval over
-  groups (`bootstrap_ci`, RESAMPLES draws, seed 0).
+  groups (`bootstrap_ci`, RESAMPLES draws, seed 0);
+- the same quarters by category, when the training prompts carry categories (premise_groups.jsonl then names each
+  mixed group's category, {axis: value}): one row per arm and "axis: value", pooling only that category's groups.
 """
 
 from __future__ import annotations
@@ -58,14 +60,32 @@ def quarter_steps(max_steps: int) -> tuple[range, range]:
     return range(1, q + 1), range(max_steps - q + 1, max_steps + 1)
 
 
-def pooled(records_per_seed: list[list[dict]], signal: str, steps: range) -> np.ndarray:
+def pooled(records_per_seed: list[list[dict]], signal: str, steps: range, category: str | None = None) -> np.ndarray:
     """Every mixed group's AUROC of `signal` at `steps`, over seeds (a step logged twice, by a resumed run,
-    keeps its last record)."""
+    keeps its last record); with `category` ("axis: value"), only the groups of that category."""
     values = []
     for records in records_per_seed:
         last = {r["step"]: r for r in records}
-        values += [v for s in steps if s in last for v in last[s]["groups"].get(signal, [])]
+        for s in steps:
+            if s not in last:
+                continue
+            groups = last[s]["groups"].get(signal, [])
+            if category is None:
+                values += groups
+            else:  # "categories" holds one {axis: value} (or None) per mixed group, in the groups' order
+                values += [v for v, c in zip(groups, last[s].get("categories") or []) if category in labels(c)]
     return np.asarray(values, dtype=np.float64)
+
+
+def labels(category: dict | None) -> list[str]:
+    """A group's category as labels, one per axis ("operation: addition"; MATH: "type: Algebra", "level: Level 3")."""
+    return [f"{axis}: {value}" for axis, value in sorted((category or {}).items())]
+
+
+def category_labels(records_per_seed: list[list[dict]]) -> list[str]:
+    """Every category label the runs' mixed groups carry, sorted."""
+    return sorted({label for records in records_per_seed for r in records for c in r.get("categories") or []
+                   for label in labels(c)})
 
 
 def quarter_cell(values: np.ndarray) -> dict:
@@ -97,7 +117,10 @@ def premise_summary(out: Path, manifest: dict, rewards: list[str], seeds: list[i
         out_rows[entry] = {"signal": signal, "curve": curve, "first_steps": [first.start, first.stop - 1],
                            "last_steps": [last.start, last.stop - 1],
                            "first": quarter_cell(pooled(records, signal, first)),
-                           "last": quarter_cell(pooled(records, signal, last))}
+                           "last": quarter_cell(pooled(records, signal, last)),
+                           "by_category": {label: {"first": quarter_cell(pooled(records, signal, first, label)),
+                                                   "last": quarter_cell(pooled(records, signal, last, label))}
+                                           for label in category_labels(records)}}
     return out_rows
 
 
@@ -143,6 +166,14 @@ def premise_markdown(summary: dict, files: list[str], window: int | None) -> lis
                      f"{interval(row['last'])} |")
     lines += ["", "Each quarter pools every mixed group's AUROC over its steps and over seeds (each group once); "
               "interval: percentile bootstrap over groups."]
+    if any(row.get("by_category") for row in summary.values()):
+        lines += ["", "### The premise by category", "",
+                  "| arm | category | first quarter AUROC [95 % CI] | last quarter AUROC [95 % CI] |",
+                  "|---|---|---|---|"]
+        for entry, row in summary.items():
+            for label, cells in row.get("by_category", {}).items():
+                lines.append(f"| {entry} | {label} | {interval(cells['first'])} | {interval(cells['last'])} |")
+        lines += ["", "The same quarters, pooling only the mixed groups whose prompt is of that category."]
     return lines
 
 
