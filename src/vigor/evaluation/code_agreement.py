@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 
 from vigor.data.records import PromptRecord
+from vigor.evaluation.code import parse_quietly
 
 VARIANTS = ("canonical", "restated_entry", "restated_whole", "off_by_one", "wrong_container", "raises",
             "infinite_loop", "returns_none", "prints_a_lot")
@@ -38,8 +39,8 @@ def entry_name(record: PromptRecord) -> str:
     """HumanEval: the entry point. MBPP: the first function the asserts call that the reference code defines."""
     if record.entry_point:
         return record.entry_point
-    defined = {n.name for n in ast.parse(record.meta["reference_code"]).body if isinstance(n, ast.FunctionDef)}
-    calls = [n.func.id for n in ast.walk(ast.parse(record.tests))
+    defined = {n.name for n in parse_quietly(record.meta["reference_code"]).body if isinstance(n, ast.FunctionDef)}
+    calls = [n.func.id for n in ast.walk(parse_quietly(record.tests))
              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in defined]
     if not calls:
         raise ValueError(f"{record.id}: the asserts call no function of the reference code")
@@ -53,7 +54,7 @@ def whole_solution(record: PromptRecord) -> str:
 def entry_source(record: PromptRecord) -> str:
     """The entry-point function's own source lines (decorators excluded), as a chat model restates it."""
     whole, name = whole_solution(record), entry_name(record)
-    node = next(n for n in ast.parse(whole).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    node = next(n for n in parse_quietly(whole).body if isinstance(n, ast.FunctionDef) and n.name == name)
     return "\n".join(whole.splitlines()[node.lineno - 1:node.end_lineno]) + "\n"
 
 
