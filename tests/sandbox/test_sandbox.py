@@ -242,12 +242,12 @@ def test_without_a_cgroup_processes_times_address_space_stay_within_memory_mb():
     assert limits["RLIMIT_NPROC"][0] * limits["RLIMIT_AS"][0] <= 1024 << 20
 
 
-def test_all_sandboxes_at_once_hold_at_most_half_the_machine():
+def test_all_sandboxes_at_once_hold_at_most_half_the_machine(tmp_path):
     import threading
 
     from vigor.sandbox import memory
 
-    budget = memory._Budget(1000)
+    budget = memory._Budget(1000, str(tmp_path / "budget"))
     with pytest.raises(ValueError, match="more than 50% of this machine's memory"):
         budget.check_fits(1001)
     peak, held, lock = [0], [0], threading.Lock()
@@ -267,6 +267,86 @@ def test_all_sandboxes_at_once_hold_at_most_half_the_machine():
     for t in threads:
         t.join()
     assert 0 < peak[0] <= 1000 and budget.used_mb == 0
-    assert memory.BUDGET.total_mb == int(memory.machine_mb() * memory.MACHINE_SHARE)
+    assert memory._machine_budget().total_mb == memory.share_mb() == int(memory.machine_mb() * 0.5)
+    assert memory._machine_budget().path == memory.budget_file()
     with pytest.raises(ValueError, match="lower memory_mb"):
-        run_many(["print(1)"], memory_mb=memory.BUDGET.total_mb + 1)
+        run_many(["print(1)"], memory_mb=memory.share_mb() + 1)
+
+
+HOLDER = """
+import sys, time
+from vigor.sandbox import memory
+budget = memory._Budget(1000, sys.argv[1])
+t0 = time.time()
+with budget.reserve(600):
+    print("in", t0, time.time(), flush=True)
+    time.sleep(float(sys.argv[2]))
+    print("out", time.time(), flush=True)
+"""
+
+
+def test_the_machine_share_holds_across_processes(tmp_path):
+    """Two processes, each reserving 600 of a shared 1000: the second waits until the first let go; a holder
+    killed with SIGKILL leaves no reservation behind (its line names a dead pid)."""
+    import signal
+    import subprocess
+    import sys
+
+    from vigor.sandbox import memory
+
+    path, env = str(tmp_path / "budget"), {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    first = subprocess.Popen([sys.executable, "-c", HOLDER, path, "1.5"], stdout=subprocess.PIPE, text=True, env=env)
+    assert first.stdout.readline().startswith("in ")
+    second = subprocess.Popen([sys.executable, "-c", HOLDER, path, "0"], stdout=subprocess.PIPE, text=True, env=env)
+    out_first, _ = first.communicate(timeout=120)
+    out_second, _ = second.communicate(timeout=120)
+    first_out = float(out_first.split()[1])
+    _, asked, got = out_second.splitlines()[0].split()
+    assert float(asked) < first_out <= float(got), (out_first, out_second)  # it asked while the first held
+    assert memory._Budget(1000, path).used_mb == 0
+    killed = subprocess.Popen([sys.executable, "-c", HOLDER, path, "60"], stdout=subprocess.PIPE, text=True, env=env)
+    assert killed.stdout.readline().startswith("in ")
+    assert memory._Budget(1000, path).used_mb == 600
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=60)
+    killed.stdout.close()
+    with memory._Budget(1000, path).reserve(1000):
+        pass
+
+
+def test_sample_cgroups_are_children_of_one_parent_limited_to_half_the_machine():
+    """The kernel bounds the sum of all sandboxes of all vigor processes in this cgroup: their cgroups are children
+    of vigor-sandboxes, whose limit is half the machine (v1: use_hierarchy on, so the limit covers them)."""
+    import threading
+    import time
+
+    from vigor.sandbox import memory
+
+    mode, parent, note = memory.memory_mode()
+    assert mode == "cgroup-v1" and parent is not None, note  # what this machine offers (ls /sys/fs/cgroup)
+    assert os.path.basename(parent) == memory.SHARED_CGROUP and "the kernel bounds their sum" in note
+    with open(os.path.join(parent, "memory.limit_in_bytes")) as f:
+        assert int(f.read()) == memory.share_mb() << 20
+    with open(os.path.join(parent, "memory.use_hierarchy")) as f:
+        assert f.read().strip() == "1"
+    probe = "import time\ntime.sleep(3)"
+    seen = []
+
+    def watch():  # while the sample runs, a cgroup of ours under the parent holds processes
+        for _ in range(400):
+            for name in os.listdir(parent):
+                procs = os.path.join(parent, name, "cgroup.procs")
+                if name.startswith("vigor-") and os.path.exists(procs):
+                    with open(procs) as f:
+                        if f.read().strip():
+                            seen.append(name)
+            if seen:
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = run_many([probe], timeout_s=30)[0]
+    watcher.join()
+    assert result.passed, result.reason
+    assert seen, "no sample cgroup with processes appeared under " + parent

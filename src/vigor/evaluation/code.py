@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -67,10 +68,18 @@ def build_job(record: PromptRecord, completion: str) -> CodeJob:
                    builtin_overrides=_top_level_names(record.meta.get("reference_code", "") or ""))
 
 
+def parse_quietly(source: str) -> ast.Module:
+    """ast.parse without the DeprecationWarning/SyntaxWarning of the data sets' own code (MBPP's '\\W' in a
+    plain string), which would otherwise be printed once per grading run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+        return ast.parse(source)
+
+
 def _top_level_names(reference_code: str) -> tuple:
     """Functions and classes the reference solution defines (trusted; may shadow a builtin, MBPP 126's `sum`)."""
     try:
-        tree = ast.parse(reference_code)
+        tree = parse_quietly(reference_code)
     except SyntaxError:
         return ()
     return tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))

