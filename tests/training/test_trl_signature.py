@@ -155,12 +155,13 @@ def test_quickstart_with_one_import_changed_on_the_embedded_model(tmp_path):
     seen = []
 
     def reward_len(completions, completion_ids, **kwargs):  # noqa: F811 - TRL's quickstart reward, ids kept
-        seen.append(completion_ids)
+        seen.append((trainer._prompt_ids, completion_ids))  # the token ids VIGOR scored
         return [-abs(20 - len(c)) for c in completions]
 
     from datasets import Dataset
 
-    dataset = Dataset.from_list([{"prompt": f"Question: what is {i} plus {i}? Answer:"} for i in range(4)])
+    dataset = Dataset.from_list([{"prompt": f"Here are the numbers from {i} to {i + 9}, separated by commas:"}
+                                 for i in range(4)])
     model = str(default_model_dir())
     trainer = VigorGRPOTrainer(
         model=model, reward_funcs=["vigor", reward_len],
@@ -176,11 +177,13 @@ def test_quickstart_with_one_import_changed_on_the_embedded_model(tmp_path):
         raw = torch.tensor(dump["raw"], dtype=torch.float64)
         assert raw[:, 1].tolist() == [-abs(20 - len(c)) for c in dump["completions"]]
         assert record["rewards/reward_len/mean"] == pytest.approx(raw[:, 1].mean().item(), abs=1e-9)
+        assert not torch.isnan(raw[:, 0]).all(), dump["completions"]  # else the comparisons below are vacuous
         assert record["rewards/vigor/mean"] == pytest.approx(raw[:, 0].nanmean().item(), rel=1e-9)
     initial, tokenizer = load_model_and_tokenizer(model)
     first = dumps[0]
-    prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in first["prompts"]]
-    rollouts = build_rollouts(prompt_ids, seen[0], eos_token_ids=trainer.eos_token_ids,
+    prompt_ids, completion_ids = seen[0]
+    assert prompt_ids == [tokenizer(p, add_special_tokens=False)["input_ids"] for p in first["prompts"]]
+    rollouts = build_rollouts(prompt_ids, completion_ids, eos_token_ids=trainer.eos_token_ids,
                               pad_token_id=tokenizer.pad_token_id, completions=first["completions"])
     expected = make_reward("vigor").score(rollouts, model=initial.train())
     logged = torch.tensor(first["raw"], dtype=torch.float64)[:, 0]
