@@ -28,7 +28,7 @@ def greedy_completions(model_dir, data, out, prompts, **fields):
                                num_generations=2, generation_kwargs={"do_sample": False}, bf16=False, **fields)
     config = VigorGRPOConfig(**options)
     model, tokenizer = load_model_and_tokenizer(model_dir)
-    trainer = VigorGRPOTrainer(model.train(), config, train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
+    trainer = VigorGRPOTrainer(model.train(), args=config, train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
                                processing_class=tokenizer)
     prompt_ids, completion_ids = trainer._generate(prompts)[:2]
     assert prompt_ids == [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]

@@ -95,5 +95,5 @@ def test_trainer_refuses_fsdp_that_accelerate_left_off(tiny_model_dir, prompts_f
     config = VigorGRPOConfig(**tiny_run_options(tiny_model_dir, prompts_file, tmp_path / "out"))
     model, tokenizer = load_model_and_tokenizer(tiny_model_dir)
     with pytest.raises(ValueError, match="^FSDP2 was requested .* not on cpu"):
-        VigorGRPOTrainer(model.train(), config, reward_set=RewardSet.from_spec("vigor", {}),
+        VigorGRPOTrainer(model.train(), args=config, reward_set=RewardSet.from_spec("vigor", {}),
                          train_dataset=Dataset.from_list([{"prompt": "1+1="}]), processing_class=tokenizer)

@@ -122,12 +122,20 @@ def term_for(reward: str, weight: float = 1.0, *, config=None, given: dict | Non
     if function is not None:
         if given:
             raise ValueError(f"reward {reward!r}: a TRL reward function takes no options, got {', '.join(given)}")
-        name = getattr(function, "__name__", None) or reward.rpartition(":")[2]
-        if name in REWARDS:
-            raise ValueError(f"reward {reward!r}: its name {name!r} is a built-in reward; rename the function")
-        return RewardTerm(name, float(weight), FunctionReward, None, source or reward, function)
+        return function_term(function, weight, source=source or reward)
     options = options_of(reward_class, given, config=config)
     return RewardTerm(reward_class.name, float(weight), reward_class, options, source or reward)
+
+
+def function_term(function: Callable, weight: float = 1.0, *, source: str | None = None) -> RewardTerm:
+    """The term of a TRL reward function (a 'file.py:name' target's, or a callable given as is, e.g. in
+    `VigorGRPOTrainer(reward_funcs=[...])`), named by its `__name__` as TRL names it."""
+    source = source or getattr(function, "__qualname__", None) or type(function).__name__
+    check_signature(function, source)
+    name = getattr(function, "__name__", None) or source.rpartition(":")[2]
+    if name in REWARDS:
+        raise ValueError(f"reward {source!r}: its name {name!r} is a built-in reward; rename the function")
+    return RewardTerm(name, float(weight), FunctionReward, None, source, function)
 
 
 def parse_rewards(spec, config=None, *, overrides: dict[str, dict] | None = None) -> tuple[RewardTerm, ...]:

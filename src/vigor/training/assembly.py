@@ -69,7 +69,7 @@ def build_trainer(config: VigorGRPOConfig, *, callbacks=None, trainer_class=None
         if heldout is None:
             callbacks.append(heldout := HeldoutEvalCallback(config))
     trainer = (trainer_class or VigorGRPOTrainer)(
-        model.train(), config, reward_set=reward_set, train_dataset=dataset, processing_class=tokenizer,
+        model.train(), args=config, reward_set=reward_set, train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config(config), callbacks=callbacks)
     if any(isinstance(c, ProgressCallback) for c in callbacks):  # the caller's own display replaces transformers'
         for default in [c for c in trainer.callback_handler.callbacks if type(c) in (ProgressCallback, PrinterCallback)]:

@@ -170,6 +170,13 @@ class VigorGRPOConfig(GRPOConfig):
     report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"])
 
     def __post_init__(self):
+        self.check_vigor_fields()
+        self.resolve_precision()
+        super().__post_init__()  # maps use_transformers_paged -> use_transformers_continuous_batching
+        self.check_rollout_precision()
+
+    def check_vigor_fields(self) -> None:
+        """vigor's checks of the fields as given (also run on a converted `trl.GRPOConfig`: trl_args)."""
         if self.scale_rewards not in ADVANTAGE_SCALES:
             raise ValueError(f"scale_rewards must be one of {ADVANTAGE_SCALES}, got {self.scale_rewards!r}")
         if self.multi_objective_aggregation != "sum_then_normalize":
@@ -214,8 +221,8 @@ class VigorGRPOConfig(GRPOConfig):
             raise ValueError(f"log_completions_every must be >= 0, got {self.log_completions_every}")
         if self.repetition_ngram < 1:
             raise ValueError(f"repetition_ngram must be >= 1, got {self.repetition_ngram}")
-        self.resolve_precision()
-        super().__post_init__()  # maps use_transformers_paged -> use_transformers_continuous_batching
+
+    def check_rollout_precision(self) -> None:
         if self.use_transformers_continuous_batching and (self.bf16 or self.fp16) and self.model_dtype == "float32":
             raise ValueError("use_transformers_continuous_batching with bf16 casts the policy to half precision in place "
                              "(TRL 1.16 never casts it back): set model_dtype bfloat16 (or bf16 false), or use another "

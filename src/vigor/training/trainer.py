@@ -96,12 +96,33 @@ def completion_text(completion) -> str:
 class VigorGRPOTrainer(GRPOTrainer):
     checkpoint_staging: str | None = None  # where the checkpoint being saved is written (staged_checkpoint)
 
-    def __init__(self, model, args: VigorGRPOConfig, *, reward_set: RewardSet | None = None, callbacks=None,
-                 **kwargs):
+    def __init__(self, model, reward_funcs=None, args: VigorGRPOConfig | None = None, train_dataset=None,
+                 eval_dataset=None, processing_class=None, reward_processing_classes=None, callbacks=None,
+                 optimizers=(None, None), quantization_config=None, peft_config=None, tools=None, rollout_func=None,
+                 environment_factory=None, *, reward_set: RewardSet | None = None):
+        """TRL 1.16's GRPOTrainer arguments, same names and meanings (vigor.training.trl_args says how each is
+        read: `reward_funcs` may name vigor rewards; `args` may be a plain GRPOConfig). `reward_set`: rewards
+        already built by `vigor train` (vigor.training.assembly), instead of `reward_funcs` / `args.reward`."""
+        from vigor.training.trl_args import (RewardModelScore, as_vigor_config, check_rollout_arguments, load_policy,
+                                             reward_terms, with_gold_monitor)
+
         check_trl_seams()
-        self.reward_set = reward_set or RewardSet.from_spec(
-            args.reward, config=args, statistics_temperature=args.reward_temperature,
-            micro_batch_size=args.grad_norm_micro_batch_size)
+        args = as_vigor_config(args, model)
+        if reward_set is not None and reward_funcs is not None:
+            raise ValueError("reward_funcs and reward_set both given: pass one")
+        if reward_set is None:  # every check of the rewards before the model loads
+            terms = with_gold_monitor(reward_terms(reward_funcs, args, reward_processing_classes), train_dataset, args)
+            check_rollout_arguments(terms, tools=tools, rollout_func=rollout_func,
+                                    environment_factory=environment_factory)
+        else:
+            check_rollout_arguments(reward_set.rewards, tools=tools, rollout_func=rollout_func,
+                                    environment_factory=environment_factory)
+        model, processing_class = load_policy(model, args, processing_class, quantization_config)
+        self.reward_set = reward_set or RewardSet.from_terms(
+            terms, statistics_temperature=args.reward_temperature, micro_batch_size=args.grad_norm_micro_batch_size)
+        # what the model card names: the spec as given, or the reward_funcs as names with their weights
+        self.reward_spec = args.reward if reward_funcs is None else ",".join(
+            f"{t.name}:{t.weight:g}" for t in terms)
         self.reward_set, self.premise = premise_setup(args, self.reward_set,  # None without gold (or turned off)
                                                       main_process=os.environ.get("RANK", "0") == "0")
         args.reward_weights = list(self.reward_set.weights)
@@ -109,7 +130,16 @@ class VigorGRPOTrainer(GRPOTrainer):
         callbacks = [MetricsFileCallback(args.output_dir), self.collapse_guard,
                      *([PremiseCallback(self.premise)] if self.premise else []), *(callbacks or [])]
         super().__init__(model=model, reward_funcs=[_scored_by_trainer(n) for n in self.reward_set.names],
-                         args=args, callbacks=callbacks, **kwargs)
+                         args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                         processing_class=processing_class, callbacks=callbacks, optimizers=optimizers,
+                         quantization_config=quantization_config, peft_config=peft_config, tools=tools,
+                         rollout_func=rollout_func, environment_factory=environment_factory)
+        if len(self.reward_funcs) != len(self.reward_set.names):  # an environment's get_reward, added by TRL
+            raise ValueError("environment_factory: an environment with get_reward is not supported by vigor; score "
+                             "with a reward function that reads its `environments` keyword instead")
+        for reward in self.reward_set.rewards:  # a reward model runs where the policy runs
+            if isinstance(getattr(reward, "func", None), RewardModelScore):
+                reward.func.model.to(self.accelerator.device)
         self.scale_rewards = "none"  # the columns are already advantages; see the module docstring
         self._reported_rewards = None
         self._check_sharding()
@@ -136,7 +166,7 @@ class VigorGRPOTrainer(GRPOTrainer):
         card = card.replace("[None](https://huggingface.co/None)", f"`{base}`")
         card = card.replace('model="None"', f"model={json.dumps(str(self.args.output_dir))}")
         card = card.replace("## Training procedure\n", "## Training procedure\n\nRewards (`--reward`): "
-                            f"`{self.args.reward}`, computed by vigor {vigor_version}.\n", 1)
+                            f"`{self.reward_spec}`, computed by vigor {vigor_version}.\n", 1)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(card)
 
