@@ -190,3 +190,29 @@ def test_quickstart_with_one_import_changed_on_the_embedded_model(tmp_path):
     assert torch.equal(torch.isnan(expected), torch.isnan(logged))
     assert torch.allclose(logged.nan_to_num(), expected.nan_to_num(), rtol=1e-4, atol=0), (logged, expected)
     assert json.dumps(first["weights"]) == "[1.0, 1.0]"
+
+
+def test_a_reward_model_in_reward_funcs_scores_as_trl_does(tmp_path, fresh_seed):
+    """A sequence-classification model in `reward_funcs` (TRL's third kind) scores prompt + completion by its first
+    logit: each logged value equals that model run on the one text alone (no padding), by hand."""
+    from transformers import AutoModelForSequenceClassification
+
+    from vigor.tiny import char_tokenizer, save_tiny_model, tiny_config
+    from vigor.training import VigorGRPOConfig, VigorGRPOTrainer
+
+    torch.manual_seed(fresh_seed)
+    scorer = AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1)).eval()
+    tokenizer = char_tokenizer()
+    policy = save_tiny_model(tmp_path / "tiny")
+    args = VigorGRPOConfig(output_dir=str(tmp_path / "out"), logging_steps=1, log_completions_every=1, **TINY)
+    trainer = VigorGRPOTrainer(model=policy, reward_funcs=["vigor", scorer], args=args,
+                               reward_processing_classes=[None, tokenizer], train_dataset=prompts_dataset())
+    name = trainer.reward_set.names[1]
+    trainer.train()
+    rows = read_jsonl(tmp_path / "out" / "completions.jsonl")
+    assert rows
+    for row in rows:
+        ids = tokenizer(row["prompt"] + row["completion"], return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            expected = scorer(**ids).logits[0, 0].item()
+        assert row["rewards"][name] == pytest.approx(expected, rel=1e-5, abs=1e-6)
