@@ -74,6 +74,8 @@ def test_quarter_table_matches_a_by_hand_computation(tmp_path):
         np.testing.assert_allclose(low, by_seed.min(0), atol=1e-12)
         np.testing.assert_allclose(high, by_seed.max(0), atol=1e-12)
     assert "| self_certainty+learning_rate=2e-6 | self_certainty | 1-2 |" in text
+    assert "## Departures from the reference recipe" in text and "- model: the embedded SmolLM2" in text
+    assert result["departures"] and all(":" in d for d in result["departures"])
 
 
 def test_no_premise_logged_says_so(tmp_path):

@@ -27,6 +27,7 @@ import numpy as np
 from vigor.analysis.stats import bootstrap_ci
 from vigor.compare.arms import arm_folder, parse_arm
 from vigor.training.premise import RECORDS_FILE
+from vigor.training.recipe import departures, departures_markdown
 
 PLOT = "premise_by_step.png"
 RESAMPLES = 2000
@@ -197,5 +198,8 @@ def premise_section(out: Path, manifest: dict, result: dict) -> str:
     result["premise"] = summary
     result["arms"] = {e: manifest.get("arms", {}).get(e, {}) for e in result["rewards"]}
     lines = settings_markdown(manifest, result["rewards"])
+    arms = {e: (manifest.get("arms", {}).get(e) or {}).get("fields") or {} for e in result["rewards"]}
+    result["departures"] = departures(manifest["identity"])
+    lines += departures_markdown(manifest["identity"], per_arm={e: f for e, f in arms.items() if f})
     lines += premise_markdown(summary, files, manifest["identity"].get("premise_window_steps"))
     return "\n".join(lines) + "\n"

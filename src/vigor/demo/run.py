@@ -139,7 +139,10 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
 
     from vigor.demo.report import summarise_run, write_report
 
+    from vigor.training.recipe import departures
+
     result = summarise_run(settings, out, before, after, timings, model_path=model_path)
+    result["departures"] = departures({**config.to_dict(), "model_name_or_path": None})  # the embedded model
     write_report(result, out)
     log(result["headline"])
     log(f"wrote {out}/report.md (and plots, metrics.jsonl, tensorboard/, model/)")
