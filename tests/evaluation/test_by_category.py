@@ -32,8 +32,9 @@ def test_accuracy_ci_is_the_bootstrap_over_problems(trial, fresh_seed):
     per_problem = (rng.uniform(size=(n, samples)) < rng.uniform()).mean(1)
     got = accuracy_ci(per_problem)
     assert got == pytest.approx(loop_interval(list(per_problem)), abs=1e-12), (n, samples)
-    # the compare report's interval, to the bit
-    assert got == bootstrap_ci(lambda idx: per_problem[idx].mean(), n, resamples=RESAMPLES)
+    # the compare report's interval: the same draws, means summed in another order (vectorised), so equal up to
+    # rounding (seed 925962396 drew 0.2875000000000065 against 0.28749999999999026)
+    assert got == pytest.approx(bootstrap_ci(lambda idx: per_problem[idx].mean(), n, resamples=RESAMPLES), abs=1e-12)
     assert np.isnan(accuracy_ci(per_problem[:1])).all()
 
 

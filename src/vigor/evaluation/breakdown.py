@@ -5,7 +5,7 @@
   ci95     = 95 % percentile bootstrap over the category's problems, each problem keeping all its samples
              (samples of one problem are not independent): scipy.stats.bootstrap of the per-problem mean
              correctness, RESAMPLES resamples from a generator seeded with 0. These are the draws of
-             `vigor.analysis.stats.bootstrap_ci` (the compare report's interval), so the two agree to the bit;
+             `vigor.analysis.stats.bootstrap_ci` (the compare report's interval), so the two agree up to rounding (the means are summed in another order, ~1e-14);
              it is called through scipy here because evaluation sits below analysis in the layering.
 """
 
