@@ -145,6 +145,7 @@ class PremiseMonitor:
         self.gold_column = names.index(GOLD)
         self.forward = any(r.needs in ("gradients", "logits") for r in reward_set.rewards)
         self.statistics = [n for n in STATISTIC_SIGNALS if n not in names] if self.forward else []
+        self.statistic_rewards = [make_reward(n) for n in self.statistics]  # their formulas, built once
         self.signals = [*(GRADIENT_SIGNALS if "vigor" in names else ()),
                         *(n for n in names if n not in (GOLD, "vigor")), *self.statistics, "length"]
         self.trained = trained_signals(reward_set)
@@ -155,7 +156,7 @@ class PremiseMonitor:
         """[n, len(self.statistics)] the token-statistic signals of this process's completions (float64), each by
         its reward's own formula from the statistics `RewardSet.score` kept."""
         stats = self.reward_set.last_statistics
-        columns = [make_reward(name).score(rollouts, stats=stats).double().cpu() for name in self.statistics]
+        columns = [reward.score(rollouts, stats=stats).double().cpu() for reward in self.statistic_rewards]
         return torch.stack(columns, 1) if columns else torch.zeros((len(rollouts), 0), dtype=torch.float64)
 
     def signal_values(self, reported: torch.Tensor, statistics: torch.Tensor, lengths: torch.Tensor) -> dict:
