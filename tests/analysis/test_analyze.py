@@ -13,14 +13,6 @@ from vigor.analysis.stats import auroc
 from vigor.cli import main as vigor_main
 from vigor.data import PromptRecord
 from vigor.gradnorm import reference_grad_norms
-from vigor.tiny import char_tokenizer, tiny_causal_lm
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    tok = char_tokenizer()
-    model = tiny_causal_lm("llama", vocab_size=len(tok), seed=3)
-    return model, tok
 
 
 def encode(tok, text, eos=True):
@@ -77,15 +69,6 @@ def test_constructed_case_auroc_by_hand(tiny):
     vigor = -np.array([reference_signals(model, p, c)["vigor"] for p, c in zip(prompt_ids[:4], completion_ids[:4])])
     # VIGOR's AUROC in "higher = better" orientation: smaller corrected norm should be correct
     assert result["signals"]["vigor"]["auroc"] == pytest.approx(auroc(-vigor, [1, 0, 1, 0]))
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tiny):
-    model, tok = tiny
-    folder = tmp_path_factory.mktemp("tiny_model")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -17,16 +17,6 @@ UNMIXED = "no AUROC can be computed from these; an easier task or more samples w
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    tok = char_tokenizer()
-    model = tiny_causal_lm("llama", vocab_size=len(tok), seed=3)
-    folder = tmp_path_factory.mktemp("tiny_model")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def hard_dataset(tmp_path_factory):
     """Answers a random tiny model never writes: every group unmixed (all incorrect)."""
     path = tmp_path_factory.mktemp("data") / "hard.jsonl"
