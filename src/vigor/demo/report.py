@@ -156,9 +156,9 @@ def markdown(result: dict) -> str:
     lines += premise_curve_section(result.get("premise_curve"))
     lines += changes_section(result)
     if result.get("departures"):
-        lines += ["## Departures from the reference recipe", "",
-                  "The paper's recipe (Qwen2.5-7B-Base on MATH) against this run; each line is a way in which this "
-                  "demo does not test the paper's claim.", ""] + [f"- {d}" for d in result["departures"]] + [""]
+        from vigor.training.recipe import departures_section
+
+        lines += departures_section(result["departures"], subject="this demo")[1:] + [""]  # [1:]: no blank line first
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in result["plots"]] + [""]
     lines += ["## Reading this honestly", "",
               "A short CPU run on a 135 M-parameter model changes little, and a few dozen held-out problems "

@@ -74,15 +74,24 @@ def departures(run: dict) -> list[str]:
     return [f"{what}: {value} (reference: {reference})" for what, reference, value, same in _checks(run) if not same]
 
 
-def departures_markdown(run: dict, *, per_arm: dict[str, dict] | None = None) -> list[str]:
-    """The results file's section: the run's departures, and any arm's own (`per_arm`: {arm: its fields})."""
-    lines = ["", "## Departures from the reference recipe", "",
-             "The paper's recipe (Qwen2.5-7B-Base on MATH; ../shared/docs/reference-notes.md) against this study's "
-             "settings; every line below is a way in which these numbers do not test the paper's claim.", ""]
-    lines += [f"- {line}" for line in departures(run)] or ["- none"]
+def departures_section(lines: list[str], *, subject: str) -> list[str]:
+    """The section's heading, what it means, and one bullet per departure (`departures`' lines)."""
+    return ["", "## Departures from the reference recipe", "",
+            f"The paper's recipe (Qwen2.5-7B-Base on MATH; ../shared/docs/reference-notes.md) against {subject}'s "
+            f"settings; every line below is a way in which {subject} does not test the paper's claim.", "",
+            *([f"- {line}" for line in lines] or ["- none"])]
+
+
+def departures_markdown(run: dict, *, per_arm: dict[str, dict] | None = None, subject: str = "this study") -> list[str]:
+    """A results file's section: the run's departures, and any arm's own (`per_arm`: {arm: its fields}): what it
+    departs from further, and where it is as the reference although the run is not."""
+    base = {what for what, _, _, same in _checks(run) if not same}
+    lines = departures_section(departures(run), subject=subject)
     for arm, fields in (per_arm or {}).items():
-        own = [d for d in departures({**run, **fields}) if d not in departures(run)]
-        back = [c[0] for c in _checks({**run, **fields}) if c[3] and c[0] in {d.split(":")[0] for d in departures(run)}]
+        checks = _checks({**run, **fields})
+        own = [f"{what}: {value} (reference: {reference})" for what, reference, value, same in checks
+               if not same and what not in base]
+        back = [what for what, _, _, same in checks if same and what in base]
         if own or back:
             parts = ([f"departs further: {'; '.join(own)}"] if own else []) + \
                     ([f"as the reference: {', '.join(back)}"] if back else [])

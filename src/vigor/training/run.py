@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from vigor.training.assembly import build_trainer, save_final_model
 from vigor.training.config import VigorGRPOConfig
-from vigor.training.checkpoints import last_checkpoint  # noqa: F401  (re-exported: vigor.training's names)
-from vigor.training.preflight import (  # noqa: F401  (re-exported: vigor.training's names and the callers' imports)
-    Checked, ConfigError, check_before_loading)
+from vigor.training.preflight import ConfigError, check_before_loading  # noqa: F401  (re-exported: callers' imports)
 
-__all__ = ["Checked", "ConfigError", "TrainingStopped", "build_trainer", "check_before_loading", "last_checkpoint",
-           "save_final_model", "train"]
+__all__ = ["ConfigError", "TrainingStopped", "build_trainer", "check_before_loading", "train"]
 
 
 class TrainingStopped(RuntimeError):
