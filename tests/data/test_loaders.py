@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vigor.data import BENCHMARKS, DataError, load_records, read_rows
-from vigor.data.loading import BENCHMARK_DIR
+from vigor.data.benchmark_registry import BENCHMARK_DIR
 
 SHARED = Path(os.environ.get("VIGOR_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared benchmark data not found at {SHARED}")

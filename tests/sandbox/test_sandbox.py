@@ -290,7 +290,6 @@ def test_the_machine_share_holds_across_processes(tmp_path):
     killed with SIGKILL leaves no reservation behind (its line names a dead pid)."""
     import signal
     import subprocess
-    import sys
 
     from vigor.sandbox import memory
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vigor.data.benchmark_registry import BENCHMARK_DIR, REGISTRY, Benchmark, find_benchmark, shipped
+from vigor.data.benchmark_registry import REGISTRY, Benchmark, find_benchmark, shipped
 from vigor.data.benchmark_rows import benchmark_rows_to_records
 from vigor.data.formats import DataFormat, rows_to_records
 from vigor.data.records import TABLE_SUFFIXES, DataError, PromptRecord, read_rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from vigor.rewards.base import GroupView, Reward
-from vigor.rewards.rollouts import STATISTICS, StatisticsCollector, token_statistics
+from vigor.rewards.rollouts import STATISTICS, Rollouts, StatisticsCollector, token_statistics
 from vigor.rewards.spec import RewardTerm, parse_rewards
 
 

@@ -68,13 +68,6 @@ def load_target(target: str):
     return found
 
 
-def load_function(target: str):
-    """A TRL reward function by 'path.py:function' or 'package.module:function', its signature checked."""
-    func = load_target(target)
-    check_signature(func, target)
-    return func
-
-
 def check_signature(func, target: str) -> None:
     """A one-line ValueError unless TRL could call `func` as a reward function."""
     if not callable(func):
@@ -109,10 +102,6 @@ class FunctionReward(Reward):
         self.name = getattr(func, "__name__", None) or target.rpartition(":")[2]
         if self.name in REWARDS:
             raise ValueError(f"reward {target!r}: its name {self.name!r} is a built-in reward; rename the function")
-
-    @classmethod
-    def from_target(cls, target: str) -> FunctionReward:
-        return cls(load_function(target), target)
 
     def score(self, rollouts, *, model=None, stats=None):
         n, where = len(rollouts), f"reward {self.name!r} ({self.target}) at step {rollouts.step}"
