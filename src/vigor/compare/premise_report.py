@@ -18,7 +18,6 @@ trains on, as the monitor names it (`trained_signal`: VIGOR without the sqrt(T) 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -26,7 +25,8 @@ import numpy as np
 
 from vigor.analysis.stats import bootstrap_ci
 from vigor.compare.arms import arm_folder, parse_arm
-from vigor.training.premise import RECORDS_FILE
+from vigor.training.callbacks import read_records
+from vigor.training.premise import RECORDS_FILE, signal_name
 from vigor.training.recipe import departures, departures_markdown
 
 PLOT = "premise_by_step.png"
@@ -36,23 +36,19 @@ RESAMPLES = 2000
 def trained_signal(entry: str, identity: dict) -> str:
     """The premise signal an arm trains on: its reward's name, VIGOR uncorrected when its length correction is
     off (by the arm's option, its field, or the study's field), as vigor.training.premise.trained_signals names it."""
+    from types import SimpleNamespace
+
+    from vigor.rewards import term_for
+
     arm = parse_arm(entry)
-    if arm.reward_name != "vigor":
-        return arm.reward_name
-    corrected = arm.options.get("length_correction", arm.fields.get("length_correction",
-                                                                   identity.get("length_correction", True)))
-    if isinstance(corrected, str):
-        corrected = corrected.strip().lower() in ("true", "1", "yes", "on")
-    return "vigor" if corrected else "vigor_uncorrected"
+    # its options as its runs had them (options_of: the defaults < the study's and the arm's fields < the arm's own)
+    term = term_for(arm.reward_name, config=SimpleNamespace(**{**identity, **arm.fields}), given=arm.options)
+    return signal_name(term.name, getattr(term.options, "length_correction", True))
 
 
 def read_groups(folder: Path) -> list[dict]:
     """premise_groups.jsonl of a run ([] when the monitor did not run), one record per logged step."""
-    path = Path(folder) / RECORDS_FILE
-    if not path.exists():
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [record for _, record in read_records(str(Path(folder) / RECORDS_FILE))]
 
 
 def quarter_steps(max_steps: int) -> tuple[range, range]:

@@ -66,6 +66,7 @@ def premise_statistics(found: tuple[dict[str, np.ndarray], np.ndarray] | None, g
 def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timings: dict, *, model_path: str) -> dict:
     metrics = read_jsonl(out / "metrics.jsonl")
     from vigor.rewards import parse_rewards
+    from vigor.training.premise import signal_name
 
     term = parse_rewards(settings.reward)[0]
     reward_name = term.name
@@ -78,7 +79,7 @@ def summarise_run(settings, out: pathlib.Path, before: dict, after: dict, timing
         plot_gradnorm_vs_correct(dump["raw"], dump["corrected"], dump["correct"], out / "gradnorm_vs_correct.png")
         plots.append("gradnorm_vs_correct.png")
     premise = premise_statistics(found, settings.num_generations)
-    signal = "vigor_uncorrected" if term.name == "vigor" and not term.options.length_correction else term.name
+    signal = signal_name(term.name, getattr(term.options, "length_correction", True))
     premise_curve = premise_by_step(metrics, signal, out)
     plots += [PREMISE_PLOT] if premise_curve["steps"] else []
     curves = {}

@@ -128,7 +128,7 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     log(f"[3/{stages}] training {settings.steps} steps with reward '{settings.reward}', "
         f"G={settings.num_generations}, {'LoRA' if settings.lora else 'all weights'}")
     tick = time.time()
-    train_model(settings, model_path, train_path, out, config=config, log=log, progress=progress, rewards=rewards)
+    train_model(settings, out, config=config, rewards=rewards, log=log, progress=progress)
     timings["train"] = time.time() - tick
 
     log(f"[4/{stages}] evaluating the trained model on the same {settings.eval_size} problems")
@@ -142,7 +142,9 @@ def run_demo(settings: DemoSettings, output_dir, *, overwrite: bool = False, pro
     from vigor.training.recipe import departures
 
     result = summarise_run(settings, out, before, after, timings, model_path=model_path)
-    result["departures"] = departures({**config.to_dict(), "model_name_or_path": None})  # the embedded model
+    # named as the user knows them: the embedded model, the reasoning-gym task (not the demo's data file)
+    result["departures"] = departures({**config.to_dict(), "model_name_or_path": None,
+                                       "dataset": f"reasoning-gym:{settings.task}"})
     write_report(result, out)
     log(result["headline"])
     log(f"wrote {out}/report.md (and plots, metrics.jsonl, tensorboard/, model/)")
@@ -170,13 +172,12 @@ def training_config(settings: DemoSettings, model_path: str, train_path, out: pa
         gradient_checkpointing=False)  # TRL turns it on; a 135 M model fits easily, recomputing costs time
 
 
-def train_model(settings: DemoSettings, model_path: str, train_path, out: pathlib.Path, *, config=None,
-                log=print, progress: bool = True, rewards: tuple | None = None) -> None:
+def train_model(settings: DemoSettings, out: pathlib.Path, *, config, rewards: tuple, log=print,
+                progress: bool = True) -> None:
+    """Train `config` (`training_config`'s) with the demo's step display and pace watch; `rewards`: its parsed terms."""
     from vigor.demo.pace import StepProgress, StepTimeWatch
     from vigor.training import train
 
-    rewards = rewards or demo_rewards(settings.reward)
-    config = config or training_config(settings, model_path, train_path, out, rewards=rewards)
     watch = StepTimeWatch(settings.step_budget_s, bf16_on_cpu=config.bf16 and config.device.type == "cpu", log=log)
     shown = StepProgress(rewards[0].name, bar=progress, log=log)
     train(config, callbacks=[shown, watch])

@@ -17,14 +17,22 @@ PREMISE_FILE = "premise_monitor.json"  # the premise warning's first firing: {"s
 SAMPLED_FILES = ("rewards.jsonl", "completions.jsonl")  # one record per sampling, keyed by its step
 
 
-def keep_records(path: str, keep) -> None:
-    """Rewrite the JSONL file `path` (if any) with only the records for which `keep(record)` is true."""
+def read_records(path: str, keep=lambda record: True) -> list[tuple[str, dict]]:
+    """(line, record) of each record of the JSONL file `path` (if any) for which `keep(record)` is true."""
     if not os.path.exists(path):
-        return
+        return []
     with open(path) as f:
-        lines = [line for line in f if line.strip() and keep(json.loads(line))]
-    with open(path, "w") as f:
-        f.writelines(lines)
+        pairs = [(line, json.loads(line)) for line in f if line.strip()]
+    return [(line, record) for line, record in pairs if keep(record)]
+
+
+def keep_records(path: str, keep) -> list[dict]:
+    """Rewrite the JSONL file `path` (if any) with only the records for which `keep(record)` is true; returns them."""
+    kept = read_records(path, keep)
+    if os.path.exists(path):
+        with open(path, "w") as f:
+            f.writelines(line for line, _ in kept)
+    return [record for _, record in kept]
 
 
 def read_metrics(output_dir: str, *, up_to_step: int | None = None) -> list[dict]:
@@ -209,12 +217,14 @@ class PremiseCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         path, step = self.monitor.records_path, state.global_step
-        if state.is_world_process_zero:  # a fresh run (step 0) keeps nothing
-            keep_records(path, lambda record: 0 < step and record["step"] <= step)
-        records = []
-        if os.path.exists(path):
-            with open(path) as f:
-                records = [r for r in map(json.loads, filter(str.strip, f)) if 0 < step and r["step"] <= step]
+
+        def kept(record):  # a fresh run (step 0) keeps nothing
+            return 0 < step and record["step"] <= step
+
+        if state.is_world_process_zero:
+            records = keep_records(path, kept)
+        else:
+            records = [record for _, record in read_records(path, kept)]
         self.monitor.restore(records)
         self.fired = False
         if os.path.exists(self._path(args)):

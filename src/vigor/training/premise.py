@@ -85,14 +85,16 @@ def window_ci(values: np.ndarray) -> tuple[float, float]:
     return bootstrap_ci(lambda rows: values[rows].mean(), values.size, **BOOTSTRAP)
 
 
+def signal_name(reward: str, length_correction: bool = True) -> str:
+    """The premise signal a reward trains on: its name; VIGOR without the sqrt(T) correction is vigor_uncorrected."""
+    return "vigor_uncorrected" if reward == "vigor" and not length_correction else reward
+
+
 def trained_signals(reward_set: RewardSet) -> list[str]:
     """The signals the run trains on: each reward with a non-zero weight except the gold itself (vigor as the
     norm it is trained on)."""
-    out = []
-    for reward, weight in zip(reward_set.rewards, reward_set.weights):
-        if weight != 0 and reward.name != GOLD:
-            out.append(reward.name if reward.name != "vigor" or reward.length_correction else "vigor_uncorrected")
-    return out
+    return [signal_name(reward.name, getattr(reward, "length_correction", True))
+            for reward, weight in zip(reward_set.rewards, reward_set.weights) if weight != 0 and reward.name != GOLD]
 
 
 class PassTimer:

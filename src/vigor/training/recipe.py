@@ -53,7 +53,7 @@ def _checks(run: dict) -> list[tuple[str, str, str, bool]]:
     per_step = _prompts_per_step(run)
     cap = int(run.get("max_completion_length") or 0)
     return [
-        ("model", "Qwen2.5-7B-Base (or 3B)", _model(run), _model(run) in REFERENCE_MODELS),
+        ("model", "Qwen2.5-7B-Base or 3B-Base", _model(run), _model(run) in REFERENCE_MODELS),
         ("data", "MATH train", str(run.get("dataset")), _is_math_train(run.get("dataset"))),
         ("learning rate", "2e-6, cosine", f"{lr:g}, {run.get('lr_scheduler_type')}",
          math.isclose(lr, 2e-6) and str(run.get("lr_scheduler_type")).endswith("cosine")),

@@ -110,13 +110,10 @@ class VigorGRPOTrainer(GRPOTrainer):
         args = as_vigor_config(args, model)
         if reward_set is not None and reward_funcs is not None:
             raise ValueError("reward_funcs and reward_set both given: pass one")
-        if reward_set is None:  # every check of the rewards before the model loads
-            terms = with_gold_monitor(reward_terms(reward_funcs, args, reward_processing_classes), train_dataset, args)
-            check_rollout_arguments(terms, tools=tools, rollout_func=rollout_func,
-                                    environment_factory=environment_factory)
-        else:
-            check_rollout_arguments(reward_set.rewards, tools=tools, rollout_func=rollout_func,
-                                    environment_factory=environment_factory)
+        # every check of the rewards before the model loads
+        terms = reward_set.rewards if reward_set is not None else with_gold_monitor(
+            reward_terms(reward_funcs, args, reward_processing_classes), train_dataset, args)
+        check_rollout_arguments(terms, tools=tools, rollout_func=rollout_func, environment_factory=environment_factory)
         model, processing_class = load_policy(model, args, processing_class, quantization_config)
         self.reward_set = reward_set or RewardSet.from_terms(
             terms, statistics_temperature=args.reward_temperature, micro_batch_size=args.grad_norm_micro_batch_size)
@@ -143,6 +140,8 @@ class VigorGRPOTrainer(GRPOTrainer):
         self.scale_rewards = "none"  # the columns are already advantages; see the module docstring
         self._reported_rewards = None
         self._check_sharding()
+        columns = getattr(train_dataset, "column_names", None)  # None: a dataset that does not say (gather anyway)
+        self._has_categories = columns is None or CATEGORY_COLUMN in columns
         if args.compile_generation:  # TRL builds its GenerationConfig with compilation off
             from transformers import CompileConfig
 
@@ -250,7 +249,8 @@ class VigorGRPOTrainer(GRPOTrainer):
         self._log_reward_metrics(mode, raw, shaped, advantages, combined, view, facts[:, 3])
         if self.premise is not None and mode == "train":  # every process takes part in the gather
             statistics = gather(self.premise.local_statistics(rollouts).to(device)).cpu()
-            categories = gather_object([x.get(CATEGORY_COLUMN) for x in inputs])
+            # a collective only when the prompts carry categories (the same dataset, so the same answer, everywhere)
+            categories = gather_object([x.get(CATEGORY_COLUMN) for x in inputs]) if self._has_categories else None
             self.premise.add(reported, statistics, view.lengths, group_size, categories)
         step, every = self.state.global_step, self.args.log_completions_every
         log_rows = mode == "train" and every > 0 and step % every == 0
