@@ -11,7 +11,7 @@ Validity, stricter than the harness: a prediction is a value, not code. Output: 
 names), so `6 or True`, `exec(...)` of the task's source or `f(<input>)` are fails with that reason. Input: a
 call f(...) whose arguments are values, so no argument can rewrite f (`f.__code__ = ...`) or read the task's
 globals. Parsing is `ast.parse`: nothing of it runs here.
-Execution (vigor.evaluation.code.run_cruxeval_many): the test sandbox evaluates the value before the benchmark's
+Execution (vigor.evaluation.code.run_cruxeval_many): one sandbox evaluates the value before the benchmark's
 code exists, then runs that (trusted) code and checks
   cruxeval-o:  f(<input>) == <predicted output>
   cruxeval-i:  f(<predicted arguments>) == <output>
