@@ -47,7 +47,6 @@ class CodeJob:
     setup_source: str = ""
     remote_names: dict | None = field(default=None)
     builtin_overrides: tuple = ()  # builtin names the tests take from the solution (see free_names)
-    fetched_names: dict = field(default_factory=dict)  # {test name: solution name}: values fetched once
 
 
 def build_job(record: PromptRecord, completion: str) -> CodeJob:
@@ -121,7 +120,7 @@ def grade_jobs(jobs: list[CodeJob], *, timeout_s: float = 10.0, memory_mb: int =
 
     def run(job: CodeJob):
         return run_tests_with_proxy(job.candidate_source, job.test_source, remote_names=job.remote_names,
-                                    fetched_names=job.fetched_names, setup_source=job.setup_source,
+                                    setup_source=job.setup_source,
                                     builtin_overrides=job.builtin_overrides,
                                     timeout_s=timeout_s, memory_mb=memory_mb,
                                     allow_weak=allow_weak)
