@@ -95,9 +95,8 @@ def invalid_reason(prediction: str, record: PromptRecord) -> str | None:
         call = tree.body
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "f"):
             return f"an input prediction must be a call f(...), got {prediction[:80]!r}"
-        for arg in [*call.args, *call.keywords]:
-            problem = "uses ** unpacking" if isinstance(arg, ast.keyword) and arg.arg is None else \
-                value_problem(arg.value if isinstance(arg, ast.keyword) else arg)
+        for arg in [*call.args, *call.keywords]:  # a keyword is walked before its value: `**` is named first
+            problem = value_problem(arg)
             if problem:
                 return f"an argument is not a value: {problem}: {prediction[:80]!r}"
         return None
