@@ -183,8 +183,10 @@ def file_key(name: str) -> str:
 
 
 def evaluate(model_or_path, benchmarks: list[str], settings: EvalSettings = EvalSettings(), *, tokenizer=None,
-             output_dir=None) -> dict:
+             output_dir=None, loaded: dict | None = None) -> dict:
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports.
+    `loaded`: {bench: benchmark_records(bench, ...) with these settings} already read by the caller (`vigor eval
+    --checkpoints` reads each benchmark once for all its checkpoints); the others are read here.
 
     A model given by path is loaded on `settings.device` in `settings.dtype` (`vigor.precision.
     resolve_device_and_dtype`: auto = CUDA in bfloat16 when there is one, else CPU in float32); an in-memory model
@@ -205,7 +207,8 @@ def evaluate(model_or_path, benchmarks: list[str], settings: EvalSettings = Eval
     else:  # the caller's model (the policy during training): never moved nor recast
         device = next(model_or_path.parameters()).device
     # every input error (names, files, columns, sandbox) surfaces here, before any model is loaded
-    loaded = {b: benchmark_records(b, limit=s.limit, columns=s.columns, subset_seed=s.subset_seed)
+    loaded = {b: (loaded or {}).get(b) or benchmark_records(b, limit=s.limit, columns=s.columns,
+                                                           subset_seed=s.subset_seed)
               for b in benchmarks}
     if any(grader_of(kind, b).sandboxed for b, (_, kind) in loaded.items()):
         check_sandbox(s.allow_weak_sandbox)
