@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigor.data import DataError, PromptRecord, format_prompt, load_records
-from vigor.data.benchmark_registry import REGISTRY, Benchmark, find_benchmark
+from vigor.data.benchmark_registry import Benchmark, find_benchmark
 from vigor.data.loading import PROCEDURAL_PREFIX
 from vigor.evaluation.breakdown import by_category, category_markdown
 from vigor.evaluation.graders import grader_of
@@ -60,11 +60,6 @@ class EvalSettings:
 def registered(name: str) -> Benchmark | None:
     """The registry's record for a benchmark source (a name, NAME:FILE or PATH.py:NAME); None for files and hub sets."""
     return find_benchmark(name)[0]
-
-
-def shipped_kind(name: str) -> str:
-    """The kind `benchmark_records` gives a registered benchmark, without reading it."""
-    return REGISTRY[name].grader
 
 
 def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None,
