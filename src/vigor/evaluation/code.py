@@ -56,11 +56,12 @@ def build_job(record: PromptRecord, completion: str) -> CodeJob:
         # the entry point (chat models do): the prompt's helpers (HumanEval/10's is_palindrome) stay
         # defined and the later `def` wins. A bare stub (`def f(x):`, user data) gets `pass` first.
         redefines = re.search(rf"^def\s+{re.escape(record.entry_point)}\s*\(", code, re.MULTILINE)
-        head = _runnable_prompt(record.prompt) if redefines else record.prompt
+        runnable = _runnable_prompt(record.prompt)
+        head = runnable if redefines else record.prompt
         head += "\n" if redefines and not head.endswith("\n") else ""
         # Some tests call the entry point by name (HumanEval/33 compares with sort_third(...)):
         # after the prompt's stub, that name is the proxy too.
-        tests = (f"{_runnable_prompt(record.prompt)}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\n"
+        tests = (f"{runnable}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\n"
                  f"check({CANDIDATE})\n")
         return CodeJob(f"{head}{code}\n", tests, remote_names={CANDIDATE: record.entry_point})
     return CodeJob(code, record.tests, setup_source=record.meta.get("test_setup_code", "") or "",
