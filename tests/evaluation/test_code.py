@@ -168,7 +168,8 @@ def test_the_accuracy_reward_uses_the_same_proxy_grader():
 
 
 def test_value_checks_run_the_value_before_the_trusted_code():
-    from vigor.evaluation.code import PREDICTED, build_value_job, grade_jobs
+    from vigor.evaluation.code import PREDICTED, value_check_program
+    from vigor.sandbox import run_many
 
     f = "def f(text, n):\n    return [text * i for i in range(n)]\n"
     output_check = f"assert f('ab', 3) == {PREDICTED}"  # output prediction: the model predicts f('ab', 3)
@@ -181,7 +182,7 @@ def test_value_checks_run_the_value_before_the_trusted_code():
         (input_check, "(('ab', 2), {})", False),
         (output_check, "f", False),  # evaluated before the code: f does not exist yet
     ]
-    results = grade_jobs([build_value_job(f, expression, check) for check, expression, _ in predictions])
+    results = run_many([value_check_program(f, expression, check) for check, expression, _ in predictions])
     assert [r.passed for r in results] == [ok for _, _, ok in predictions], [r.reason for r in results]
     assert "NameError" in results[5].reason
 

@@ -6,7 +6,8 @@ import pytest
 
 from vigor.cli import main
 from vigor.data import BENCHMARKS
-from vigor.evaluation.evaluate import benchmark_records, shipped_kind
+from vigor.data.benchmark_registry import REGISTRY
+from vigor.evaluation.evaluate import benchmark_records
 from vigor.evaluation.suites import AVERAGED_AS, COLUMNS, SUITES, suite_averages, suite_benchmarks
 
 
@@ -15,7 +16,7 @@ def test_suites_name_shipped_benchmarks_and_average_them_unweighted():
     assert set(COLUMNS) == set(BENCHMARKS)
     for name in BENCHMARKS:  # each shipped benchmark is in the suite its kind (as it is loaded) averages as
         kind = benchmark_records(name, limit=1)[1]
-        assert kind == shipped_kind(name), name
+        assert kind == REGISTRY[name].grader, name
         assert [suite for suite, columns in SUITES.items() if name in columns] == \
             ([AVERAGED_AS[kind]] if kind in AVERAGED_AS else []), name
     assert suite_benchmarks(["code", "math", "code"]) == list(SUITES["code"]) + list(SUITES["math"])

@@ -118,9 +118,9 @@ def find_benchmark(source: str) -> tuple[Benchmark | None, Path | None]:
     return None, None
 
 
-def shipped(*, with_generators: bool = False) -> tuple[str, ...]:
-    """The names of the registered benchmarks (those with a file, unless `with_generators`), in table order."""
-    return tuple(n for n, b in REGISTRY.items() if with_generators or b.file is not None)
+def shipped() -> tuple[str, ...]:
+    """The names of the registered benchmarks with a file, in table order."""
+    return tuple(n for n, b in REGISTRY.items() if b.file is not None)
 
 
 def suite_columns(suite: str) -> tuple[str, ...]:

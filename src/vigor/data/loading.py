@@ -11,6 +11,7 @@ source is, in this order:
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -51,12 +52,10 @@ def load_records_and_format(source: str, *, prompt_column: str | None = None, an
     if source.startswith(PROCEDURAL_PREFIX):
         from vigor.data.procedural import reasoning_gym_records
 
-        no_columns(source, category_column)
-        if limit is None:
-            raise DataError(f"{source}: a procedural set needs a size: pass limit=N (--limit N)")
         name = source.removeprefix(PROCEDURAL_PREFIX)
-        records = reasoning_gym_records(name, size=limit, seed=seed, split=split or "train")
-        return records, DataFormat("procedural", f"reasoning-gym {name} question", "reasoning-gym answer")
+        return generated_records_and_format(source, functools.partial(reasoning_gym_records, name),
+                                            (f"reasoning-gym {name} question", "reasoning-gym answer"),
+                                            split=split, limit=limit, seed=seed, category_column=category_column)
     path = Path(source).expanduser()
     if path.exists():
         rows = read_rows(path, split=split)
@@ -75,16 +74,24 @@ def no_columns(source: str, category_column: str | None) -> None:
                         "(its categories come with the set)")
 
 
+def generated_records_and_format(name: str, generator, described: tuple[str, str], *, split: str | None,
+                                 limit: int | None, seed: int, category_column: str | None
+                                 ) -> tuple[list[PromptRecord], DataFormat]:
+    """A procedural set (a registered generator or `reasoning-gym:NAME`): `limit` records drawn with `seed`."""
+    no_columns(name, category_column)
+    if limit is None:
+        raise DataError(f"{name}: a procedural set needs a size: pass limit=N (--limit N)")
+    records = generator(size=limit, seed=seed, split=split or "train")
+    return records, DataFormat("procedural", *described)
+
+
 def benchmark_records_and_format(benchmark: Benchmark, own_file: Path | None = None, *, split: str | None = None,
                                  limit: int | None = None, seed: int = 0, category_column: str | None = None
                                  ) -> tuple[list[PromptRecord], DataFormat]:
     """A registered benchmark's records: generated, read by its own reader, or read in the generic layouts."""
     if benchmark.generator is not None:
-        no_columns(benchmark.name, category_column)
-        if limit is None:
-            raise DataError(f"{benchmark.name}: a procedural set needs a size: pass limit=N (--limit N)")
-        records = benchmark.generator(size=limit, seed=seed, split=split or "train")
-        return records, DataFormat("procedural", *benchmark.described)
+        return generated_records_and_format(benchmark.name, benchmark.generator, benchmark.described, split=split,
+                                            limit=limit, seed=seed, category_column=category_column)
     path = own_file or benchmark.path()
     if benchmark.reader is not None:
         return (benchmark_rows_to_records(benchmark, path, limit=limit, category_column=category_column),

@@ -36,9 +36,9 @@ def find_checkpoints(run_dir) -> list[tuple[int, Path]]:
     return sorted(found.items())
 
 
-def evaluate_checkpoints(run_dir, benchmarks: list[str], output_dir, settings) -> dict:
+def evaluate_checkpoints(run_dir, benchmarks: list[str], output_dir, settings, *, loaded: dict | None = None) -> dict:
     """{step: {benchmark: summary}}; writes the table, the JSON and the plot. `settings`: `evaluate`'s
-    EvalSettings, the same for every checkpoint."""
+    EvalSettings, the same for every checkpoint. `loaded`: `evaluate`'s, the records read once for all of them."""
     from vigor.evaluation.evaluate import evaluate
     from vigor.evaluation.plots import plot_by_step
 
@@ -50,7 +50,7 @@ def evaluate_checkpoints(run_dir, benchmarks: list[str], output_dir, settings) -
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for step, folder in checkpoints:
-        results[step] = evaluate(str(folder), benchmarks, settings, output_dir=out / f"step-{step}")
+        results[step] = evaluate(str(folder), benchmarks, settings, output_dir=out / f"step-{step}", loaded=loaded)
     names = list(next(iter(results.values())))
     lines = ["| step | checkpoint | " + " | ".join(names) + " |", "|---:|---|" + "---:|" * len(names)]
     for step, folder in checkpoints:

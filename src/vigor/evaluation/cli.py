@@ -156,9 +156,10 @@ def run_checkpoints(args, benchmarks, settings) -> int:
     from vigor.evaluation.checkpoints import evaluate_checkpoints
     from vigor.evaluation.evaluate import benchmark_records
 
-    for name in benchmarks:  # a bad file or column is an error before the output folder is made
-        benchmark_records(name, limit=settings.limit, columns=settings.columns, subset_seed=settings.subset_seed)
-    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, settings)
+    # read once, for every checkpoint: a bad file or column is an error before the output folder is made
+    loaded = {name: benchmark_records(name, limit=settings.limit, columns=settings.columns,
+                                      subset_seed=settings.subset_seed) for name in benchmarks}
+    evaluate_checkpoints(args.checkpoints, benchmarks, args.output_dir, settings, loaded=loaded)
     print((Path(args.output_dir) / "checkpoints.md").read_text(), end="")
     print(f"wrote {args.output_dir}/checkpoints.md, checkpoints.json, accuracy_by_step.png", file=sys.stderr)
     return 0

@@ -11,8 +11,9 @@ MBPP:      the candidate is the completion (code, fenced or not); test_setup_cod
            the candidate's process (task 367 builds trees with the solution's `Node` class), and
            the tests refer to those objects by name.
 CRUXEval:  `run_cruxeval_many`, the one place CRUXEval predictions are checked: a prediction is a value
-           (checked in vigor.evaluation.cruxeval, never run as code); the test sandbox evaluates it before the
-           benchmark's code exists, then calls the trusted f.
+           (checked in vigor.evaluation.cruxeval, never run as code), so there is no candidate to proxy: one
+           sandbox (vigor.sandbox.run_many) evaluates it before the benchmark's code exists, then calls the
+           trusted f.
 """
 
 from __future__ import annotations
@@ -40,14 +41,12 @@ def extract_code(completion: str) -> str:
 class CodeJob:
     """What runs where: candidate_source (+ setup_source) in the candidate sandbox, test_source in the
     test sandbox with remote_names ({test name: solution name}; None = the tests' free names).
-    Build one with build_job (HumanEval, MBPP) or build_value_job (CRUXEval value checks)
-    and grade it with grade_jobs."""
+    Build one with build_job (HumanEval, MBPP) and grade it with grade_jobs."""
     candidate_source: str
     test_source: str
     setup_source: str = ""
     remote_names: dict | None = field(default=None)
     builtin_overrides: tuple = ()  # builtin names the tests take from the solution (see free_names)
-    fetched_names: dict = field(default_factory=dict)  # {test name: solution name}: values fetched once
 
 
 def build_job(record: PromptRecord, completion: str) -> CodeJob:
@@ -57,11 +56,12 @@ def build_job(record: PromptRecord, completion: str) -> CodeJob:
         # the entry point (chat models do): the prompt's helpers (HumanEval/10's is_palindrome) stay
         # defined and the later `def` wins. A bare stub (`def f(x):`, user data) gets `pass` first.
         redefines = re.search(rf"^def\s+{re.escape(record.entry_point)}\s*\(", code, re.MULTILINE)
-        head = _runnable_prompt(record.prompt) if redefines else record.prompt
+        runnable = _runnable_prompt(record.prompt)
+        head = runnable if redefines else record.prompt
         head += "\n" if redefines and not head.endswith("\n") else ""
         # Some tests call the entry point by name (HumanEval/33 compares with sort_third(...)):
         # after the prompt's stub, that name is the proxy too.
-        tests = (f"{_runnable_prompt(record.prompt)}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\n"
+        tests = (f"{runnable}\n{record.entry_point} = {CANDIDATE}\n\n{record.tests}\n\n"
                  f"check({CANDIDATE})\n")
         return CodeJob(f"{head}{code}\n", tests, remote_names={CANDIDATE: record.entry_point})
     return CodeJob(code, record.tests, setup_source=record.meta.get("test_setup_code", "") or "",
@@ -88,13 +88,13 @@ def _top_level_names(reference_code: str) -> tuple:
 PREDICTED = "__vigor_predicted__"  # the name the CRUXEval check sees the predicted value (or arguments) under
 
 
-def build_value_job(trusted_code: str, value_expression: str, check: str) -> CodeJob:
-    """A check of a predicted *value* (CRUXEval). `value_expression` must already be known to be a value
-    (vigor.evaluation.cruxeval.value_problem: literals, containers, + - *, a few allow-listed constructors; no
-    attribute access, no other names): the test sandbox evaluates it first, as PREDICTED, where neither f nor
-    the benchmark's code exists yet, then runs the (trusted) code and `check`, which calls the trusted f.
-    Nothing runs in the candidate sandbox (it stays empty)."""
-    return CodeJob("", f"{PREDICTED} = (\n{value_expression}\n)\n\n{trusted_code}\n\n{check}\n", remote_names={})
+def value_check_program(trusted_code: str, value_expression: str, check: str) -> str:
+    """The program of a check of a predicted *value* (CRUXEval). `value_expression` must already be known to be
+    a value (vigor.evaluation.cruxeval.value_problem: literals, containers, + - *, a few allow-listed
+    constructors; no attribute access, no other names): the program evaluates it first, as PREDICTED, where
+    neither f nor the benchmark's code exists yet, then runs the (trusted) code and `check`, which calls the
+    trusted f. Nothing model-written runs as code, so one sandbox runs it (no candidate sandbox)."""
+    return f"{PREDICTED} = (\n{value_expression}\n)\n\n{trusted_code}\n\n{check}\n"
 
 
 def _runnable_prompt(prompt: str) -> str:
@@ -121,7 +121,7 @@ def grade_jobs(jobs: list[CodeJob], *, timeout_s: float = 10.0, memory_mb: int =
 
     def run(job: CodeJob):
         return run_tests_with_proxy(job.candidate_source, job.test_source, remote_names=job.remote_names,
-                                    fetched_names=job.fetched_names, setup_source=job.setup_source,
+                                    setup_source=job.setup_source,
                                     builtin_overrides=job.builtin_overrides,
                                     timeout_s=timeout_s, memory_mb=memory_mb,
                                     allow_weak=allow_weak)
@@ -147,9 +147,15 @@ def run_cruxeval_many(checks: list[tuple[str, str, str, str, str]], *, timeout_s
     dict of keyword values written as `(args, kwargs)` (input): see vigor.evaluation.cruxeval.
       output:  assert f(<input>) == <predicted value>
       input:   assert f(*<predicted args>, **<predicted kwargs>) == (<output>)
-    The input and output of the benchmark are trusted; f is the benchmark's, called in the test sandbox."""
-    jobs = [build_value_job(code, prediction, f"assert f({given}) == {PREDICTED}") if mode == "output" else
-            build_value_job(code, prediction, f"assert f(*{PREDICTED}[0], **{PREDICTED}[1]) == ({output})")
-            for mode, code, given, output, prediction in checks]
-    results = grade_jobs(jobs, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers, allow_weak=allow_weak)
+    The input and output of the benchmark are trusted; f is the benchmark's, called in the same sandbox."""
+    from vigor.sandbox import run_many
+
+    if not checks:  # as with the proxy: nothing to run needs no sandbox (run_many would still require one)
+        return []
+    programs = [value_check_program(code, prediction,
+                                    f"assert f({given}) == {PREDICTED}" if mode == "output" else
+                                    f"assert f(*{PREDICTED}[0], **{PREDICTED}[1]) == ({output})")
+                for mode, code, given, output, prediction in checks]
+    results = run_many(programs, workers=max(1, workers), allow_weak=allow_weak, timeout_s=timeout_s,
+                       memory_mb=memory_mb)
     return [(res.passed, f"{res.status}: {res.reason}") for res in results]

@@ -11,7 +11,7 @@ Validity, stricter than the harness: a prediction is a value, not code. Output: 
 names), so `6 or True`, `exec(...)` of the task's source or `f(<input>)` are fails with that reason. Input: a
 call f(...) whose arguments are values, so no argument can rewrite f (`f.__code__ = ...`) or read the task's
 globals. Parsing is `ast.parse`: nothing of it runs here.
-Execution (vigor.evaluation.code.run_cruxeval_many): the test sandbox evaluates the value before the benchmark's
+Execution (vigor.evaluation.code.run_cruxeval_many): one sandbox evaluates the value before the benchmark's
 code exists, then runs that (trusted) code and checks
   cruxeval-o:  f(<input>) == <predicted output>
   cruxeval-i:  f(<predicted arguments>) == <output>
@@ -95,9 +95,8 @@ def invalid_reason(prediction: str, record: PromptRecord) -> str | None:
         call = tree.body
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "f"):
             return f"an input prediction must be a call f(...), got {prediction[:80]!r}"
-        for arg in [*call.args, *call.keywords]:
-            problem = "uses ** unpacking" if isinstance(arg, ast.keyword) and arg.arg is None else \
-                value_problem(arg.value if isinstance(arg, ast.keyword) else arg)
+        for arg in [*call.args, *call.keywords]:  # a keyword is walked before its value: `**` is named first
+            problem = value_problem(arg)
             if problem:
                 return f"an argument is not a value: {problem}: {prediction[:80]!r}"
         return None

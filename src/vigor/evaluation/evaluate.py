@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigor.data import DataError, PromptRecord, format_prompt, load_records
-from vigor.data.benchmark_registry import REGISTRY, Benchmark, find_benchmark
+from vigor.data.benchmark_registry import Benchmark, find_benchmark
 from vigor.data.loading import PROCEDURAL_PREFIX
 from vigor.evaluation.breakdown import by_category, category_markdown
 from vigor.evaluation.graders import grader_of
@@ -62,11 +62,6 @@ def registered(name: str) -> Benchmark | None:
     return find_benchmark(name)[0]
 
 
-def shipped_kind(name: str) -> str:
-    """The kind `benchmark_records` gives a registered benchmark, without reading it."""
-    return REGISTRY[name].grader
-
-
 def benchmark_records(name: str, *, limit: int | None = None, columns: dict | None = None,
                       subset_seed: int | None = None) -> tuple[list[PromptRecord], str]:
     """(records, kind) where kind is a key of `vigor.evaluation.graders.GRADERS` ("math", "code", "cruxeval",
@@ -93,11 +88,7 @@ def benchmark_records(name: str, *, limit: int | None = None, columns: dict | No
         kind = "code" if all(r.tests for r in records) else "math"
     grader = grader_of(kind, name)
     if grader.check_records is not None:
-        grader.check_records(records)
-    missing = next((r for r in records if r.answer is None), None) if kind == "math" else None
-    if missing is not None:
-        raise DataError(f"{name}: record {missing.id} has no gold answer; a file needs an 'answer' column "
-                        "(or a MATH 'solution' with \\boxed{}, or GSM8K '#### N')")
+        grader.check_records(name, records)
     return records, kind
 
 
@@ -183,8 +174,10 @@ def file_key(name: str) -> str:
 
 
 def evaluate(model_or_path, benchmarks: list[str], settings: EvalSettings = EvalSettings(), *, tokenizer=None,
-             output_dir=None) -> dict:
+             output_dir=None, loaded: dict | None = None) -> dict:
     """Generate and score; returns {bench: {"accuracy", "pass@k", "n", "samples"}} and writes the reports.
+    `loaded`: {bench: benchmark_records(bench, ...) with these settings} already read by the caller (`vigor eval
+    --checkpoints` reads each benchmark once for all its checkpoints); the others are read here.
 
     A model given by path is loaded on `settings.device` in `settings.dtype` (`vigor.precision.
     resolve_device_and_dtype`: auto = CUDA in bfloat16 when there is one, else CPU in float32); an in-memory model
@@ -205,7 +198,8 @@ def evaluate(model_or_path, benchmarks: list[str], settings: EvalSettings = Eval
     else:  # the caller's model (the policy during training): never moved nor recast
         device = next(model_or_path.parameters()).device
     # every input error (names, files, columns, sandbox) surfaces here, before any model is loaded
-    loaded = {b: benchmark_records(b, limit=s.limit, columns=s.columns, subset_seed=s.subset_seed)
+    loaded = {b: (loaded or {}).get(b) or benchmark_records(b, limit=s.limit, columns=s.columns,
+                                                           subset_seed=s.subset_seed)
               for b in benchmarks}
     if any(grader_of(kind, b).sandboxed for b, (_, kind) in loaded.items()):
         check_sandbox(s.allow_weak_sandbox)

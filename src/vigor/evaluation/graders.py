@@ -29,7 +29,8 @@ class Grader:
     sandboxed: bool = False          # runs model-written code: the sandbox must work before any model loads
     system_prompt: bool = False      # the run's system prompt (the boxed-answer instruction) is used
     average: str | None = None       # the paper's average a benchmark of this kind counts in (None: none)
-    check_records: Callable[[list[PromptRecord]], None] | None = None  # raises DataError before any model loads
+    # (benchmark name, records): raises DataError before any model loads
+    check_records: Callable[[str, list[PromptRecord]], None] | None = None
 
 
 GRADERS: dict[str, Grader] = {}
@@ -73,13 +74,20 @@ def _ifeval(records, completions, *, style="auto", timeout_s=5.0, allow_weak=Fal
     return grade_ifeval_many(records, completions)
 
 
-def _ifeval_check(records):
+def _math_check(name, records):
+    missing = next((r for r in records if r.answer is None), None)
+    if missing is not None:
+        raise DataError(f"{name}: record {missing.id} has no gold answer; a file needs an 'answer' column "
+                        "(or a MATH 'solution' with \\boxed{}, or GSM8K '#### N')")
+
+
+def _ifeval_check(name, records):
     from vigor.evaluation.ifeval import check_records
 
     check_records(records)
 
 
-register_grader(Grader("math", _math, system_prompt=True, average="math"))
+register_grader(Grader("math", _math, system_prompt=True, average="math", check_records=_math_check))
 register_grader(Grader("code", _code, min_timeout_s=10.0, sandboxed=True, average="code"))
 register_grader(Grader("cruxeval", _cruxeval, min_timeout_s=5.0, sandboxed=True, average="code"))
 register_grader(Grader("ifeval", _ifeval, check_records=_ifeval_check))

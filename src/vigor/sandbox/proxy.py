@@ -10,9 +10,10 @@ Two sandboxes per sample, joined by a socket pair the host creates (see docs/san
   int...) fails the test with the reason.
 - the end-of-tests signal is written by the test process, after its last test, on a pipe only it
   holds: output, exit codes and anything the candidate prints are never a verdict.
-CRUXEval-style checks (is f(x) == y, with f and/or a predicted value model-written) use the same
-call: put the model-written parts in `candidate_source`, and name them in `remote_names` (called,
-or passed by reference) or `fetched_names` (fetched once as plain data before the tests run).
+Checks where f and/or a predicted value are model-written (is f(x) == y) use the same call: put the
+model-written parts in `candidate_source`, and name them in `remote_names` (called, or passed by
+reference) or `fetched_names` (fetched once as plain data before the tests run). CRUXEval does not:
+its predictions are checked to be values and run in one sandbox (vigor.evaluation.code.run_cruxeval_many).
 """
 
 from __future__ import annotations

@@ -294,8 +294,11 @@ def _rlimit_setter(settings: SandboxLimits):
     except ImportError:  # not POSIX: no limits beyond the wall clock
         return None
 
+    # The whole memory_mb per process, not rlimits(cgroup=False)'s split (memory_mb // processes each): the
+    # split bounds the sample only together with RLIMIT_NPROC, which this mode cannot apply, so here it would
+    # bound nothing and only shrink each process (to 256 MB of the default 1024).
     def apply():
-        for name, soft_hard in settings.rlimits(cgroup=False).items():
+        for name, soft_hard in settings.rlimits().items():
             if name != "RLIMIT_NPROC":  # counted per real uid: would count all of the caller's processes
                 resource.setrlimit(getattr(resource, name), soft_hard)
 
