@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from vigor.analysis.stats import spearman
+
 
 def subset_norms(model, tokenizer, prompt_ids, completion_ids, patterns, *, micro_batch_size: int | None = 8):
     """({"full" and each pattern: corrected norms [N] (NaN for an empty completion)}, {same keys: seconds})."""
@@ -45,16 +47,15 @@ def subset_norms(model, tokenizer, prompt_ids, completion_ids, patterns, *, micr
 
 def rank_agreement(subset, full, group_size: int) -> dict:
     """Within-group agreement of two corrected-norm arrays (rows i*G .. i*G+G-1 a group); see the module doc."""
-    from scipy.stats import spearmanr
-
     rhos, same_top = [], []
     for a, b in zip(np.asarray(subset, float).reshape(-1, group_size), np.asarray(full, float).reshape(-1, group_size)):
         ok = np.isfinite(a) & np.isfinite(b)
         if not ok.any():
             continue
         same_top.append(bool(np.argmin(np.where(ok, a, np.inf)) == np.argmin(np.where(ok, b, np.inf))))
-        if ok.sum() >= 2 and np.ptp(a[ok]) > 0 and np.ptp(b[ok]) > 0:
-            rhos.append(float(spearmanr(a[ok], b[ok]).statistic))
+        rho = spearman(a[ok], b[ok])  # NaN under 2 values or for a constant side: the group is left out
+        if not np.isnan(rho):
+            rhos.append(rho)
     return {"spearman": float(np.mean(rhos)) if rhos else float("nan"), "n_groups_spearman": len(rhos),
             "top1_agreement": float(np.mean(same_top)) if same_top else float("nan"), "n_groups": len(same_top)}
 
