@@ -41,7 +41,7 @@ class RewardTerm:
 
     def build(self) -> Reward:
         if self.function is not None:
-            return FunctionReward(self.function, self.source.split("+")[0])
+            return FunctionReward(self.function, self.source.split("+")[0], self.name)
         return self.reward_class(self.options)
 
 
