@@ -162,6 +162,7 @@ class GradNormEngine:
         self.model = model
         self.named_params = resolve_params(model, params)
         self.subset = params is not None  # a chosen subset: the forward records no graph below it
+        self._prune_forward = False  # set by each `compute` call: a subset, and no gradient checkpointing
         wanted = {id(p): name for name, p in self.named_params}
         owners: dict[int, list[tuple[str, nn.Module, str]]] = {}
         for mod_name, module in model.named_modules(remove_duplicate=False):
@@ -298,8 +299,9 @@ class GradNormEngine:
         so nothing below the earliest selected layer is kept for, or reached by, the backward
         (autograd.grad already skips nodes that do not lead to a tap; this also spares their
         graph and saved activations). Not under gradient checkpointing, whose recompute must see
-        the grad mode of the original forward; the backward is still pruned there."""
-        if not self.subset or any(getattr(m, "gradient_checkpointing", False) is True for m in self.model.modules()):
+        the grad mode of the original forward; the backward is still pruned there (`compute` looks
+        for it once per call, in `_prune_forward`)."""
+        if not self._prune_forward:
             return []
 
         def grad_mode(enabled):
@@ -338,6 +340,9 @@ class GradNormEngine:
                 profile.rule_modules[site.rule.name] = profile.rule_modules.get(site.rule.name, 0) + 1
         by_param: dict[str, list[torch.Tensor]] = {}
         want_logits = logits_callback is not None
+        # per call, not in __init__: checkpointing may be switched on or off between calls (see _stop_below_first_site)
+        self._prune_forward = self.subset and not any(
+            getattr(m, "gradient_checkpointing", False) is True for m in self.model.modules())
         with model_mode_for_norms(self.model, keep_checkpointing=True):
             for s in iter_chunks(input_ids.shape[0], micro_batch_size):
                 sq, logits = self._micro_batch(input_ids[s], attention_mask[s], loss_mask[s], temperature, profile,

@@ -13,7 +13,7 @@ import torch
 
 from vigor.rewards.base import GroupView, Reward
 from vigor.rewards.rollouts import STATISTICS, Rollouts, StatisticsCollector, token_statistics
-from vigor.rewards.spec import RewardTerm, parse_rewards
+from vigor.rewards.spec import RewardTerm, check_distinct_names, parse_rewards
 
 
 class RewardSet:
@@ -21,9 +21,7 @@ class RewardSet:
                  micro_batch_size: int | None = None):
         if len(rewards) != len(weights):
             raise ValueError(f"{len(rewards)} rewards but {len(weights)} weights")
-        names = [r.name for r in rewards]
-        if len(set(names)) != len(names):
-            raise ValueError(f"a reward is listed twice (TRL reward functions are named by their __name__): {names}")
+        check_distinct_names([r.name for r in rewards])
         self.rewards, self.weights = rewards, [float(w) for w in weights]
         self.statistics_temperature, self.micro_batch_size = statistics_temperature, micro_batch_size
         self.last_statistics: dict = {}  # the token statistics (and norms) of the last `score`

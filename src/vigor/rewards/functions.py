@@ -25,7 +25,7 @@ import sys
 
 import torch
 
-from vigor.rewards.base import REWARDS, Reward
+from vigor.rewards.base import Reward
 
 # keywords TRL passes to every reward function, whatever the dataset
 ALWAYS_PASSED = ("prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric")
@@ -92,16 +92,14 @@ def check_signature(func, target: str) -> None:
 
 
 class FunctionReward(Reward):
-    """A TRL reward function; `name` is its `__name__`, as in TRL (so the logs read rewards/<name>/...)."""
+    """A TRL reward function; `name` is its term's (`vigor.rewards.spec.function_term`: its `__name__`, as in TRL,
+    so the logs read rewards/<name>/...; checked there not to be a built-in reward's)."""
 
     needs = "text"
 
-    def __init__(self, func, target: str):
+    def __init__(self, func, target: str, name: str):
         super().__init__()  # a TRL function takes no options
-        self.func, self.target = func, target
-        self.name = getattr(func, "__name__", None) or target.rpartition(":")[2]
-        if self.name in REWARDS:
-            raise ValueError(f"reward {target!r}: its name {self.name!r} is a built-in reward; rename the function")
+        self.func, self.target, self.name = func, target, name
 
     def score(self, rollouts, *, model=None, stats=None):
         n, where = len(rollouts), f"reward {self.name!r} ({self.target}) at step {rollouts.step}"

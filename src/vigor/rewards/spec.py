@@ -41,7 +41,7 @@ class RewardTerm:
 
     def build(self) -> Reward:
         if self.function is not None:
-            return FunctionReward(self.function, self.source.split("+")[0])
+            return FunctionReward(self.function, self.source.split("+")[0], self.name)
         return self.reward_class(self.options)
 
 
@@ -147,10 +147,14 @@ def parse_rewards(spec, config=None, *, overrides: dict[str, dict] | None = None
         reward, given = split_options(entry)
         given = {**(overrides or {}).get(reward, {}), **given}
         terms.append(term_for(reward, weight, config=config, given=given, source=entry))
-    names = [t.name for t in terms]
+    check_distinct_names([t.name for t in terms])
+    return tuple(terms)
+
+
+def check_distinct_names(names: list[str]) -> None:
+    """A one-line ValueError unless each reward is named once (its name keys its logs, rewards/<name>/...)."""
     if len(set(names)) != len(names):
         raise ValueError(f"a reward is listed twice (TRL reward functions are named by their __name__): {names}")
-    return tuple(terms)
 
 
 def reward_help() -> str:
