@@ -198,6 +198,59 @@ def reinforced_table(runs: dict, tokens, cap: int) -> list[str]:
     return lines
 
 
+# (arm, against): the comparisons the verdict's rules name (docs/results/why-135m.md), besides compare's own against
+# self-certainty; "base" is the untrained model
+PAIRS = [("vigor+length_correction=false", "vigor"), ("vigor+grad_params=model\\.layers\\.(28|29)\\.", "vigor"),
+         ("logprob", "vigor"), ("vigor+learning_rate=2e-6+beta=0.01+warmup_steps=0.1",
+                                "self_certainty+learning_rate=2e-6+beta=0.01+warmup_steps=0.1"),
+         ("vigor+learning_rate=2e-6+beta=0.01+warmup_steps=0.1", "base"),
+         ("self_certainty+learning_rate=2e-6+beta=0.01+warmup_steps=0.1", "base"),
+         ("vigor", "base"), ("self_certainty", "base"), ("logprob", "self_certainty")]
+
+
+def outcomes(files: list[str]) -> np.ndarray:
+    """[runs, problems, samples] correctness from held-out samples files, rows ordered by (problem id, sample)."""
+    per_run = []
+    for path in files:
+        rows = sorted((json.loads(line) for line in open(path)), key=lambda r: (r["id"], r["sample"]))
+        samples = max(r["sample"] for r in rows) + 1
+        per_run.append(np.array([r["correct"] for r in rows], dtype=bool).reshape(-1, samples))
+    return np.stack(per_run)
+
+
+def pairs_table(study: str, runs: dict, step: int, pairs=PAIRS) -> list[str]:
+    """Paired differences at `step` with compare's statistics (vigor.compare.cells.paired): each arm's seeds against
+    the other arm's same seeds, or against the base model's one evaluation repeated for every seed."""
+    from vigor.compare.cells import paired, pct
+
+    def files(seeds):
+        return [f for seed in seeds for f in glob.glob(os.path.join(seed, "eval", f"step-{step}", "*.samples.jsonl"))]
+
+    lines = ["| arm | against | seeds | difference (points) | 95 % CI | right/wrong | wrong/right | McNemar p | "
+             "per seed: arm / against (%) | seed-level p |", "|---|---|---:|---:|---|---:|---:|---:|---|---:|"]
+    base = glob.glob(os.path.join(study, "base", "*.samples.jsonl"))
+    for arm, against in pairs:
+        if arm not in runs or (against != "base" and against not in runs):
+            continue
+        mine = {os.path.basename(s): s for s in runs[arm]}
+        theirs = {} if against == "base" else {os.path.basename(s): s for s in runs[against]}
+        seeds = sorted(mine) if against == "base" else sorted(set(mine) & set(theirs))
+        a = outcomes(files([mine[s] for s in seeds]))
+        b = np.repeat(outcomes(base), len(seeds), axis=0) if against == "base" else \
+            outcomes(files([theirs[s] for s in seeds]))
+        if a.shape != b.shape:
+            continue
+        cell = paired(a, b)
+        seed_cells = ", ".join(pct(x) for x in cell["seed_accuracies"]) + " / " + \
+            (pct(cell["baseline_seed_accuracies"][0]) if against == "base" else
+             ", ".join(pct(x) for x in cell["baseline_seed_accuracies"]))
+        seed_p = "-" if against == "base" else f"{cell['seed_p']:.3g}"
+        lines.append(f"| {arm} | {against} | {len(seeds)} | {100 * cell['difference']:+.1f} | "
+                     f"{100 * cell['ci95'][0]:+.1f} to {100 * cell['ci95'][1]:+.1f} | {cell['gained']} | {cell['lost']} | "
+                     f"{cell['mcnemar_p']:.3g} | {seed_cells} | {seed_p} |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("study", help="a vigor compare folder (holds study.json)")
@@ -212,6 +265,10 @@ def main(argv=None):
     tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
     print(f"## Held-out answers and the {cap}-token cap (mean ± sd over seeds)\n")
     print("\n".join(heldout_table(args.study, runs, tokens, cap)))
+    print(f"\n## Paired differences at step {identity['max_steps']}\n")
+    print("\n".join(pairs_table(args.study, runs, identity["max_steps"])))
+    print("\nThe base model has one evaluation, so against it no seed-level test exists; its McNemar pairs every seed "
+          "with that one evaluation.")
     print(f"\n\"At the cap\": the completion re-tokenized to at least {cap - 1} tokens.\n")
     last = identity["max_steps"]
     for operation in ["subtraction", "addition"]:

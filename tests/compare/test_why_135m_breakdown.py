@@ -118,3 +118,40 @@ def test_reinforced_table_reads_what_the_advantage_favoured(tmp_path):
     mixed = next(line for line in table if "| mixed |" in line).strip("|").split("|")
     assert mixed[7].strip().startswith("0.750 [")
     assert breakdown.completion_groups([str(tmp_path / "none")]) == []
+
+
+def test_pairs_table_counts_against_an_arm_and_the_base_model(tmp_path):
+    """Random outcomes for 2 arms x 3 seeds and a base evaluation, written in shuffled row order; the table's
+    difference and discordant counts equal the ones counted here problem by problem."""
+    seed = random.randrange(2 ** 31)
+    print("seed", seed)
+    rng = random.Random(seed)
+    study = tmp_path / "study"
+    problems, samples = 20, 2
+
+    def write(folder, correct):
+        folder.mkdir(parents=True)
+        rows = [{"id": f"p{i:02d}", "sample": k, "correct": correct[i][k]} for i in range(problems)
+                for k in range(samples)]
+        rng.shuffle(rows)
+        with open(folder / "bench.samples.jsonl", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+
+    draw = lambda: [[rng.random() < 0.5 for _ in range(samples)] for _ in range(problems)]  # noqa: E731
+    base = draw()
+    write(study / "base", base)
+    arms = {"a": [draw() for _ in range(3)], "b": [draw() for _ in range(3)]}
+    for arm, per_seed in arms.items():
+        for s, correct in enumerate(per_seed):
+            write(study / arm / f"seed{s}" / "eval" / "step-8", correct)
+    runs = {arm: [str(study / arm / f"seed{s}") for s in range(3)] for arm in arms}
+    table = breakdown.pairs_table(str(study), runs, 8, [("a", "b"), ("a", "base")])
+    assert len(table) == 4
+    for line, other in zip(table[2:], [arms["b"], [base] * 3]):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        gained = sum(arms["a"][s][i][k] and not other[s][i][k] for s in range(3) for i in range(problems)
+                     for k in range(samples))
+        lost = sum(other[s][i][k] and not arms["a"][s][i][k] for s in range(3) for i in range(problems)
+                   for k in range(samples))
+        assert (int(cells[5]), int(cells[6])) == (gained, lost)
+        assert float(cells[3]) == pytest.approx(100 * (gained - lost) / (3 * problems * samples), abs=0.051)
