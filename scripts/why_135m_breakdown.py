@@ -57,8 +57,10 @@ def mean_sd(values):
 
 
 def arm_runs(study: str) -> dict[str, list[str]]:
+    """{arm: its finished runs' folders (those holding run.json)}, from the study's manifest."""
     arms = json.load(open(os.path.join(study, "study.json")))["arms"]
-    return {arm: sorted(glob.glob(os.path.join(study, spec["folder"], "seed*")))
+    return {arm: sorted(seed for seed in glob.glob(os.path.join(study, spec["folder"], "seed*"))
+                        if os.path.exists(os.path.join(seed, "run.json")))  # finished runs only
             for arm, spec in arms.items()}
 
 

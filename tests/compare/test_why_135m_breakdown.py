@@ -56,12 +56,14 @@ def test_heldout_and_error_tables_count_a_study_folder(tmp_path):
             rows.append(r)
         folder = study / "vigor" / f"seed{s}" / "eval" / "step-4"
         folder.mkdir(parents=True)
+        (study / "vigor" / f"seed{s}" / "run.json").write_text("{}")
         with open(folder / "bench.samples.jsonl", "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         capped = [len(r["completion"]) >= 31 for r in rows]
         expected[s] = (sum(r["correct"] for r in rows) / 30, sum(capped) / 30)
+    (study / "vigor" / "seed2").mkdir()  # an unfinished run (no run.json) is left out
     runs = {arm: seeds for arm, seeds in breakdown.arm_runs(str(study)).items() if seeds}
-    assert list(runs) == ["vigor"]
+    assert list(runs) == ["vigor"] and len(runs["vigor"]) == 2
     table = breakdown.heldout_table(str(study), runs, len, cap=32)
     assert len(table) == 3
     acc = [expected[s][0] for s in range(2)]
