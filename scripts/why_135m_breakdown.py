@@ -23,17 +23,17 @@ from collections import Counter
 import numpy as np
 
 PROBLEM = re.compile(r"Calculate (-?\d+) ([+-]) (-?\d+)")
-KINDS = ["right", "operand", "b-a", "a+b", "other", "no number"]
+KINDS = ["right", "right, an operand", "operand", "b-a", "a+b", "other", "no number"]
 
 
 def classify(row: dict) -> str:
-    """The kind of a held-out answer to "Calculate a - b." or "Calculate a + b.": right; an operand (the
-    completion stopped on a restated number); b - a (the subtraction reversed); a + b on a subtraction; another
+    """The kind of a held-out answer to "Calculate a - b." or "Calculate a + b.": right; right where the answer is
+    one of the operands; a wrong operand (the completion stopped on a restated number); b - a (the subtraction reversed); a + b on a subtraction; another
     number; no number."""
-    if row["correct"]:
-        return "right"
     a, op, b = PROBLEM.search(row["prompt"]).groups()
     a, b = int(a), int(b)
+    if row["correct"]:  # a - 0, 2b - b, a + 0: a completion that only restates the problem can end on the answer
+        return "right, an operand" if (a - b if op == "-" else a + b) in (a, b) else "right"
     try:
         value = float(row["extracted"])
     except (TypeError, ValueError):
@@ -90,12 +90,17 @@ def heldout_table(study: str, runs: dict, tokens, cap: int) -> list[str]:
     return lines
 
 
-def error_table(runs: dict, step: int, operation: str) -> list[str]:
+def error_table(runs: dict, step: int, operation: str, base: str | None = None) -> list[str]:
+    """Kinds of answer per arm at `step`, pooled over seeds; a last row for the base model's evaluation (the
+    folder `base`, when given)."""
     lines = [f"| arm | seeds | problems | " + " | ".join(KINDS) + " |", "|---|---:|---:|" + "---:|" * len(KINDS)]
-    for arm, seeds in runs.items():
+    sources = {arm: [glob.glob(os.path.join(seed, "eval", f"step-{step}", "*.samples.jsonl")) for seed in seeds]
+               for arm, seeds in runs.items()}
+    if base:
+        sources["base model"] = [glob.glob(os.path.join(base, "*.samples.jsonl"))]
+    for arm, per_seed in sources.items():
         counts, n, used = Counter(), 0, 0
-        for seed in seeds:
-            files = glob.glob(os.path.join(seed, "eval", f"step-{step}", "*.samples.jsonl"))
+        for files in per_seed:
             if not files:
                 continue
             used += 1
@@ -275,7 +280,7 @@ def main(argv=None):
     last = identity["max_steps"]
     for operation in ["subtraction", "addition"]:
         print(f"## Held-out {operation}: kinds of answer at step {last} (pooled over seeds)\n")
-        print("\n".join(error_table(runs, last, operation)) + "\n")
+        print("\n".join(error_table(runs, last, operation, os.path.join(args.study, "base"))) + "\n")
     print("## The premise on the same groups (within-group AUROC against gold, pooled over seeds)\n")
     print("\n".join(premise_table(runs, last)) + "\n")
     reinforced = reinforced_table(runs, tokens, cap)

@@ -21,6 +21,10 @@ def row(a, op, b, extracted, correct=False, operation=None):
 
 @pytest.mark.parametrize("args, kind", [
     ((3, "-", 7, "-4", True), "right"),
+    ((3, "-", 0, "3", True), "right, an operand"),
+    ((8, "-", 4, "4", True), "right, an operand"),
+    ((5, "+", 0, "5", True), "right, an operand"),
+    ((5, "+", 1, "6", True), "right"),
     ((3, "-", 7, "3"), "operand"),
     ((3, "-", 7, "7"), "operand"),
     ((3, "-", 7, "4"), "b-a"),
@@ -70,18 +74,19 @@ def test_heldout_and_error_tables_count_a_study_folder(tmp_path):
     cap = [expected[s][1] for s in range(2)]
     assert table[2].startswith(f"| vigor | 4 | 2 | {breakdown.mean_sd(acc)} | {breakdown.mean_sd(cap)} |")
 
-    errors = breakdown.error_table(runs, 4, "subtraction")
+    errors = breakdown.error_table(runs, 4, "subtraction", base=str(study / "vigor" / "seed0" / "eval" / "step-4"))
+    assert errors[3].startswith("| base model | 1 | 30 |")
     pooled = [json.loads(line) for s in range(2)
               for line in open(study / "vigor" / f"seed{s}" / "eval" / "step-4" / "bench.samples.jsonl")]
-    right = sum(r["correct"] for r in pooled)
     operands = [tuple(int(x) for x in r["prompt"].split("Calculate ")[1].split(".")[0].split(" - ")) for r in pooled]
+    right = sum(r["correct"] and (a - b) not in (a, b) for r, (a, b) in zip(pooled, operands))
     # b - a equal to an operand (a = 0, or b = 2a) counts as "operand", which classify checks first
     reversed_ = sum(not r["correct"] and r["extracted"] != "99" and int(r["extracted"]) not in ab
                     for r, ab in zip(pooled, operands))
     cells = errors[2].strip("|").split("|")
     assert cells[1].strip() == "2" and cells[2].strip() == "60"
     assert cells[3].strip() == f"{100 * right / 60:.0f} %"
-    assert cells[5].strip() == f"{100 * reversed_ / 60:.0f} %"
+    assert cells[6].strip() == f"{100 * reversed_ / 60:.0f} %"
 
 
 def test_mean_sd():
