@@ -42,7 +42,9 @@ PRESETS["miniature-long"] = dict(
 # recipe (the reference's learning rate 2e-6, beta 0.01 and 10 % warm-up, for VIGOR and for self-certainty; warm-up
 # is warmup_steps=0.1, a fraction of the steps, as the config's field takes it), and where the norm is taken
 # (grad_params: the last two of SmolLM2-135M's 30 blocks, whose norm needs no backward below them). 7 arms x 4
-# seeds x 32 steps: runtime not measured yet (miniature-long takes about 90 min for 4 arms on 2 idle cores).
+# seeds x 32 steps. Runtime on 2 cores: 8.2-10.9 min a run at one thread (median 9.1, 20 runs; two studies side by
+# side in separate folders, merged after), 6.6-6.9 min a run at two threads on the idle machine: about 3.3 hours run
+# by run, about 2.1 hours as two one-thread halves. Result: docs/results/why-135m.md.
 RECIPE_SETTINGS = "+learning_rate=2e-6+beta=0.01+warmup_steps=0.1"
 LAST_BLOCKS = r"model\.layers\.(28|29)\."
 PRESETS["why-135m"] = dict(
