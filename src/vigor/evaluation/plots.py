@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 
 
+LEGEND_INSIDE = 4  # the most line labels a panel's legend may hold inside the panel
+
+
 def plot_by_step(path, panels: list[tuple[str, str, dict]], *, columns: int = 2) -> None:
     """panels: (title, y label, {line label: (steps, values, low, high)}); low/high (the band) may be None."""
     import matplotlib
@@ -16,7 +19,13 @@ def plot_by_step(path, panels: list[tuple[str, str, dict]], *, columns: int = 2)
 
     columns = min(columns, len(panels))
     rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.4 * rows), squeeze=False)
+    # more than LEGEND_INSIDE lines: the legend goes below its panel (inside, it would hide the lines), and the
+    # figure grows by a line of legend per label; constrained layout keeps the legends clear of the panels below
+    most = max((len(lines) for _, _, lines in panels), default=0)
+    below = most > LEGEND_INSIDE
+    height = 3.4 + (0.17 * most + 0.3 if below else 0)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, height * rows), squeeze=False,
+                             layout="constrained")
     for ax, (title, ylabel, lines) in zip(axes.flat, panels):
         for label, (steps, values, low, high) in lines.items():
             (line,) = ax.plot(steps, values, marker="o", markersize=3, label=label)
@@ -27,10 +36,11 @@ def plot_by_step(path, panels: list[tuple[str, str, dict]], *, columns: int = 2)
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        if lines:
+        if lines and below:
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        elif lines:
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
