@@ -115,6 +115,8 @@ def error_table(runs: dict, step: int, operation: str, base: str | None = None) 
 
 
 def training_table(runs: dict, steps: int) -> list[str]:
+    from vigor.training.callbacks import read_metrics
+
     quarter = max(1, steps // 4)
     lines = ["| arm | seeds | steps | hit the cap | mean length | entropy | sampled accuracy | collapse guard fired |",
              "|---|---:|---|---|---|---|---|---|"]
@@ -124,8 +126,7 @@ def training_table(runs: dict, steps: int) -> list[str]:
                                     "rewards/accuracy/mean"]}
             fired = []
             for seed in seeds:
-                rows = [json.loads(line) for line in open(os.path.join(seed, "metrics.jsonl"))]
-                rows = [r for r in rows if "loss" in r and lo <= r["step"] <= hi]
+                rows = [r for r in read_metrics(seed) if "loss" in r and lo <= r["step"] <= hi]
                 for key in cols:
                     values = [r[key] for r in rows if key in r]
                     cols[key].append(statistics.mean(values) if values else None)
@@ -163,15 +164,15 @@ def group_kind(correct: list[bool]) -> str:
 def completion_groups(seeds: list[str]) -> list[list[dict]]:
     """The sampled groups of runs made with `--log-completions 1` (completions.jsonl), each a list of G rows in
     sampling order; [] when no run logged them."""
+    from vigor.training.callbacks import read_records  # torch and transformers: after the argument checks
+    from vigor.training.completions import COMPLETIONS_FILE
+
     groups = []
     for seed in seeds:
-        path = os.path.join(seed, "completions.jsonl")
-        if not os.path.exists(path):
-            continue
         by_group: dict[tuple, list[dict]] = {}
-        for line in open(path):
-            r = json.loads(line)
-            by_group.setdefault((r["step"], r["group"]), []).append(r)  # a resumed step keeps its last rows
+        # a resumed run has already dropped the rows sampled at or after its checkpoint: each group is here once
+        for _, r in read_records(os.path.join(seed, COMPLETIONS_FILE)):
+            by_group.setdefault((r["step"], r["group"]), []).append(r)
         groups += list(by_group.values())
     return groups
 
@@ -216,13 +217,14 @@ PAIRS = [("vigor+length_correction=false", "vigor"), ("vigor+grad_params=model\\
 
 
 def outcomes(files: list[str]) -> np.ndarray:
-    """[runs, problems, samples] correctness from held-out samples files, rows ordered by (problem id, sample)."""
-    per_run = []
-    for path in files:
-        rows = sorted((json.loads(line) for line in open(path)), key=lambda r: (r["id"], r["sample"]))
-        samples = max(r["sample"] for r in rows) + 1
-        per_run.append(np.array([r["correct"] for r in rows], dtype=bool).reshape(-1, samples))
-    return np.stack(per_run)
+    """[runs, problems, samples] correctness from held-out samples files, in problem-id order, read as compare's
+    report reads them (vigor.compare.report.read_outcomes: each problem's samples in sample order)."""
+    from vigor.compare.report import outcome_array, read_outcomes
+
+    per_run = [read_outcomes(os.path.dirname(path), os.path.basename(path).removesuffix(".samples.jsonl"))
+               for path in files]
+    ids = sorted(per_run[0])
+    return np.stack([outcome_array(by_id, ids) for by_id in per_run])
 
 
 def pairs_table(study: str, runs: dict, step: int, pairs=PAIRS) -> list[str]:

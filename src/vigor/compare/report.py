@@ -43,14 +43,15 @@ ALPHA = 0.05
 
 
 def read_outcomes(folder, key: str) -> dict[str, list[bool]]:
-    """{problem id: [correct per sample]} from an evaluation folder's <key>.samples.jsonl."""
-    by_id: dict[str, list[bool]] = {}
+    """{problem id: [correct per sample, in sample order]} from an evaluation folder's <key>.samples.jsonl (the
+    paired tests pair sample k with sample k, whatever order the rows were written in)."""
+    by_id: dict[str, list[tuple[int, bool]]] = {}
     with open(Path(folder) / f"{key}.samples.jsonl") as f:
         for line in f:
             if line.strip():
                 row = json.loads(line)
-                by_id.setdefault(str(row["id"]), []).append(bool(row["correct"]))
-    return by_id
+                by_id.setdefault(str(row["id"]), []).append((int(row.get("sample", 0)), bool(row["correct"])))
+    return {i: [correct for _, correct in sorted(samples, key=lambda s: s[0])] for i, samples in by_id.items()}
 
 
 def outcome_array(by_id: dict, ids: list[str]) -> np.ndarray:
